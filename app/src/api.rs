@@ -1,0 +1,187 @@
+//! Server functions: authenticate, call one `engine` (or `auth`) method, map the
+//! error. Nothing else happens here.
+//!
+//! CSRF: these are POSTs that change state. The session cookie is `SameSite=Lax`
+//! (a cross-site POST carries no cookie) and the server refuses any POST whose
+//! `Origin` is another site (see `server/src/csrf.rs`).
+
+use chorus_types::{ConversationSummary, ConversationView, EndpointView, SendResult, UserView};
+use leptos::prelude::*;
+use leptos::server_fn::codec::JsonEncoding;
+use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use serde::{Deserialize, Serialize};
+
+/// What a server function can fail with, in words for the user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+pub enum ApiError {
+    #[error("Your session has ended. Please sign in again.")]
+    SignedOut,
+    #[error("This conversation does not exist or is not yours.")]
+    NotFound,
+    #[error("{0}")]
+    Invalid(String),
+    #[error("Something went wrong on the server: {0}")]
+    Server(String),
+    #[error("The server could not be reached. Check your connection and try again.")]
+    Unreachable,
+}
+
+impl FromServerFnError for ApiError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(e: ServerFnErrorErr) -> Self {
+        match e {
+            ServerFnErrorErr::Request(_) => ApiError::Unreachable,
+            other => ApiError::Server(other.to_string()),
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+pub mod ssr {
+    //! What the server functions need from the server.
+    use super::ApiError;
+    use chorus_auth::{AuthSession, RegistrationPolicy, SessionUser};
+    use chorus_engine::{Engine, EngineError};
+
+    /// Provided to every server function through Leptos context.
+    #[derive(Clone)]
+    pub struct AppState {
+        pub engine: Engine,
+        pub registration: RegistrationPolicy,
+    }
+
+    pub fn state() -> Result<AppState, ApiError> {
+        leptos::prelude::use_context::<AppState>()
+            .ok_or_else(|| ApiError::Server("application state missing".into()))
+    }
+
+    pub async fn session() -> Result<AuthSession, ApiError> {
+        leptos_axum::extract::<AuthSession>()
+            .await
+            .map_err(|e| ApiError::Server(e.to_string()))
+    }
+
+    /// The signed-in user, or `SignedOut`.
+    pub async fn user() -> Result<SessionUser, ApiError> {
+        session().await?.user.ok_or(ApiError::SignedOut)
+    }
+
+    impl From<EngineError> for ApiError {
+        fn from(e: EngineError) -> Self {
+            match e {
+                EngineError::NotFound => ApiError::NotFound,
+                EngineError::Invalid(m) => ApiError::Invalid(m),
+                EngineError::Store(m) => {
+                    tracing::error!(error = %m, "storage failed");
+                    ApiError::Server("the database did not answer; your data is unchanged".into())
+                }
+            }
+        }
+    }
+
+    impl From<chorus_auth::AuthError> for ApiError {
+        fn from(e: chorus_auth::AuthError) -> Self {
+            match e {
+                chorus_auth::AuthError::Invalid(m) => ApiError::Invalid(m),
+                chorus_auth::AuthError::Store(m) => {
+                    tracing::error!(error = %m, "account storage failed");
+                    ApiError::Server("the account database did not answer".into())
+                }
+            }
+        }
+    }
+}
+
+#[server(prefix = "/api", endpoint = "me")]
+pub async fn current_user() -> Result<Option<UserView>, ApiError> {
+    Ok(ssr::session().await?.user.map(|u| u.view()))
+}
+
+/// Whether this server lets people create their own accounts.
+#[server(prefix = "/api", endpoint = "registration")]
+pub async fn registration_open() -> Result<bool, ApiError> {
+    Ok(ssr::state()?.registration.enabled)
+}
+
+#[server(prefix = "/api", endpoint = "register")]
+pub async fn register(email: String, name: String, password: String) -> Result<(), ApiError> {
+    let state = ssr::state()?;
+    let user = chorus_auth::register(
+        state.engine.store(),
+        &state.registration,
+        &email,
+        &name,
+        &password,
+    )
+    .await?;
+    let mut session = ssr::session().await?;
+    session.login(&user).await.map_err(|e| ApiError::Server(e.to_string()))?;
+    leptos_axum::redirect("/");
+    Ok(())
+}
+
+#[server(prefix = "/api", endpoint = "login")]
+pub async fn login(email: String, password: String) -> Result<(), ApiError> {
+    let mut session = ssr::session().await?;
+    let creds = chorus_auth::Credentials { email, password };
+    let user = session
+        .authenticate(creds)
+        .await
+        .map_err(|e| ApiError::Server(e.to_string()))?
+        // Same words whether the email exists or not.
+        .ok_or_else(|| ApiError::Invalid("Wrong email or password.".into()))?;
+    session.login(&user).await.map_err(|e| ApiError::Server(e.to_string()))?;
+    leptos_axum::redirect("/");
+    Ok(())
+}
+
+#[server(prefix = "/api", endpoint = "logout")]
+pub async fn logout() -> Result<(), ApiError> {
+    let mut session = ssr::session().await?;
+    session.logout().await.map_err(|e| ApiError::Server(e.to_string()))?;
+    leptos_axum::redirect("/login");
+    Ok(())
+}
+
+#[server(prefix = "/api", endpoint = "endpoints")]
+pub async fn list_endpoints() -> Result<Vec<EndpointView>, ApiError> {
+    ssr::user().await?;
+    Ok(ssr::state()?.engine.endpoints().await)
+}
+
+#[server(prefix = "/api", endpoint = "conversations")]
+pub async fn list_conversations() -> Result<Vec<ConversationSummary>, ApiError> {
+    let user = ssr::user().await?;
+    Ok(ssr::state()?.engine.conversations(&user.id).await?)
+}
+
+#[server(prefix = "/api", endpoint = "conversation")]
+pub async fn get_conversation(id: String) -> Result<ConversationView, ApiError> {
+    let user = ssr::user().await?;
+    let id = chorus_types::ConversationId(id);
+    Ok(ssr::state()?.engine.conversation(&user.id, &id).await?)
+}
+
+#[server(prefix = "/api", endpoint = "send")]
+pub async fn send_message(
+    conversation: Option<String>,
+    endpoint: String,
+    model: String,
+    text: String,
+) -> Result<SendResult, ApiError> {
+    let user = ssr::user().await?;
+    let request = chorus_engine::SendRequest {
+        conversation: conversation.filter(|c| !c.is_empty()).map(chorus_types::ConversationId),
+        endpoint,
+        model,
+        text,
+    };
+    Ok(ssr::state()?.engine.send(&user.id, request).await?)
+}
+
+#[server(prefix = "/api", endpoint = "stop")]
+pub async fn stop_job(job: String) -> Result<bool, ApiError> {
+    let user = ssr::user().await?;
+    Ok(ssr::state()?.engine.stop(&user.id, &chorus_types::JobId(job)))
+}

@@ -1,0 +1,61 @@
+//! Browser side of a running answer: an `EventSource` on
+//! `/api/jobs/{id}/events`. The browser itself reconnects after a network drop and
+//! sends `Last-Event-ID`, so the server resumes exactly after the last event seen.
+
+use crate::ui::message::LiveMessage;
+use chorus_types::{JobEvent, JobId, MessageState};
+use leptos::prelude::*;
+use send_wrapper::SendWrapper;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::Closure;
+use web_sys::{EventSource, MessageEvent};
+
+pub fn attach(job: JobId, live: LiveMessage, on_title: Callback<String>, on_end: impl Fn() + 'static) {
+    let Ok(source) = EventSource::new(&format!("/api/jobs/{}/events", job.0)) else {
+        live.error.set(Some("This browser cannot follow the answer live. Reload to see it.".into()));
+        return;
+    };
+    let on_end = std::rc::Rc::new(on_end);
+
+    let on_message = {
+        let source = source.clone();
+        let on_end = on_end.clone();
+        Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+            let Some(data) = ev.data().as_string() else { return };
+            let Ok(event) = serde_json::from_str::<JobEvent>(&data) else { return };
+            let seq: u64 = ev.last_event_id().parse().unwrap_or(0);
+            match event {
+                // The first event of the log replaces what the page rendered from
+                // the database (a saved prefix of the same text).
+                JobEvent::Delta { text } if seq == 1 => live.text.set(text),
+                JobEvent::Delta { text } => live.text.update(|t| t.push_str(&text)),
+                JobEvent::Usage { .. } => {}
+                JobEvent::Title { title } => on_title.run(title),
+                JobEvent::Done { state, error } => {
+                    source.close();
+                    live.state.set(state);
+                    live.error.set(error);
+                    on_end();
+                }
+            }
+        })
+    };
+    source.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+
+    let on_error = {
+        let source = source.clone();
+        Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
+            // CONNECTING means the browser is retrying by itself; CLOSED means the
+            // server said the job is gone (e.g. it restarted).
+            if source.ready_state() == EventSource::CLOSED && live.state.get_untracked() == MessageState::Streaming {
+                live.state.set(MessageState::Failed);
+                live.error.set(Some("Lost the live answer. Reload the page to see what was saved.".into()));
+                on_end();
+            }
+        })
+    };
+    source.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+
+    let held = SendWrapper::new((source, on_message, on_error));
+    on_cleanup(move || held.0.close());
+}

@@ -1,0 +1,223 @@
+//! A conversation (or a new one): header, messages, composer.
+
+use crate::api::{get_conversation, list_endpoints, send_message, stop_job};
+use crate::ui::ErrorText;
+use crate::ui::layout::{Drawer, Refresh, ThemeToggle};
+use crate::ui::message::{ActiveJob, MessageItem};
+use chorus_types::{ConversationView, EndpointView};
+use leptos::prelude::*;
+use leptos_router::hooks::{use_navigate, use_params_map};
+
+#[component]
+pub fn ChatView() -> impl IntoView {
+    let params = use_params_map();
+    let id = Memo::new(move |_| params.read().get("id"));
+    // Bumped after a message is sent to an existing conversation.
+    let version = RwSignal::new(0u32);
+    let conversation = Resource::new(
+        move || (id.get(), version.get()),
+        |(id, _)| async move {
+            match id {
+                Some(id) => get_conversation(id).await.map(Some),
+                None => Ok(None),
+            }
+        },
+    );
+    let endpoints = Resource::new(|| (), |_| list_endpoints());
+    let live_title = RwSignal::new(None::<String>);
+    let active = ActiveJob(RwSignal::new(None));
+    provide_context(active);
+
+    view! {
+        <Transition fallback=|| view! { <div class="flex-1 grid place-items-center muted">"Loading…"</div> }>
+            {move || Suspend::new(async move {
+                let conversation = conversation.await;
+                let endpoints = endpoints.await;
+                match (conversation, endpoints) {
+                    (Ok(conversation), Ok(endpoints)) => view! {
+                        <Chat conversation endpoints live_title version/>
+                    }.into_any(),
+                    (Err(e), _) | (_, Err(e)) => view! {
+                        <Header title=Signal::stored("Chorus".to_string())/>
+                        <div class="flex-1 grid place-items-center p-6">
+                            <p role="alert" class="error-text">{e.to_string()}</p>
+                        </div>
+                    }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn Header(#[prop(into)] title: Signal<String>) -> impl IntoView {
+    let drawer = expect_context::<Drawer>().0;
+    view! {
+        <header class="flex items-center gap-2 border-b border-zinc-200 dark:border-zinc-800 px-3 h-12 shrink-0">
+            <button type="button" class="btn-ghost md:hidden" aria-label="Open conversations"
+                on:click=move |_| drawer.set(true)>"☰"</button>
+            <h1 class="truncate font-medium flex-1" data-testid="conversation-title">{title}</h1>
+            <span class="md:hidden"><ThemeToggle/></span>
+        </header>
+    }
+}
+
+#[component]
+fn Chat(
+    conversation: Option<ConversationView>,
+    endpoints: Vec<EndpointView>,
+    live_title: RwSignal<Option<String>>,
+    version: RwSignal<u32>,
+) -> impl IntoView {
+    let stored_title = conversation.as_ref().map(|c| c.title.clone()).unwrap_or_else(|| "New chat".into());
+    let title = Signal::derive(move || live_title.get().unwrap_or_else(|| stored_title.clone()));
+    let id = conversation.as_ref().map(|c| c.id.0.clone());
+    let messages = conversation.as_ref().map(|c| c.messages.clone()).unwrap_or_default();
+    let empty = messages.is_empty();
+    let refresh = expect_context::<Refresh>();
+    let on_title = Callback::new(move |t: String| {
+        live_title.set(Some(t));
+        refresh.sidebar();
+    });
+    view! {
+        <Header title/>
+        <section class="flex-1 overflow-y-auto" data-testid="messages">
+            <div class="mx-auto max-w-3xl px-4 py-6 space-y-6">
+                {empty.then(|| view! {
+                    <div class="pt-16 text-center space-y-2">
+                        <h2 class="text-2xl font-semibold">"How can I help?"</h2>
+                        <p class="muted">"Pick a model below and send a message."</p>
+                    </div>
+                })}
+                {messages.into_iter().map(|m| view! { <MessageItem message=m on_title/> }).collect_view()}
+            </div>
+        </section>
+        <Composer conversation=id conversation_endpoint=conversation.as_ref().and_then(|c| c.endpoint.clone())
+            conversation_model=conversation.as_ref().and_then(|c| c.model.clone()) endpoints version/>
+    }
+}
+
+#[component]
+fn Composer(
+    conversation: Option<String>,
+    conversation_endpoint: Option<String>,
+    conversation_model: Option<String>,
+    endpoints: Vec<EndpointView>,
+    version: RwSignal<u32>,
+) -> impl IntoView {
+    crate::ui::mark_interactive();
+    let refresh = expect_context::<Refresh>();
+    let active = expect_context::<ActiveJob>().0;
+    let navigate = use_navigate();
+    let has_endpoints = !endpoints.is_empty();
+
+    // Keep the conversation's endpoint and model when they still exist.
+    let start = conversation_endpoint
+        .and_then(|name| endpoints.iter().find(|e| e.name == name).cloned())
+        .or_else(|| endpoints.first().cloned());
+    let endpoint = RwSignal::new(start.as_ref().map(|e| e.name.clone()).unwrap_or_default());
+    let model = RwSignal::new(
+        conversation_model
+            .filter(|m| start.as_ref().is_some_and(|e| e.models.contains(m)))
+            .or_else(|| start.as_ref().and_then(|e| e.default_model.clone()))
+            .unwrap_or_default(),
+    );
+    let endpoints = StoredValue::new(endpoints);
+    let models = move || {
+        endpoints.with_value(|eps| eps.iter().find(|e| e.name == endpoint.get()).map(|e| e.models.clone()).unwrap_or_default())
+    };
+
+    let text = RwSignal::new(String::new());
+    let conversation = StoredValue::new(conversation);
+    let send = Action::new(move |input: &(String, String, String)| {
+        let (endpoint, model, text) = input.clone();
+        let conversation = conversation.get_value();
+        async move { send_message(conversation, endpoint, model, text).await }
+    });
+    let error = RwSignal::new(None::<String>);
+    Effect::new(move |_| {
+        match send.value().get() {
+            Some(Ok(result)) => {
+                error.set(None);
+                text.set(String::new());
+                refresh.sidebar();
+                if conversation.get_value().is_none() {
+                    navigate(&format!("/c/{}", result.conversation.0), Default::default());
+                } else {
+                    version.update(|v| *v += 1);
+                }
+            }
+            Some(Err(e)) => error.set(Some(e.to_string())),
+            None => {}
+        }
+    });
+    let submit = move || {
+        let message = text.get_untracked();
+        if message.trim().is_empty() || send.pending().get_untracked() || active.get_untracked().is_some() {
+            return;
+        }
+        send.dispatch((endpoint.get_untracked(), model.get_untracked(), message));
+    };
+    let stop = Action::new(move |job: &String| {
+        let job = job.clone();
+        async move { stop_job(job).await }
+    });
+
+    view! {
+        <div class="border-t border-zinc-200 dark:border-zinc-800 px-3 pt-3 pb-[max(0.75rem,env(safe-area-inset-bottom))]">
+            <form class="mx-auto max-w-3xl space-y-2" on:submit=move |ev| { ev.prevent_default(); submit(); }>
+                {(!has_endpoints).then(|| view! {
+                    <p role="alert" class="error-text">
+                        "No model endpoints are configured on this server. Add one under endpoints.custom in config/chorus.yaml (see config/chorus.example.yaml)."
+                    </p>
+                })}
+                <div class="flex flex-wrap gap-2 text-sm">
+                    <label class="sr-only" for="endpoint">"Endpoint"</label>
+                    <select id="endpoint" name="endpoint" class="select" prop:value=move || endpoint.get()
+                        on:change=move |ev| {
+                            let name = event_target_value(&ev);
+                            let default = endpoints.with_value(|eps| eps.iter().find(|e| e.name == name).and_then(|e| e.default_model.clone()));
+                            endpoint.set(name);
+                            model.set(default.unwrap_or_default());
+                        }>
+                        {endpoints.with_value(|eps| eps.iter().map(|e| view! {
+                            <option value=e.name.clone()>{e.label.clone()}</option>
+                        }).collect_view())}
+                    </select>
+                    <label class="sr-only" for="model">"Model"</label>
+                    <select id="model" name="model" class="select" prop:value=move || model.get()
+                        on:change=move |ev| model.set(event_target_value(&ev))>
+                        {move || models().into_iter().map(|m| view! { <option value=m.clone()>{m.clone()}</option> }).collect_view()}
+                    </select>
+                </div>
+                <div class="flex items-end gap-2">
+                    <label class="sr-only" for="prompt">"Message"</label>
+                    <textarea id="prompt" name="text" rows="1" class="input flex-1 resize-none max-h-48"
+                        placeholder="Send a message…" prop:value=move || text.get()
+                        on:input=move |ev| text.set(event_target_value(&ev))
+                        on:keydown=move |ev: leptos::ev::KeyboardEvent| {
+                            if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
+                                ev.prevent_default();
+                                submit();
+                            }
+                        }
+                    ></textarea>
+                    {move || match active.get() {
+                        Some(job) => view! {
+                            <button type="button" class="btn-secondary" on:click=move |_| { stop.dispatch(job.clone()); }>
+                                "Stop"
+                            </button>
+                        }.into_any(),
+                        None => view! {
+                            <button type="submit" class="btn-primary"
+                                disabled=move || !has_endpoints || send.pending().get() || text.get().trim().is_empty()>
+                                {move || if send.pending().get() { "Sending…" } else { "Send" }}
+                            </button>
+                        }.into_any(),
+                    }}
+                </div>
+                <ErrorText message=error/>
+            </form>
+        </div>
+    }
+}

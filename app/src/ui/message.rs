@@ -1,0 +1,69 @@
+//! One message. An answer that is still being written attaches to its job's
+//! event stream and grows in place.
+
+use chorus_types::{MessageState, MessageView, Role};
+use leptos::prelude::*;
+
+/// The job currently writing an answer in this view (for the Stop button).
+#[derive(Clone, Copy)]
+pub struct ActiveJob(pub RwSignal<Option<String>>);
+
+/// Live state of one message, updated by the job stream.
+#[derive(Clone, Copy)]
+pub struct LiveMessage {
+    pub text: RwSignal<String>,
+    pub state: RwSignal<MessageState>,
+    pub error: RwSignal<Option<String>>,
+}
+
+#[component]
+pub fn MessageItem(message: MessageView, on_title: Callback<String>) -> impl IntoView {
+    let live = LiveMessage {
+        text: RwSignal::new(message.text.clone()),
+        state: RwSignal::new(message.state),
+        error: RwSignal::new(message.error.clone()),
+    };
+    if message.state == MessageState::Streaming
+        && let Some(job) = message.job.clone()
+    {
+        let active = expect_context::<ActiveJob>().0;
+        active.set(Some(job.0.clone()));
+        #[cfg(feature = "hydrate")]
+        crate::live::attach(job, live, on_title, move || active.set(None));
+        #[cfg(not(feature = "hydrate"))]
+        let _ = on_title;
+    }
+    let html = Memo::new(move |_| chorus_markdown::render(&live.text.get()));
+    let is_user = message.role == Role::User;
+    let state_name = move || match live.state.get() {
+        MessageState::Streaming => "streaming",
+        MessageState::Complete => "complete",
+        MessageState::Stopped => "stopped",
+        MessageState::Failed => "failed",
+    };
+    let who = if is_user { "You" } else { "Assistant" };
+    let model = message.model.clone().map(|m| format!(" · {m}")).unwrap_or_default();
+    view! {
+        <article
+            class="message"
+            class:from-user=is_user
+            data-role=if is_user { "user" } else { "assistant" }
+            data-state=state_name
+            data-testid="message"
+        >
+            <div class="text-xs muted mb-1">{who}{model}</div>
+            {if is_user {
+                view! { <div class="whitespace-pre-wrap break-words">{message.text.clone()}</div> }.into_any()
+            } else {
+                view! { <div class="prose-chat" inner_html=move || html.get()></div> }.into_any()
+            }}
+            <Show when=move || live.state.get() == MessageState::Streaming>
+                <span class="typing" aria-label="Writing…"></span>
+            </Show>
+            <Show when=move || live.state.get() == MessageState::Stopped>
+                <p class="text-xs muted mt-1">"Stopped."</p>
+            </Show>
+            {move || live.error.get().map(|e| view! { <p role="alert" class="error-box" data-testid="message-error">{e}</p> })}
+        </article>
+    }
+}

@@ -1,0 +1,169 @@
+use crate::job::{self, JobSpec};
+use crate::{Engine, EngineError, title};
+use chorus_gateway::ChatMessage;
+use chorus_store::NewMessage;
+use chorus_streams::JobMeta;
+use chorus_types::{
+    ConversationId, ConversationSummary, ConversationView, EndpointView, JobId, MessageState,
+    Role, SendResult, SequencedEvent, UserId,
+};
+use futures::Stream;
+
+/// Longest message accepted, in characters.
+pub const MAX_MESSAGE_CHARS: usize = 100_000;
+
+/// A user's new message.
+#[derive(Clone, Debug)]
+pub struct SendRequest {
+    /// `None` starts a new conversation.
+    pub conversation: Option<ConversationId>,
+    pub endpoint: String,
+    pub model: String,
+    pub text: String,
+}
+
+impl Engine {
+    pub async fn endpoints(&self) -> Vec<EndpointView> {
+        self.gateway.endpoints().await
+    }
+
+    pub async fn conversations(&self, user: &UserId) -> Result<Vec<ConversationSummary>, EngineError> {
+        Ok(self.store.list_conversations(user).await?)
+    }
+
+    pub async fn conversation(
+        &self,
+        user: &UserId,
+        id: &ConversationId,
+    ) -> Result<ConversationView, EngineError> {
+        let row = self.store.conversation(user, id).await?.ok_or(EngineError::NotFound)?;
+        let messages = self.store.messages(user, id).await?;
+        Ok(ConversationView {
+            id: ConversationId(row.id),
+            title: row.title,
+            endpoint: row.endpoint,
+            model: row.model,
+            messages,
+        })
+    }
+
+    /// Stores the user's message and an empty assistant message, starts the job
+    /// that writes the answer, and returns at once. The job does not depend on
+    /// the caller staying connected.
+    pub async fn send(&self, user: &UserId, req: SendRequest) -> Result<SendResult, EngineError> {
+        let text = req.text.trim();
+        if text.is_empty() {
+            return Err(EngineError::Invalid("Type a message first.".into()));
+        }
+        if text.chars().count() > MAX_MESSAGE_CHARS {
+            return Err(EngineError::Invalid(format!(
+                "This message is longer than {MAX_MESSAGE_CHARS} characters."
+            )));
+        }
+        let endpoint = self.gateway.endpoint_config(&req.endpoint).map_err(|_| {
+            EngineError::Invalid(format!("There is no endpoint named {:?} on this server.", req.endpoint))
+        })?;
+        if req.model.trim().is_empty() {
+            return Err(EngineError::Invalid("Pick a model first.".into()));
+        }
+        let title_model = endpoint
+            .title_convo
+            .then(|| endpoint.title_model_for(&req.model).to_string());
+
+        let (conversation, history, is_new) = match &req.conversation {
+            Some(id) => {
+                self.store.conversation(user, id).await?.ok_or(EngineError::NotFound)?;
+                (id.clone(), self.store.messages(user, id).await?, false)
+            }
+            None => {
+                let title = title::fallback(text);
+                let id = self
+                    .store
+                    .create_conversation(user, &title, &req.endpoint, &req.model)
+                    .await?;
+                (id, Vec::new(), true)
+            }
+        };
+
+        let user_message = self
+            .store
+            .add_message(
+                user,
+                NewMessage {
+                    conversation: &conversation,
+                    parent: history.last().map(|m| &m.id),
+                    role: Role::User,
+                    text,
+                    state: MessageState::Complete,
+                    endpoint: None,
+                    model: None,
+                    job: None,
+                },
+            )
+            .await?;
+        let job_id = JobId(chorus_store::new_id());
+        let assistant_message = self
+            .store
+            .add_message(
+                user,
+                NewMessage {
+                    conversation: &conversation,
+                    parent: Some(&user_message),
+                    role: Role::Assistant,
+                    text: "",
+                    state: MessageState::Streaming,
+                    endpoint: Some(&req.endpoint),
+                    model: Some(&req.model),
+                    job: Some(&job_id),
+                },
+            )
+            .await?;
+        if !is_new {
+            self.store.touch_conversation(user, &conversation, &req.endpoint, &req.model).await?;
+        }
+
+        // The model sees the finished turns before this one, then the new message.
+        let mut context: Vec<ChatMessage> = history
+            .iter()
+            .filter(|m| m.role == Role::User || matches!(m.state, MessageState::Complete | MessageState::Stopped))
+            .filter(|m| !m.text.is_empty())
+            .map(|m| ChatMessage { role: m.role, text: m.text.clone() })
+            .collect();
+        context.push(ChatMessage::user(text));
+
+        let writer = self.jobs.create(
+            job_id.clone(),
+            JobMeta { owner: user.clone(), conversation: conversation.clone() },
+        );
+        job::spawn(
+            self.clone(),
+            writer,
+            JobSpec {
+                user: user.clone(),
+                conversation: conversation.clone(),
+                message: assistant_message.clone(),
+                endpoint: req.endpoint.clone(),
+                model: req.model.clone(),
+                context,
+                title_model: if is_new { title_model } else { None },
+            },
+        );
+        Ok(SendResult { conversation, user_message, assistant_message, job: job_id })
+    }
+
+    /// The job's events after `after`, then live ones. `None` when `user` has no
+    /// such job (finished long ago, never existed, or someone else's).
+    pub fn watch(
+        &self,
+        user: &UserId,
+        job: &JobId,
+        after: u64,
+    ) -> Option<impl Stream<Item = SequencedEvent> + Send + 'static> {
+        self.jobs.subscribe(job, user, after)
+    }
+
+    /// Asks `user`'s running job to stop; the partial answer is kept.
+    pub fn stop(&self, user: &UserId, job: &JobId) -> bool {
+        self.jobs.abort(job, user)
+    }
+}

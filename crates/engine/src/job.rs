@@ -1,0 +1,165 @@
+//! One generation: drives the provider, appends every event to the job's log,
+//! and writes the outcome to the store. It runs on its own task, so closing
+//! every tab changes nothing.
+
+use crate::{Engine, title};
+use chorus_gateway::{ChatMessage, ChatRequest, GatewayError, StreamEvent};
+use chorus_store::MessageUpdate;
+use chorus_streams::JobWriter;
+use chorus_types::{ConversationId, JobEvent, MessageId, MessageState, Usage, UserId};
+use futures::StreamExt;
+use std::time::{Duration, Instant};
+
+/// How often the partial answer is saved while it streams, so a crash loses at
+/// most this much text.
+const PERSIST_EVERY: Duration = Duration::from_secs(1);
+/// How long the answer waits for its title before finishing without it.
+const TITLE_WAIT: Duration = Duration::from_secs(15);
+
+pub(crate) struct JobSpec {
+    pub user: UserId,
+    pub conversation: ConversationId,
+    pub message: MessageId,
+    pub endpoint: String,
+    pub model: String,
+    pub context: Vec<ChatMessage>,
+    /// Set when this is the first answer of a conversation whose endpoint asks
+    /// for model-written titles.
+    pub title_model: Option<String>,
+}
+
+struct Outcome {
+    text: String,
+    state: MessageState,
+    error: Option<String>,
+    usage: Option<Usage>,
+}
+
+pub(crate) fn spawn(engine: Engine, writer: JobWriter, spec: JobSpec) {
+    tokio::spawn(async move {
+        let outcome = run(&engine, &writer, &spec).await;
+        finish(&engine, &writer, &spec, outcome).await;
+    });
+}
+
+async fn run(engine: &Engine, writer: &JobWriter, spec: &JobSpec) -> (Outcome, Option<tokio::task::JoinHandle<Option<String>>>) {
+    let mut out = Outcome { text: String::new(), state: MessageState::Failed, error: None, usage: None };
+    let provider = match engine.gateway.provider(&spec.endpoint) {
+        Ok(p) => p,
+        Err(e) => {
+            out.error = Some(user_message(&e));
+            return (out, None);
+        }
+    };
+    let title_task = spec.title_model.clone().map(|model| {
+        let first = spec.context.last().map(|m| m.text.clone()).unwrap_or_default();
+        tokio::spawn(title::generate(provider.clone(), model, first))
+    });
+    let mut stream = provider.stream(ChatRequest {
+        model: spec.model.clone(),
+        messages: spec.context.clone(),
+        ..Default::default()
+    });
+    let mut last_save = Instant::now();
+    loop {
+        let item = tokio::select! {
+            biased;
+            _ = writer.cancelled() => {
+                out.state = MessageState::Stopped;
+                break;
+            }
+            item = stream.next() => item,
+        };
+        match item {
+            Some(Ok(StreamEvent::Text(t))) => {
+                out.text.push_str(&t);
+                writer.append(JobEvent::Delta { text: t });
+                if last_save.elapsed() >= PERSIST_EVERY {
+                    last_save = Instant::now();
+                    let partial = MessageUpdate { text: out.text.clone(), ..Default::default() };
+                    if let Err(e) = engine.store.update_message(&spec.user, &spec.message, partial).await {
+                        tracing::warn!(error = %e, "saving the partial answer failed");
+                    }
+                }
+            }
+            Some(Ok(StreamEvent::Usage(u))) => {
+                out.usage = Some(u);
+                writer.append(JobEvent::Usage { usage: u });
+            }
+            Some(Ok(StreamEvent::Finish(reason))) => {
+                out.state = MessageState::Complete;
+                if reason == "length" {
+                    out.error = Some("The answer reached the model's length limit and was cut off.".into());
+                }
+                // Keep reading: OpenAI sends usage after the finish reason.
+            }
+            Some(Err(e)) => {
+                out.state = MessageState::Failed;
+                out.error = Some(user_message(&e));
+                break;
+            }
+            None => {
+                if out.state != MessageState::Complete {
+                    out.error = Some("The provider closed the connection before the answer was complete.".into());
+                }
+                break;
+            }
+        }
+    }
+    // Dropping the stream closes the upstream request (a stopped job stops
+    // spending tokens at once).
+    drop(stream);
+    (out, title_task)
+}
+
+async fn finish(
+    engine: &Engine,
+    writer: &JobWriter,
+    spec: &JobSpec,
+    (outcome, title_task): (Outcome, Option<tokio::task::JoinHandle<Option<String>>>),
+) {
+    let update = MessageUpdate {
+        text: outcome.text,
+        state: Some(outcome.state),
+        error: outcome.error.clone(),
+        usage: outcome.usage,
+    };
+    // The answer is the one thing that must not be lost: retry a store hiccup.
+    for attempt in 1..=5u32 {
+        match engine.store.update_message(&spec.user, &spec.message, update.clone()).await {
+            Ok(()) => break,
+            Err(e) if attempt < 5 => {
+                tracing::warn!(error = %e, attempt, "saving the answer failed; retrying");
+                tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+            }
+            Err(e) => tracing::error!(error = %e, message = %spec.message, "saving the answer failed"),
+        }
+    }
+    if let Some(task) = title_task
+        && let Ok(Ok(Some(title))) = tokio::time::timeout(TITLE_WAIT, task).await
+    {
+        match engine.store.set_conversation_title(&spec.user, &spec.conversation, &title).await {
+            Ok(()) => {
+                writer.append(JobEvent::Title { title });
+            }
+            Err(e) => tracing::warn!(error = %e, "saving the title failed"),
+        }
+    }
+    writer.append(JobEvent::Done { state: outcome.state, error: outcome.error });
+}
+
+/// What the user reads when a provider call fails: what happened, and what to do.
+fn user_message(e: &GatewayError) -> String {
+    let hint = match e {
+        GatewayError::Unauthorized { .. } => " Check the endpoint's API key.",
+        GatewayError::RateLimited { .. } => " Wait a moment, then send again.",
+        GatewayError::Upstream { status, .. } if *status >= 500 => " The provider may be having trouble; try again shortly.",
+        GatewayError::Connect { .. } | GatewayError::Timeout(_) => " Check that the endpoint is running and reachable from the server.",
+        _ => "",
+    };
+    let mut msg = e.to_string();
+    if let Some(first) = msg.get(..1) {
+        msg = first.to_uppercase() + &msg[1..];
+    }
+    format!("{msg}.{hint}").replace("..", ".")
+}

@@ -1,0 +1,66 @@
+//! The use cases. `app`'s server functions and `server`'s routes call these; this
+//! crate composes `store`, `gateway` and `streams` and owns the rules between them.
+
+mod chat;
+mod job;
+mod title;
+
+pub use chat::SendRequest;
+
+use chorus_gateway::Gateway;
+use chorus_store::Store;
+use chorus_streams::Jobs;
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// Missing, or not the acting user's (the two look the same on purpose).
+    #[error("not found")]
+    NotFound,
+    /// Bad input; the message is for the user.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("storage failed: {0}")]
+    Store(String),
+}
+
+impl From<chorus_store::StoreError> for EngineError {
+    fn from(e: chorus_store::StoreError) -> Self {
+        match e {
+            chorus_store::StoreError::NotFound => EngineError::NotFound,
+            other => EngineError::Store(other.to_string()),
+        }
+    }
+}
+
+/// Everything the use cases need; cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    store: Store,
+    gateway: Arc<Gateway>,
+    jobs: Jobs,
+}
+
+impl Engine {
+    /// Wires the parts together and repairs what a previous process left behind.
+    pub async fn start(store: Store, gateway: Gateway, jobs: Jobs) -> Result<Self, EngineError> {
+        let interrupted = store
+            .fail_interrupted_messages(
+                "The server stopped while this answer was being written. The text above is what was saved.",
+            )
+            .await?;
+        if interrupted > 0 {
+            tracing::warn!(interrupted, "marked answers interrupted by a restart as failed");
+        }
+        jobs.spawn_sweeper();
+        Ok(Self { store, gateway: Arc::new(gateway), jobs })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn jobs(&self) -> &Jobs {
+        &self.jobs
+    }
+}

@@ -1,0 +1,154 @@
+use crate::{Result, Store, StoreError, new_id, now_millis};
+use chorus_types::{ConversationId, ConversationSummary, UserId};
+use surrealdb::types::SurrealValue;
+
+#[derive(SurrealValue)]
+struct Touch {
+    endpoint: String,
+    model: String,
+    at: i64,
+}
+
+#[derive(SurrealValue)]
+struct SummaryRow {
+    id: String,
+    title: String,
+    updated_at: i64,
+}
+
+/// A conversation's own fields (its messages come from `messages`).
+#[derive(Clone, Debug, PartialEq, SurrealValue)]
+pub struct ConversationRow {
+    pub id: String,
+    pub title: String,
+    pub endpoint: Option<String>,
+    pub model: Option<String>,
+    pub updated_at: i64,
+}
+
+impl Store {
+    pub async fn create_conversation(
+        &self,
+        owner: &UserId,
+        title: &str,
+        endpoint: &str,
+        model: &str,
+    ) -> Result<ConversationId> {
+        let id = new_id();
+        let now = now_millis();
+        self.db
+            .query(
+                "CREATE type::record('conversation', $id) SET owner = type::record('user', $owner),
+                 title = $title, endpoint = $endpoint, model = $model, created_at = $now, updated_at = $now",
+            )
+            .bind(("id", id.clone()))
+            .bind(("owner", owner.0.clone()))
+            .bind(("title", title.to_string()))
+            .bind(("endpoint", endpoint.to_string()))
+            .bind(("model", model.to_string()))
+            .bind(("now", now))
+            .await?
+            .check()?;
+        Ok(ConversationId(id))
+    }
+
+    /// The user's conversations, most recently active first.
+    pub async fn list_conversations(&self, owner: &UserId) -> Result<Vec<ConversationSummary>> {
+        let mut res = self
+            .db
+            .query(
+                "SELECT record::id(id) AS id, title, updated_at FROM conversation
+                 WHERE owner = type::record('user', $owner) ORDER BY updated_at DESC, id DESC",
+            )
+            .bind(("owner", owner.0.clone()))
+            .await?
+            .check()?;
+        let rows: Vec<SummaryRow> = res.take(0)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ConversationSummary {
+                id: ConversationId(r.id),
+                title: r.title,
+                updated_at: r.updated_at,
+            })
+            .collect())
+    }
+
+    pub async fn conversation(
+        &self,
+        owner: &UserId,
+        id: &ConversationId,
+    ) -> Result<Option<ConversationRow>> {
+        let mut res = self
+            .db
+            .query(
+                "SELECT record::id(id) AS id, title, endpoint, model, updated_at FROM conversation
+                 WHERE id = type::record('conversation', $id) AND owner = type::record('user', $owner)",
+            )
+            .bind(("id", id.0.clone()))
+            .bind(("owner", owner.0.clone()))
+            .await?
+            .check()?;
+        let mut rows: Vec<ConversationRow> = res.take(0)?;
+        Ok(rows.pop())
+    }
+
+    pub async fn set_conversation_title(
+        &self,
+        owner: &UserId,
+        id: &ConversationId,
+        title: &str,
+    ) -> Result<()> {
+        self.update_conversation(owner, id, "title = $title", ("title", title.to_string()))
+            .await
+    }
+
+    /// Marks the conversation active now with the endpoint and model last used.
+    pub async fn touch_conversation(
+        &self,
+        owner: &UserId,
+        id: &ConversationId,
+        endpoint: &str,
+        model: &str,
+    ) -> Result<()> {
+        self.update_conversation(
+            owner,
+            id,
+            "endpoint = $value.endpoint, model = $value.model, updated_at = $value.at",
+            (
+                "value",
+                Touch {
+                    endpoint: endpoint.to_string(),
+                    model: model.to_string(),
+                    at: now_millis(),
+                },
+            ),
+        )
+        .await
+    }
+
+    async fn update_conversation(
+        &self,
+        owner: &UserId,
+        id: &ConversationId,
+        set: &str,
+        var: (&'static str, impl SurrealValue + 'static),
+    ) -> Result<()> {
+        let mut res = self
+            .db
+            .query(format!(
+                "UPDATE type::record('conversation', $id) SET {set}
+                 WHERE owner = type::record('user', $owner) RETURN VALUE record::id(id)"
+            ))
+            .bind(("id", id.0.clone()))
+            .bind(("owner", owner.0.clone()))
+            .bind(var)
+            .await?
+            .check()?;
+        let updated: Vec<String> = res.take(0)?;
+        if updated.is_empty() {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,88 @@
+//! SurrealDB persistence: schema, migrations, and repositories.
+//!
+//! Embedded (`surrealkv://<dir>`) by default, `mem://` in tests, `ws://host:port`
+//! for a shared server. Every function that reads or writes a user's data takes
+//! the acting user and filters by `owner`, so one user can never reach another's
+//! records through this crate.
+
+mod conversations;
+mod error;
+mod messages;
+mod migrations;
+mod sessions;
+mod users;
+
+pub use error::StoreError;
+pub use messages::{MessageUpdate, NewMessage};
+pub use users::UserRecord;
+
+use std::path::Path;
+use std::sync::Mutex;
+use surrealdb::Surreal;
+use surrealdb::engine::any::Any;
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// A handle to the database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    db: Surreal<Any>,
+}
+
+impl Store {
+    /// Connects to `url` (`mem://`, `surrealkv://path`, `ws://host:port`) and
+    /// applies pending migrations.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let db = surrealdb::engine::any::connect(url)
+            .await
+            .map_err(|e| StoreError::Connect(format!("{url}: {e}")))?;
+        db.use_ns("chorus").use_db("main").await?;
+        let store = Self { db };
+        migrations::apply(&store.db).await?;
+        Ok(store)
+    }
+
+    /// The embedded database under `data_dir` (created when missing).
+    pub async fn open_dir(data_dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            StoreError::Connect(format!("cannot create data directory {}: {e}", data_dir.display()))
+        })?;
+        let path = data_dir.join("chorus.db");
+        Self::connect(&format!("surrealkv://{}", path.display())).await
+    }
+
+    /// A fresh in-memory database (tests).
+    pub async fn memory() -> Result<Self> {
+        Self::connect("mem://").await
+    }
+
+    /// Answers when the database answers a trivial query (readiness probe).
+    pub async fn ping(&self) -> Result<()> {
+        self.db.query("RETURN 1").await?.check()?;
+        Ok(())
+    }
+}
+
+/// Milliseconds since the epoch.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A new record key: ULIDs sort by creation time, and the generator keeps ids
+/// made in the same millisecond in order, so `ORDER BY id` is creation order.
+pub fn new_id() -> String {
+    static GENERATOR: Mutex<Option<ulid::Generator>> = Mutex::new(None);
+    let mut guard = GENERATOR.lock().unwrap();
+    let generator = guard.get_or_insert_with(ulid::Generator::new);
+    match generator.generate() {
+        Ok(id) => id.to_string().to_lowercase(),
+        // Overflow within one millisecond (2^80 ids): fall back to a random one.
+        Err(_) => ulid::Ulid::new().to_string().to_lowercase(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

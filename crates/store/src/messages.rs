@@ -1,0 +1,233 @@
+use crate::{Result, Store, StoreError, new_id, now_millis};
+use chorus_types::{
+    ConversationId, JobId, MessageId, MessageState, MessageView, Role, Usage, UserId,
+};
+use surrealdb::types::SurrealValue;
+
+/// What to store for a new message.
+#[derive(Clone, Debug)]
+pub struct NewMessage<'a> {
+    pub conversation: &'a ConversationId,
+    /// The message this one answers or follows (`parent->reply->child`).
+    pub parent: Option<&'a MessageId>,
+    pub role: Role,
+    pub text: &'a str,
+    pub state: MessageState,
+    pub endpoint: Option<&'a str>,
+    pub model: Option<&'a str>,
+    pub job: Option<&'a JobId>,
+}
+
+/// The outcome of a generation, written when its job ends (and as partial
+/// progress while it runs).
+#[derive(Clone, Debug, Default)]
+pub struct MessageUpdate {
+    pub text: String,
+    pub state: Option<MessageState>,
+    pub error: Option<String>,
+    pub usage: Option<Usage>,
+}
+
+#[derive(SurrealValue)]
+struct MessageRow {
+    id: String,
+    role: String,
+    text: String,
+    state: String,
+    error: Option<String>,
+    endpoint: Option<String>,
+    model: Option<String>,
+    job: Option<String>,
+    created_at: i64,
+}
+
+#[derive(SurrealValue)]
+struct NewMessageRow {
+    id: String,
+    owner: String,
+    conversation: String,
+    parent: Option<String>,
+    role: String,
+    text: String,
+    state: String,
+    endpoint: Option<String>,
+    model: Option<String>,
+    job: Option<String>,
+    now: i64,
+}
+
+#[derive(SurrealValue)]
+struct UpdateRow {
+    id: String,
+    owner: String,
+    text: String,
+    state: Option<String>,
+    error: Option<String>,
+    input_tokens: Option<i64>,
+    output_tokens: Option<i64>,
+}
+
+pub fn role_str(role: Role) -> &'static str {
+    match role {
+        Role::User => "user",
+        Role::Assistant => "assistant",
+        Role::System => "system",
+    }
+}
+
+fn parse_role(s: &str) -> Role {
+    match s {
+        "assistant" => Role::Assistant,
+        "system" => Role::System,
+        _ => Role::User,
+    }
+}
+
+pub fn state_str(state: MessageState) -> &'static str {
+    match state {
+        MessageState::Streaming => "streaming",
+        MessageState::Complete => "complete",
+        MessageState::Stopped => "stopped",
+        MessageState::Failed => "failed",
+    }
+}
+
+fn parse_state(s: &str) -> MessageState {
+    match s {
+        "streaming" => MessageState::Streaming,
+        "stopped" => MessageState::Stopped,
+        "failed" => MessageState::Failed,
+        _ => MessageState::Complete,
+    }
+}
+
+impl Store {
+    /// Stores a message in `conversation` (which must belong to `owner`) and links
+    /// it under its parent.
+    pub async fn add_message(&self, owner: &UserId, m: NewMessage<'_>) -> Result<MessageId> {
+        let id = new_id();
+        let row = NewMessageRow {
+            id: id.clone(),
+            owner: owner.0.clone(),
+            conversation: m.conversation.0.clone(),
+            parent: m.parent.map(|p| p.0.clone()),
+            role: role_str(m.role).into(),
+            text: m.text.into(),
+            state: state_str(m.state).into(),
+            endpoint: m.endpoint.map(Into::into),
+            model: m.model.map(Into::into),
+            job: m.job.map(|j| j.0.clone()),
+            now: now_millis(),
+        };
+        let mut res = self
+            .db
+            .query(
+                "BEGIN TRANSACTION;
+                 LET $conv = type::record('conversation', $m.conversation);
+                 IF $conv.owner != type::record('user', $m.owner) { THROW 'no such conversation' };
+                 LET $msg = CREATE ONLY type::record('message', $m.id) SET owner = $conv.owner,
+                     conversation = $conv, role = $m.role, text = $m.text, state = $m.state,
+                     endpoint = $m.endpoint, model = $m.model, job = $m.job, created_at = $m.now;
+                 IF $m.parent != NONE {
+                     LET $parent = type::record('message', $m.parent);
+                     LET $child = $msg.id;
+                     RELATE $parent->reply->$child;
+                 };
+                 COMMIT TRANSACTION;",
+            )
+            .bind(("m", row))
+            .await?;
+        let errors: Vec<String> = res.take_errors().into_values().map(|e| e.to_string()).collect();
+        if errors.iter().any(|e| e.contains("no such conversation")) {
+            return Err(StoreError::NotFound);
+        }
+        if let Some(e) = errors.into_iter().next() {
+            return Err(StoreError::Db(e));
+        }
+        Ok(MessageId(id))
+    }
+
+    /// Writes the text (and optionally state, error, usage) of `owner`'s message.
+    pub async fn update_message(
+        &self,
+        owner: &UserId,
+        id: &MessageId,
+        update: MessageUpdate,
+    ) -> Result<()> {
+        let row = UpdateRow {
+            id: id.0.clone(),
+            owner: owner.0.clone(),
+            text: update.text,
+            state: update.state.map(|s| state_str(s).into()),
+            error: update.error,
+            input_tokens: update.usage.map(|u| u.input_tokens as i64),
+            output_tokens: update.usage.map(|u| u.output_tokens as i64),
+        };
+        let mut res = self
+            .db
+            .query(
+                "UPDATE type::record('message', $u.id) SET text = $u.text,
+                     state = $u.state ?? state, error = $u.error ?? error,
+                     input_tokens = $u.input_tokens ?? input_tokens,
+                     output_tokens = $u.output_tokens ?? output_tokens
+                 WHERE owner = type::record('user', $u.owner) RETURN VALUE record::id(id)",
+            )
+            .bind(("u", row))
+            .await?
+            .check()?;
+        let updated: Vec<String> = res.take(0)?;
+        if updated.is_empty() {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// The messages of `owner`'s conversation in the order they were written.
+    pub async fn messages(
+        &self,
+        owner: &UserId,
+        conversation: &ConversationId,
+    ) -> Result<Vec<MessageView>> {
+        let mut res = self
+            .db
+            .query(
+                "SELECT record::id(id) AS id, role, text, state, error, endpoint, model, job, created_at
+                 FROM message WHERE conversation = type::record('conversation', $conv)
+                 AND owner = type::record('user', $owner) ORDER BY id",
+            )
+            .bind(("conv", conversation.0.clone()))
+            .bind(("owner", owner.0.clone()))
+            .await?
+            .check()?;
+        let rows: Vec<MessageRow> = res.take(0)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| MessageView {
+                id: MessageId(r.id),
+                role: parse_role(&r.role),
+                text: r.text,
+                state: parse_state(&r.state),
+                error: r.error,
+                endpoint: r.endpoint,
+                model: r.model,
+                job: r.job.map(JobId),
+                created_at: r.created_at,
+            })
+            .collect())
+    }
+
+    /// Messages still marked streaming (their job died with a previous process).
+    pub async fn fail_interrupted_messages(&self, reason: &str) -> Result<usize> {
+        let mut res = self
+            .db
+            .query(
+                "UPDATE message SET state = 'failed', error = $reason WHERE state = 'streaming'
+                 RETURN VALUE record::id(id)",
+            )
+            .bind(("reason", reason.to_string()))
+            .await?
+            .check()?;
+        let ids: Vec<String> = res.take(0)?;
+        Ok(ids.len())
+    }
+}

@@ -1,0 +1,73 @@
+//! Versioned schema changes, applied in order at start. A migration never
+//! changes once released; new ones go at the end.
+
+use crate::Result;
+use surrealdb::Surreal;
+use surrealdb::engine::any::Any;
+
+const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    r#"
+    DEFINE TABLE user SCHEMAFULL;
+    DEFINE FIELD email ON user TYPE string;
+    DEFINE FIELD name ON user TYPE string;
+    DEFINE FIELD password_hash ON user TYPE string;
+    DEFINE FIELD is_admin ON user TYPE bool;
+    DEFINE FIELD created_at ON user TYPE int;
+    DEFINE INDEX user_email ON user FIELDS email UNIQUE;
+
+    DEFINE TABLE session SCHEMAFULL;
+    DEFINE FIELD data ON session TYPE string;
+    DEFINE FIELD expires_at ON session TYPE int;
+    DEFINE INDEX session_expiry ON session FIELDS expires_at;
+
+    DEFINE TABLE conversation SCHEMAFULL;
+    DEFINE FIELD owner ON conversation TYPE record<user>;
+    DEFINE FIELD title ON conversation TYPE string;
+    DEFINE FIELD endpoint ON conversation TYPE option<string>;
+    DEFINE FIELD model ON conversation TYPE option<string>;
+    DEFINE FIELD created_at ON conversation TYPE int;
+    DEFINE FIELD updated_at ON conversation TYPE int;
+    DEFINE INDEX conversation_owner ON conversation FIELDS owner, updated_at;
+
+    DEFINE TABLE message SCHEMAFULL;
+    DEFINE FIELD owner ON message TYPE record<user>;
+    DEFINE FIELD conversation ON message TYPE record<conversation>;
+    DEFINE FIELD role ON message TYPE string ASSERT $value IN ['user', 'assistant', 'system'];
+    DEFINE FIELD text ON message TYPE string;
+    DEFINE FIELD state ON message TYPE string ASSERT $value IN ['streaming', 'complete', 'stopped', 'failed'];
+    DEFINE FIELD error ON message TYPE option<string>;
+    DEFINE FIELD endpoint ON message TYPE option<string>;
+    DEFINE FIELD model ON message TYPE option<string>;
+    DEFINE FIELD job ON message TYPE option<string>;
+    DEFINE FIELD input_tokens ON message TYPE option<int>;
+    DEFINE FIELD output_tokens ON message TYPE option<int>;
+    DEFINE FIELD created_at ON message TYPE int;
+    DEFINE INDEX message_conversation ON message FIELDS conversation;
+
+    -- parent->reply->child: the conversation tree.
+    DEFINE TABLE reply TYPE RELATION FROM message TO message;
+    "#,
+)];
+
+pub async fn apply(db: &Surreal<Any>) -> Result<()> {
+    db.query("DEFINE TABLE IF NOT EXISTS migration SCHEMALESS")
+        .await?
+        .check()?;
+    let mut res = db
+        .query("SELECT VALUE version FROM migration ORDER BY version")
+        .await?
+        .check()?;
+    let applied: Vec<i64> = res.take(0)?;
+    for (version, sql) in MIGRATIONS {
+        if applied.contains(version) {
+            continue;
+        }
+        tracing::info!(version, "applying database migration");
+        let script = format!(
+            "BEGIN TRANSACTION;\n{sql}\nCREATE migration SET version = {version}, applied_at = time::now();\nCOMMIT TRANSACTION;"
+        );
+        db.query(script).await?.check()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,325 @@
+//! A local upstream that speaks OpenAI's Chat Completions protocol as OpenAI
+//! documents it: `text/event-stream` with one `data: {chunk}` per event, a usage
+//! chunk with `choices: []` when `stream_options.include_usage` is set, `data: [DONE]`,
+//! and `{"error": {...}}` bodies with the documented status codes.
+//!
+//! What it answers is driven by the last user message, so tests can reach every
+//! path through the real HTTP stack:
+//!
+//! | the message contains | the upstream                                             |
+//! |----------------------|----------------------------------------------------------|
+//! | `[[status:N]]`       | answers HTTP N with OpenAI's error body for that status  |
+//! | `[[malformed]]`      | streams one chunk, then a line that is not JSON          |
+//! | `[[cut]]`            | streams some text, then closes without finish or `[DONE]` |
+//! | `[[slow]]`           | waits 150 ms between chunks (for stop/reload tests)      |
+//! | anything else        | streams a markdown answer that quotes the message        |
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use bytes::Bytes;
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How the mock behaves.
+#[derive(Clone, Debug)]
+pub struct MockOptions {
+    /// When set, requests must carry `Authorization: Bearer <key>`.
+    pub api_key: Option<String>,
+    /// Delay between streamed chunks.
+    pub token_delay: Duration,
+    /// Model ids served by `GET /v1/models`.
+    pub models: Vec<String>,
+}
+
+impl Default for MockOptions {
+    fn default() -> Self {
+        Self {
+            api_key: Some("sk-test".into()),
+            token_delay: Duration::from_millis(5),
+            models: vec!["mock-small".into(), "mock-large".into()],
+        }
+    }
+}
+
+/// A request the mock received.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+#[derive(Clone)]
+struct Shared {
+    options: MockOptions,
+    recorded: Arc<Mutex<Vec<Recorded>>>,
+}
+
+/// A running mock upstream; stops when dropped.
+pub struct MockOpenAi {
+    pub addr: SocketAddr,
+    recorded: Arc<Mutex<Vec<Recorded>>>,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+impl MockOpenAi {
+    /// Starts on an ephemeral loopback port.
+    pub async fn start(options: MockOptions) -> Self {
+        Self::start_on("127.0.0.1:0".parse().unwrap(), options).await
+    }
+
+    pub async fn start_on(addr: SocketAddr, options: MockOptions) -> Self {
+        let recorded = Arc::new(Mutex::new(Vec::new()));
+        let listener = tokio::net::TcpListener::bind(addr).await.expect("bind mock upstream");
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let app = router(Shared { options, recorded: recorded.clone() });
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await
+                .ok();
+        });
+        Self { addr, recorded, _shutdown: tx }
+    }
+
+    /// The `baseURL` to configure (`http://127.0.0.1:PORT/v1`).
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.recorded.lock().unwrap().clone()
+    }
+}
+
+/// The answer the mock streams for `prompt` (tests compare against it).
+pub fn answer_for(prompt: &str) -> String {
+    let quoted = prompt.trim().replace('\n', " ");
+    format!(
+        "You said: **{quoted}**\n\nHere is a code block:\n\n```python\nprint(\"hello from chorus\")\n```\n\nAnd a list:\n\n- one\n- two\n"
+    )
+}
+
+/// The title the mock writes for a conversation whose first message is `prompt`.
+pub fn title_for(prompt: &str) -> String {
+    let words: Vec<&str> = prompt.split_whitespace().take(3).collect();
+    format!("Chat about {}", words.join(" "))
+}
+
+pub fn router_with(options: MockOptions) -> Router {
+    router(Shared { options, recorded: Arc::new(Mutex::new(Vec::new())) })
+}
+
+fn router(shared: Shared) -> Router {
+    Router::new()
+        .route("/v1/models", get(models))
+        .route("/v1/chat/completions", post(chat))
+        .with_state(shared)
+}
+
+fn error(status: StatusCode, message: &str, kind: &str, code: Value) -> Response {
+    let body = json!({"error": {"message": message, "type": kind, "param": null, "code": code}});
+    let mut resp = (status, axum::Json(body)).into_response();
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        resp.headers_mut().insert(header::RETRY_AFTER, "1".parse().unwrap());
+    }
+    resp
+}
+
+fn unauthorized(headers: &HeaderMap, shared: &Shared) -> Option<Response> {
+    let expected = shared.options.api_key.as_ref()?;
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    (given != expected).then(|| {
+        error(
+            StatusCode::UNAUTHORIZED,
+            &format!("Incorrect API key provided: {given}. You can find your API key at https://platform.openai.com/account/api-keys."),
+            "invalid_request_error",
+            json!("invalid_api_key"),
+        )
+    })
+}
+
+async fn models(State(shared): State<Shared>, headers: HeaderMap) -> Response {
+    if let Some(resp) = unauthorized(&headers, &shared) {
+        return resp;
+    }
+    let data: Vec<Value> = shared
+        .options
+        .models
+        .iter()
+        .map(|id| json!({"id": id, "object": "model", "created": 1_700_000_000, "owned_by": "chorus-testkit"}))
+        .collect();
+    axum::Json(json!({"object": "list", "data": data})).into_response()
+}
+
+fn last_user_text(body: &Value) -> String {
+    body["messages"]
+        .as_array()
+        .and_then(|ms| ms.iter().rev().find(|m| m["role"] == "user"))
+        .and_then(|m| m["content"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The status a `[[status:N]]` directive asks for.
+fn directive_status(text: &str) -> Option<u16> {
+    let start = text.find("[[status:")? + "[[status:".len();
+    let end = text[start..].find("]]")? + start;
+    text[start..end].parse().ok()
+}
+
+async fn chat(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let body: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return error(StatusCode::BAD_REQUEST, &format!("We could not parse the JSON body of your request. ({e})"), "invalid_request_error", Value::Null);
+        }
+    };
+    shared.recorded.lock().unwrap().push(Recorded {
+        path: "/v1/chat/completions".into(),
+        headers: headers.clone(),
+        body: body.clone(),
+    });
+    if let Some(resp) = unauthorized(&headers, &shared) {
+        return resp;
+    }
+    let model = body["model"].as_str().unwrap_or_default().to_string();
+    if !shared.options.models.contains(&model) {
+        return error(
+            StatusCode::NOT_FOUND,
+            &format!("The model `{model}` does not exist or you do not have access to it."),
+            "invalid_request_error",
+            json!("model_not_found"),
+        );
+    }
+    let prompt = last_user_text(&body);
+    if let Some(status) = directive_status(&prompt) {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return match status.as_u16() {
+            429 => error(status, "Rate limit reached for requests. Please try again in 1s.", "requests", json!("rate_limit_exceeded")),
+            401 => error(status, "Incorrect API key provided.", "invalid_request_error", json!("invalid_api_key")),
+            _ => error(status, "The server had an error while processing your request. Sorry about that!", "server_error", Value::Null),
+        };
+    }
+    let streaming = body["stream"].as_bool().unwrap_or(false);
+    if !streaming {
+        // A non-streamed request is how Chorus asks for titles.
+        let first_user = body["messages"]
+            .as_array()
+            .and_then(|ms| ms.iter().find(|m| m["role"] == "user"))
+            .and_then(|m| m["content"].as_str())
+            .unwrap_or_default();
+        let convo = first_user.rsplit("User: ").next().unwrap_or(first_user);
+        let convo = convo.split('\n').next().unwrap_or(convo);
+        return axum::Json(json!({
+            "id": "chatcmpl-mock",
+            "object": "chat.completion",
+            "created": 1_700_000_000,
+            "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": title_for(convo)}, "logprobs": null, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 20, "completion_tokens": 4, "total_tokens": 24}
+        }))
+        .into_response();
+    }
+    let include_usage = body["stream_options"]["include_usage"].as_bool().unwrap_or(false);
+    let delay = if prompt.contains("[[slow]]") {
+        Duration::from_millis(150)
+    } else {
+        shared.options.token_delay
+    };
+    let malformed = prompt.contains("[[malformed]]");
+    let cut = prompt.contains("[[cut]]");
+    let answer = answer_for(&prompt);
+    let stream = sse_body(model, answer, delay, include_usage, malformed, cut, prompt.len());
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(Body::from_stream(stream))
+        .unwrap()
+}
+
+/// Splits the answer into word-sized pieces, like a tokenizer would.
+fn pieces(answer: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for ch in answer.chars() {
+        cur.push(ch);
+        if ch == ' ' || ch == '\n' {
+            out.push(std::mem::take(&mut cur));
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+fn chunk(model: &str, delta: Value, finish: Value) -> Bytes {
+    let c = json!({
+        "id": "chatcmpl-mock",
+        "object": "chat.completion.chunk",
+        "created": 1_700_000_000,
+        "model": model,
+        "system_fingerprint": "fp_mock",
+        "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]
+    });
+    Bytes::from(format!("data: {c}\n\n"))
+}
+
+fn sse_body(
+    model: String,
+    answer: String,
+    delay: Duration,
+    include_usage: bool,
+    malformed: bool,
+    cut: bool,
+    prompt_len: usize,
+) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+    tokio::spawn(async move {
+        let send = |b: Bytes| tx.send(b);
+        if send(chunk(&model, json!({"role": "assistant", "content": ""}), Value::Null)).await.is_err() {
+            return;
+        }
+        let parts = pieces(&answer);
+        let count = parts.len();
+        for (i, piece) in parts.into_iter().enumerate() {
+            tokio::time::sleep(delay).await;
+            if send(chunk(&model, json!({"content": piece}), Value::Null)).await.is_err() {
+                return; // the client went away
+            }
+            if malformed && i == 1 {
+                let _ = send(Bytes::from_static(b"data: {\"choices\": [this is not json\n\n")).await;
+                return;
+            }
+            if cut && i == count / 2 {
+                return;
+            }
+        }
+        let _ = send(chunk(&model, json!({}), json!("stop"))).await;
+        if include_usage {
+            let usage = json!({
+                "id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 1_700_000_000,
+                "model": model, "choices": [],
+                "usage": {"prompt_tokens": prompt_len / 4 + 8, "completion_tokens": count, "total_tokens": prompt_len / 4 + 8 + count}
+            });
+            let _ = send(Bytes::from(format!("data: {usage}\n\n"))).await;
+        }
+        let _ = send(Bytes::from_static(b"data: [DONE]\n\n")).await;
+    });
+    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (Ok(b), rx)) })
+}

@@ -1,0 +1,311 @@
+// Browser tests: start a local OpenAI-protocol upstream and a real Chorus server
+// (debug build, embedded SurrealDB in a temp dir), then drive Debian's Chromium
+// through the app the way a person would.
+//
+//   CHORUS_BIN=... MOCK_BIN=... node end2end/run.mjs [name-filter]
+
+import { chromium } from 'playwright-core';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createServer } from 'node:net';
+import assert from 'node:assert/strict';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const CHORUS_BIN = process.env.CHORUS_BIN;
+const MOCK_BIN = process.env.MOCK_BIN;
+assert.ok(CHORUS_BIN && MOCK_BIN, 'set CHORUS_BIN and MOCK_BIN');
+
+const children = [];
+process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function start(cmd, args, env = {}) {
+  const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  child.output = '';
+  child.stdout.on('data', (d) => (child.output += d));
+  child.stderr.on('data', (d) => (child.output += d));
+  return child;
+}
+
+async function waitFor(check, what, ms = 30000) {
+  const until = Date.now() + ms;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v) return v;
+    } catch {}
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+// --- the peers -------------------------------------------------------------
+
+const work = mkdtempSync(join(tmpdir(), 'chorus-e2e-'));
+const mock = start(MOCK_BIN, ['--addr', '127.0.0.1:0', '--token-delay-ms', '40']);
+const mockAddr = await waitFor(() => mock.output.match(/listening on (\S+)/)?.[1], 'the mock upstream');
+
+const port = await freePort();
+const base = `http://127.0.0.1:${port}`;
+writeFileSync(
+  join(work, 'chorus.yaml'),
+  `endpoints:
+  custom:
+    - name: "Mock"
+      apiKey: "sk-test"
+      baseURL: "http://${mockAddr}/v1"
+      models:
+        default: ["mock-small", "mock-large"]
+      titleConvo: true
+      titleModel: "mock-small"
+      modelDisplayLabel: "Mock AI"
+`
+);
+const server = start(CHORUS_BIN, ['serve', '--addr', `127.0.0.1:${port}`, '--data-dir', join(work, 'data'), '--config', join(work, 'chorus.yaml')]);
+await waitFor(async () => (await fetch(`${base}/healthz`)).ok, 'the Chorus server');
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync'],
+});
+
+// --- helpers ---------------------------------------------------------------
+
+const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 };
+const DESKTOP = { viewport: { width: 1280, height: 800 } };
+
+async function newPage(options) {
+  const context = await browser.newContext({ baseURL: base, ...options });
+  const page = await context.newPage();
+  page.errors = [];
+  page.on('pageerror', (e) => page.errors.push(String(e)));
+  page.on('console', (m) => m.type() === 'error' && !/Failed to load resource/.test(m.text()) && page.errors.push(m.text()));
+  return { context, page };
+}
+
+/** Waits until the wasm has hydrated the page (buttons work). */
+async function hydrated(page) {
+  await page.waitForSelector('body[data-hydrated]', { state: 'attached', timeout: 30000 });
+}
+
+async function register(page, { name, email, password }) {
+  await page.goto('/');
+  await page.waitForURL('**/login');
+  await hydrated(page);
+  await page.getByRole('link', { name: 'Create one' }).click();
+  await page.waitForURL('**/register');
+  await page.getByLabel('Name').fill(name);
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await page.waitForURL(base + '/');
+  await page.getByText('How can I help?').waitFor();
+}
+
+const assistant = (page) => page.locator('[data-testid=message][data-role=assistant]').last();
+
+/** Sends `text` and checks that the answer arrives piece by piece. */
+async function sendAndWatch(page, text) {
+  await hydrated(page);
+  const before = await page.locator('[data-testid=message][data-role=assistant]').count();
+  await page.getByLabel('Message').fill(text);
+  await page.getByLabel('Message').press('Enter');
+  await waitFor(async () => (await page.locator('[data-testid=message][data-role=assistant]').count()) > before, 'the answer to appear');
+  const answer = assistant(page);
+  // Seen while streaming: some text, then more text, before it completes.
+  const lengths = [];
+  while ((await answer.getAttribute('data-state')) === 'streaming') {
+    lengths.push((await answer.innerText()).length);
+    await page.waitForTimeout(60);
+  }
+  const grew = lengths.some((l, i) => i > 0 && l > lengths[i - 1] && lengths[0] < l);
+  return { answer, grew, samples: lengths.length };
+}
+
+// --- the tests -------------------------------------------------------------
+
+const tests = [];
+const test = (name, fn) => tests.push({ name, fn });
+
+test('register, chat with streaming markdown, reload, error, logout, login', async () => {
+  const { context, page } = await newPage(DESKTOP);
+  const user = { name: 'Ada', email: 'ada@example.com', password: 'analytical engine' };
+  await register(page, user);
+  await assert.doesNotReject(page.getByTestId('user-name').filter({ hasText: 'Ada' }).waitFor());
+  assert.equal(await page.locator('#endpoint option:checked').innerText(), 'Mock AI');
+  assert.equal(await page.locator('#model').inputValue(), 'mock-small');
+
+  const { answer, grew, samples } = await sendAndWatch(page, 'What is the capital of France?');
+  assert.ok(grew, `the answer should grow while streaming (${samples} samples)`);
+  await page.waitForURL(/\/c\/[0-9a-z]+$/);
+  assert.equal(await answer.getAttribute('data-state'), 'complete');
+  assert.equal(await answer.locator('strong').innerText(), 'What is the capital of France?');
+  assert.equal(await answer.locator('pre code.language-python').innerText(), 'print("hello from chorus")');
+  assert.deepEqual(await answer.locator('li').allInnerTexts(), ['one', 'two']);
+
+  // The model wrote the title; the sidebar and header show it.
+  const title = 'Chat about What is the';
+  await page.getByTestId('conversation-list').getByText(title).waitFor();
+  await page.getByTestId('conversation-title').filter({ hasText: title }).waitFor();
+
+  // Reload: the history is there.
+  const url = page.url();
+  await page.reload();
+  await hydrated(page);
+  const messages = page.getByTestId('message');
+  assert.equal(await messages.count(), 2);
+  assert.equal(await messages.first().innerText().then((t) => t.includes('What is the capital of France?')), true);
+  assert.equal(await assistant(page).locator('pre code').innerText(), 'print("hello from chorus")');
+
+  // A provider error is shown in the chat and kept.
+  await sendAndWatch(page, '[[status:429]] again please');
+  const error = assistant(page).getByTestId('message-error');
+  await error.waitFor();
+  assert.match(await error.innerText(), /rate limiting requests \(HTTP 429\).*Wait a moment/);
+  await page.reload();
+  await hydrated(page);
+  assert.match(await assistant(page).getByTestId('message-error').innerText(), /HTTP 429/);
+  assert.equal(await assistant(page).getAttribute('data-state'), 'failed');
+
+  // A second conversation goes to the top of the sidebar.
+  await page.getByRole('link', { name: '+ New chat' }).click();
+  await page.getByText('How can I help?').waitFor();
+  await sendAndWatch(page, 'Tell me about Rust ownership');
+  await page.getByTestId('conversation-list').getByText('Chat about Tell me about').waitFor();
+  const titles = await page.getByTestId('conversation-list').locator('a').allInnerTexts();
+  assert.deepEqual(titles, ['Chat about Tell me about', title]);
+
+  // Log out, then in: wrong password first.
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.waitForURL('**/login');
+  await page.goto(url);
+  await page.waitForURL('**/login');
+  await hydrated(page);
+  await page.getByLabel('Email').fill(user.email);
+  await page.getByLabel('Password').fill('wrong password');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('alert').filter({ hasText: 'Wrong email or password.' }).waitFor();
+  await page.getByLabel('Password').fill(user.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(base + '/');
+  await page.getByTestId('conversation-list').getByText(title).click();
+  await page.waitForURL(url);
+  assert.equal(await page.getByTestId('message').count(), 4);
+
+  const cookies = await context.cookies();
+  const session = cookies.find((c) => c.name === 'chorus_session');
+  assert.ok(session, 'a session cookie');
+  assert.equal(session.httpOnly, true);
+  assert.equal(session.secure, true);
+  assert.equal(session.sameSite, 'Lax');
+  assert.deepEqual(page.errors, []);
+  await context.close();
+});
+
+test('the same flow on a phone-sized screen', async () => {
+  const { context, page } = await newPage(PHONE);
+  await register(page, { name: 'Grace', email: 'grace@example.com', password: 'compiler pioneer' });
+  // The sidebar is a closed drawer: the conversation list is off screen.
+  const drawerButton = page.getByRole('button', { name: 'Open conversations' });
+  assert.ok(await drawerButton.isVisible());
+  const { answer, grew } = await sendAndWatch(page, 'Hello from my phone');
+  assert.ok(grew, 'the answer should stream');
+  assert.equal(await answer.getAttribute('data-state'), 'complete');
+  const box = await answer.boundingBox();
+  assert.ok(box.width <= 390, `the answer fits the screen (${box.width}px)`);
+  const scrollWidth = await page.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(scrollWidth <= 390, `no horizontal scrolling (${scrollWidth}px)`);
+
+  await page.reload();
+  await hydrated(page);
+  assert.equal(await page.getByTestId('message').count(), 2);
+  await drawerButton.click();
+  const link = page.getByTestId('conversation-list').getByText('Chat about Hello from my');
+  await link.waitFor({ state: 'visible' });
+  // Grace sees only her own conversation.
+  assert.equal(await page.getByTestId('conversation-list').locator('a').count(), 1);
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.waitForURL('**/login');
+  assert.deepEqual(page.errors, []);
+  await context.close();
+});
+
+test('reloading in the middle of an answer shows the text so far and continues', async () => {
+  const { context, page } = await newPage(DESKTOP);
+  await register(page, { name: 'Linus', email: 'linus@example.com', password: 'just for fun' });
+  await hydrated(page);
+  await page.getByLabel('Message').fill('[[slow]] tell me a long story');
+  await page.getByLabel('Message').press('Enter');
+  await page.waitForURL(/\/c\//);
+  await waitFor(async () => (await assistant(page).innerText()).length > 40, 'some text');
+  await page.reload();
+  // Right after the reload the text so far is there, and the answer continues.
+  await waitFor(async () => (await assistant(page).innerText()).length > 40, 'the text so far after reload', 5000);
+  assert.equal(await assistant(page).getAttribute('data-state'), 'streaming');
+  await waitFor(async () => (await assistant(page).getAttribute('data-state')) === 'complete', 'the end of the answer');
+  const text = await assistant(page).innerText();
+  assert.ok(text.includes('tell me a long story'), text);
+  assert.ok(text.includes('print("hello from chorus")'), text);
+  assert.equal((text.match(/You said/g) || []).length, 1, 'no text repeated after the reload');
+  await context.close();
+});
+
+test('dark theme is remembered; the app installs and works offline as a shell', async () => {
+  const { context, page } = await newPage(DESKTOP);
+  await register(page, { name: 'Tim', email: 'tim@example.com', password: 'world wide web' });
+  await hydrated(page);
+  const dark = () => page.evaluate(() => document.documentElement.classList.contains('dark'));
+  const wasDark = await dark();
+  await page.getByRole('button', { name: 'Switch light or dark theme' }).first().click();
+  assert.equal(await dark(), !wasDark);
+  await page.reload();
+  assert.equal(await dark(), !wasDark, 'the choice survives a reload');
+
+  const manifest = await (await fetch(`${base}/manifest.webmanifest`)).json();
+  assert.equal(manifest.display, 'standalone');
+  assert.ok(await page.locator('link[rel=manifest]').count());
+  await page.evaluate(() => navigator.serviceWorker.ready.then(() => true));
+  await page.reload(); // now controlled by the service worker
+  await context.setOffline(true);
+  await page.goto('/c/anything').catch(() => {});
+  await page.getByRole('heading', { name: 'You are offline' }).waitFor();
+  await context.setOffline(false);
+  await context.close();
+});
+
+// --- run -------------------------------------------------------------------
+
+const filter = process.argv[2];
+let failed = 0;
+for (const t of tests) {
+  if (filter && !t.name.includes(filter)) continue;
+  const t0 = Date.now();
+  try {
+    await t.fn();
+    console.log(`ok   ${t.name} (${Date.now() - t0} ms)`);
+  } catch (e) {
+    failed++;
+    console.log(`FAIL ${t.name}\n     ${e.stack || e}`);
+  }
+}
+await browser.close();
+if (failed) {
+  console.log('\n--- chorus server output ---\n' + server.output.slice(-6000));
+}
+rmSync(work, { recursive: true, force: true });
+console.log(failed ? `${failed} browser test(s) failed` : 'all browser tests passed');
+process.exit(failed ? 1 : 0);

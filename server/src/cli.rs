@@ -1,0 +1,148 @@
+//! `chorus --help`.
+
+use crate::{ServeOptions, serve};
+use chorus_config::ConfigErrors;
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+const DEFAULT_CONFIG: &str = "config/chorus.yaml";
+
+#[derive(Parser, Debug)]
+#[command(name = "chorus", version, about = "Chorus: a self-hosted AI chat platform and gateway")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the server (the default).
+    Serve(ServeArgs),
+    /// Check a configuration file and print what is wrong with it.
+    CheckConfig {
+        /// The file to check.
+        file: PathBuf,
+    },
+    /// Manage accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum UserCommand {
+    /// Create an account (works even when registration is turned off).
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password: String,
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Make the account an administrator.
+        #[arg(long)]
+        admin: bool,
+        #[arg(long, env = "CHORUS_DATA_DIR", default_value = "./data")]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "CHORUS_ADDR", default_value = "127.0.0.1:3000")]
+    addr: SocketAddr,
+    /// Where the embedded database and other state live.
+    #[arg(long, env = "CHORUS_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+    /// Configuration file [default: config/chorus.yaml when present].
+    #[arg(long, env = "CHORUS_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+pub async fn run(cli: Cli) -> ExitCode {
+    crate::init_tracing();
+    match cli.command {
+        None => serve_cmd(cli.serve).await,
+        Some(Command::Serve(args)) => serve_cmd(args).await,
+        Some(Command::CheckConfig { file }) => match chorus_config::load_file(&file) {
+            Ok(loaded) => {
+                report_ignored(&loaded);
+                println!(
+                    "{}: OK ({} custom endpoint(s))",
+                    file.display(),
+                    loaded.config.endpoints.custom.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(errors) => config_failed(&errors),
+        },
+        Some(Command::User(UserCommand::Create { email, password, name, admin, data_dir })) => {
+            let store = match chorus_store::Store::open_dir(&data_dir).await {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("error: {e}\n(is a Chorus server running on this data directory? stop it first)");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match chorus_auth::create_user(&store, &email, &name, &password, admin).await {
+                Ok(user) => {
+                    println!(
+                        "created {} ({}){}",
+                        user.email,
+                        user.id,
+                        if user.is_admin { ", administrator" } else { "" }
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+async fn serve_cmd(args: ServeArgs) -> ExitCode {
+    let loaded = match &args.config {
+        Some(path) => chorus_config::load_file(path),
+        None => chorus_config::load_optional(Path::new(DEFAULT_CONFIG)),
+    };
+    let loaded = match loaded {
+        Ok(l) => l,
+        Err(errors) => return config_failed(&errors),
+    };
+    report_ignored(&loaded);
+    let options = ServeOptions { addr: args.addr, data_dir: args.data_dir, config: loaded };
+    match serve(options).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn report_ignored(loaded: &chorus_config::Loaded) {
+    if let Some(src) = &loaded.source
+        && !loaded.ignored_keys.is_empty()
+    {
+        tracing::warn!(
+            file = %src.display(),
+            keys = %loaded.ignored_keys.join(", "),
+            "configuration keys Chorus does not use yet were ignored"
+        );
+    }
+}
+
+fn config_failed(errors: &ConfigErrors) -> ExitCode {
+    eprintln!("Invalid configuration:");
+    for e in &errors.0 {
+        eprintln!("  {e}");
+    }
+    ExitCode::from(2)
+}

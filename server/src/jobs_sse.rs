@@ -1,0 +1,51 @@
+//! `GET /api/jobs/{id}/events`: a job's events as Server-Sent Events, resumable.
+//! Each event carries `id: <seq>`; a client resumes with `Last-Event-ID` (sent by
+//! `EventSource` on reconnect) or `?from=<seq>` and gets exactly what follows.
+
+use crate::ServerState;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use chorus_auth::AuthSession;
+use chorus_types::JobId;
+use futures::StreamExt;
+use serde::Deserialize;
+use std::convert::Infallible;
+use std::time::Duration;
+
+#[derive(Deserialize)]
+pub struct Resume {
+    from: Option<u64>,
+}
+
+pub async fn job_events(
+    auth: AuthSession,
+    State(state): State<ServerState>,
+    Path(id): Path<String>,
+    Query(resume): Query<Resume>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(user) = auth.user else {
+        return (StatusCode::UNAUTHORIZED, "Sign in first.").into_response();
+    };
+    let last_event_id = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let after = last_event_id.or(resume.from).unwrap_or(0);
+    // A stranger's job and a missing one get the same answer.
+    let Some(events) = state.app.engine.watch(&user.id, &JobId(id), after) else {
+        return (StatusCode::NOT_FOUND, "No such job.").into_response();
+    };
+    let events = events.map(|e| {
+        let data = serde_json::to_string(&e.event).expect("job events serialize");
+        Ok::<_, Infallible>(Event::default().id(e.seq.to_string()).data(data))
+    });
+    let mut resp = Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response();
+    // Tell reverse proxies (nginx) not to buffer the stream.
+    resp.headers_mut().insert("x-accel-buffering", "no".parse().unwrap());
+    resp
+}

@@ -1,0 +1,148 @@
+//! The Chorus server: wiring, the axum router, and the routes that are not
+//! server functions (SSE, health, assets).
+
+mod assets;
+pub mod cli;
+mod csrf;
+mod jobs_sse;
+
+use anyhow::Context;
+use app::api::ssr::AppState;
+use axum::Router;
+use axum::extract::{FromRef, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum_login::AuthManagerLayerBuilder;
+use chorus_auth::{AuthBackend, RegistrationPolicy, SurrealSessionStore};
+use chorus_engine::Engine;
+use chorus_gateway::Gateway;
+use chorus_store::Store;
+use chorus_streams::Jobs;
+use leptos::prelude::LeptosOptions;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+
+/// What `serve` needs.
+pub struct ServeOptions {
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    pub config: chorus_config::Loaded,
+}
+
+/// Axum state: Leptos' options plus what server functions need.
+#[derive(Clone)]
+pub struct ServerState {
+    pub leptos: LeptosOptions,
+    pub app: AppState,
+}
+
+impl FromRef<ServerState> for LeptosOptions {
+    fn from_ref(s: &ServerState) -> Self {
+        s.leptos.clone()
+    }
+}
+
+pub fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("CHORUS_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+}
+
+/// Opens the data directory and builds the whole application.
+pub async fn build(data_dir: &std::path::Path, config: &chorus_config::Config) -> anyhow::Result<Router> {
+    let store = Store::open_dir(data_dir)
+        .await
+        .with_context(|| format!("opening the database in {}", data_dir.display()))?;
+    build_with_store(store, config).await
+}
+
+pub async fn build_with_store(store: Store, config: &chorus_config::Config) -> anyhow::Result<Router> {
+    let engine = Engine::start(store.clone(), Gateway::from_config(config), Jobs::new())
+        .await
+        .context("starting the chat engine")?;
+    let app_state = AppState {
+        engine,
+        registration: RegistrationPolicy {
+            enabled: config.registration.enabled,
+            allowed_domains: config.registration.allowed_domains.clone(),
+        },
+    };
+    let leptos = LeptosOptions::builder()
+        .output_name("chorus")
+        .site_pkg_dir("pkg")
+        .build();
+    let state = ServerState { leptos, app: app_state.clone() };
+
+    let sessions = SurrealSessionStore::new(store.clone());
+    sessions.spawn_cleanup();
+    let session_layer = SessionManagerLayer::new(sessions)
+        .with_name("chorus_session")
+        .with_http_only(true)
+        .with_secure(config.server.secure_cookies)
+        .with_same_site(SameSite::Lax)
+        .with_expiry(Expiry::OnInactivity(time::Duration::hours(i64::from(config.server.session_hours))));
+    let auth_layer = AuthManagerLayerBuilder::new(AuthBackend::new(store), session_layer).build();
+
+    let routes = generate_route_list(app::App);
+    let context = move || leptos::prelude::provide_context(app_state.clone());
+    let router = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .route("/api/jobs/{id}/events", get(jobs_sse::job_events))
+        .leptos_routes_with_context(&state, routes, context, {
+            let options = state.leptos.clone();
+            move || app::shell(options.clone())
+        })
+        .fallback(assets::static_or_not_found)
+        .layer(axum::middleware::from_fn(csrf::same_origin_writes))
+        .layer(auth_layer)
+        .with_state(state);
+    Ok(router)
+}
+
+async fn ready(State(state): State<ServerState>) -> impl IntoResponse {
+    match state.app.engine.store().ping().await {
+        Ok(()) => (StatusCode::OK, "ready"),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database not ready"),
+    }
+}
+
+/// Runs until Ctrl-C / SIGTERM.
+pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let router = build(&options.data_dir, &options.config.config).await?;
+    let listener = tokio::net::TcpListener::bind(options.addr)
+        .await
+        .with_context(|| format!("listening on {}", options.addr))?;
+    tracing::info!(
+        addr = %options.addr,
+        data_dir = %options.data_dir.display(),
+        config = %options.config.source.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "built-in defaults".into()),
+        ready_in_ms = started.elapsed().as_millis() as u64,
+        "Chorus is listening on http://{}",
+        options.addr
+    );
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving HTTP")
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
