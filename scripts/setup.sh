@@ -70,16 +70,16 @@ ensure_npm() {
   # Tailwind and binaryen's wasm-opt come from the root package.json; never Debian's
   # binaryen (wasm-opt 108 produces wasm that fails to hydrate).
   if [ ! -x node_modules/.bin/tailwindcss ] || [ ! -x node_modules/.bin/wasm-opt ] || [ package-lock.json -nt node_modules/.stamp ]; then
-    log "npm ci (tailwind, binaryen)"
-    npm ci --no-audit --no-fund --silent && touch node_modules/.stamp
+    log "npm install (tailwind, binaryen)"
+    npm install --no-audit --no-fund --silent && touch node_modules/.stamp
   fi
 }
 
 ensure_test_tools() {
   apt_install chromium redis-server brotli
   if [ ! -d end2end/node_modules/playwright-core ] || [ end2end/package-lock.json -nt end2end/node_modules/.stamp ]; then
-    log "npm ci in end2end (playwright-core)"
-    (cd end2end && npm ci --no-audit --no-fund --silent && touch node_modules/.stamp)
+    log "npm install in end2end (playwright-core)"
+    (cd end2end && npm install --no-audit --no-fund --silent && touch node_modules/.stamp)
   fi
 }
 

@@ -9,7 +9,7 @@ pub mod ui;
 use leptos::prelude::*;
 use leptos_meta::{Link, Meta, MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{SsrMode, path};
 
 /// Applies the saved theme before first paint, so a dark-mode user never sees a
 /// white flash. Tiny and static, so it is inlined.
@@ -50,9 +50,12 @@ pub fn App() -> impl IntoView {
         <Title text="Chorus"/>
         <Router>
             <Routes fallback=|| view! { <ui::NotFound/> }>
-                <Route path=path!("/login") view=ui::auth::LoginPage/>
-                <Route path=path!("/register") view=ui::auth::RegisterPage/>
-                <ParentRoute path=path!("") view=ui::layout::ChatLayout>
+                // Async SSR: data is resolved before the first byte, so a signed-out
+                // visitor gets a real redirect and a reload shows the whole history
+                // in the HTML, before any wasm runs.
+                <Route path=path!("/login") view=ui::auth::LoginPage ssr=SsrMode::Async/>
+                <Route path=path!("/register") view=ui::auth::RegisterPage ssr=SsrMode::Async/>
+                <ParentRoute path=path!("") view=ui::layout::ChatLayout ssr=SsrMode::Async>
                     <Route path=path!("/") view=ui::chat::ChatView/>
                     <Route path=path!("/c/:id") view=ui::chat::ChatView/>
                 </ParentRoute>

@@ -44,12 +44,17 @@ mod tests {
     #[test]
     fn strips_scripts_handlers_and_javascript_links() {
         let html = render(
-            "<script>alert(1)</script><img src=x onerror=alert(2)>[x](javascript:alert(3)) <a href=\"https://ok.test\" onclick=\"evil()\">ok</a>",
+            "<script>alert(1)</script><img src=x onerror=alert(2)> [x](<javascript:alert(3)>) \
+             <a href=\"javascript:alert(4)\">y</a> <iframe src=\"https://evil.test\"></iframe> \
+             [z](data:text/html,hi) <a href=\"https://ok.test\" onclick=\"evil()\">ok</a>",
         );
         assert!(!html.contains("<script"), "{html}");
+        assert!(!html.contains("<iframe"), "{html}");
         assert!(!html.contains("onerror"), "{html}");
-        assert!(!html.contains("javascript:"), "{html}");
         assert!(!html.contains("onclick"), "{html}");
+        for attr in ["href=\"javascript", "src=\"javascript", "href=\"data:"] {
+            assert!(!html.contains(attr), "{attr} in {html}");
+        }
         assert!(html.contains("href=\"https://ok.test\""), "{html}");
         assert!(html.contains("rel=\"noopener noreferrer nofollow\""), "{html}");
     }

@@ -106,25 +106,33 @@ async fn messages_keep_order_tree_edges_and_updates() {
     assert_eq!(children, [a.0.clone()]);
 }
 
+/// What `Engine::start` does after a crash (a real kill and restart of the binary
+/// is tested in `server/tests/http.rs`).
 #[tokio::test]
-async fn interrupted_generations_are_marked_failed_on_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let ann;
-    let conv;
-    {
-        let store = Store::open_dir(dir.path()).await.unwrap();
-        ann = user(&store, "ann@x.test").await;
-        conv = store.create_conversation(&ann, "t", "E", "m").await.unwrap();
-        let mut m = msg(&conv, Role::Assistant, "half an ans");
-        m.state = MessageState::Streaming;
-        store.add_message(&ann, m).await.unwrap();
-    }
-    let store = Store::open_dir(dir.path()).await.unwrap();
+async fn interrupted_generations_are_marked_failed() {
+    let store = Store::memory().await.unwrap();
+    let ann = user(&store, "ann@x.test").await;
+    let conv = store.create_conversation(&ann, "t", "E", "m").await.unwrap();
+    let mut m = msg(&conv, Role::Assistant, "half an ans");
+    m.state = MessageState::Streaming;
+    store.add_message(&ann, m).await.unwrap();
+    store.add_message(&ann, msg(&conv, Role::Assistant, "done")).await.unwrap();
     assert_eq!(store.fail_interrupted_messages("server restarted").await.unwrap(), 1);
     let msgs = store.messages(&ann, &conv).await.unwrap();
     assert_eq!(msgs[0].state, MessageState::Failed);
     assert_eq!(msgs[0].text, "half an ans");
     assert_eq!(msgs[0].error.as_deref(), Some("server restarted"));
+    assert_eq!(msgs[1].state, MessageState::Complete);
+}
+
+#[tokio::test]
+async fn the_embedded_database_persists_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_dir(dir.path()).await.unwrap();
+    let ann = user(&store, "ann@x.test").await;
+    store.create_conversation(&ann, "kept", "E", "m").await.unwrap();
+    assert!(dir.path().join("chorus.db").exists());
+    assert_eq!(store.list_conversations(&ann).await.unwrap()[0].title, "kept");
 }
 
 #[tokio::test]
