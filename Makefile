@@ -16,7 +16,9 @@ run: build
 
 build:
 	scripts/setup.sh
-	cargo leptos build --release
+	# --precompress builds (and brotli/gzips) the frontend before the server, so
+	# the server binary embeds the finished site.
+	cargo leptos build --release --precompress
 
 test:
 	scripts/test.sh
