@@ -116,7 +116,10 @@ pub async fn register(email: String, name: String, password: String) -> Result<(
     )
     .await?;
     let mut session = ssr::session().await?;
-    session.login(&user).await.map_err(|e| ApiError::Server(e.to_string()))?;
+    session
+        .login(&user)
+        .await
+        .map_err(|e| ApiError::Server(e.to_string()))?;
     leptos_axum::redirect("/");
     Ok(())
 }
@@ -131,7 +134,10 @@ pub async fn login(email: String, password: String) -> Result<(), ApiError> {
         .map_err(|e| ApiError::Server(e.to_string()))?
         // Same words whether the email exists or not.
         .ok_or_else(|| ApiError::Invalid("Wrong email or password.".into()))?;
-    session.login(&user).await.map_err(|e| ApiError::Server(e.to_string()))?;
+    session
+        .login(&user)
+        .await
+        .map_err(|e| ApiError::Server(e.to_string()))?;
     leptos_axum::redirect("/");
     Ok(())
 }
@@ -139,7 +145,10 @@ pub async fn login(email: String, password: String) -> Result<(), ApiError> {
 #[server(prefix = "/api", endpoint = "logout")]
 pub async fn logout() -> Result<(), ApiError> {
     let mut session = ssr::session().await?;
-    session.logout().await.map_err(|e| ApiError::Server(e.to_string()))?;
+    session
+        .logout()
+        .await
+        .map_err(|e| ApiError::Server(e.to_string()))?;
     leptos_axum::redirect("/login");
     Ok(())
 }
@@ -172,7 +181,9 @@ pub async fn send_message(
 ) -> Result<SendResult, ApiError> {
     let user = ssr::user().await?;
     let request = chorus_engine::SendRequest {
-        conversation: conversation.filter(|c| !c.is_empty()).map(chorus_types::ConversationId),
+        conversation: conversation
+            .filter(|c| !c.is_empty())
+            .map(chorus_types::ConversationId),
         endpoint,
         model,
         text,
@@ -183,5 +194,7 @@ pub async fn send_message(
 #[server(prefix = "/api", endpoint = "stop")]
 pub async fn stop_job(job: String) -> Result<bool, ApiError> {
     let user = ssr::user().await?;
-    Ok(ssr::state()?.engine.stop(&user.id, &chorus_types::JobId(job)))
+    Ok(ssr::state()?
+        .engine
+        .stop(&user.id, &chorus_types::JobId(job)))
 }

@@ -10,9 +10,16 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::Closure;
 use web_sys::{EventSource, MessageEvent};
 
-pub fn attach(job: JobId, live: LiveMessage, on_title: Callback<String>, on_end: impl Fn() + 'static) {
+pub fn attach(
+    job: JobId,
+    live: LiveMessage,
+    on_title: Callback<String>,
+    on_end: impl Fn() + 'static,
+) {
     let Ok(source) = EventSource::new(&format!("/api/jobs/{}/events", job.0)) else {
-        live.error.set(Some("This browser cannot follow the answer live. Reload to see it.".into()));
+        live.error.set(Some(
+            "This browser cannot follow the answer live. Reload to see it.".into(),
+        ));
         return;
     };
     let on_end = std::rc::Rc::new(on_end);
@@ -21,8 +28,12 @@ pub fn attach(job: JobId, live: LiveMessage, on_title: Callback<String>, on_end:
         let source = source.clone();
         let on_end = on_end.clone();
         Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
-            let Some(data) = ev.data().as_string() else { return };
-            let Ok(event) = serde_json::from_str::<JobEvent>(&data) else { return };
+            let Some(data) = ev.data().as_string() else {
+                return;
+            };
+            let Ok(event) = serde_json::from_str::<JobEvent>(&data) else {
+                return;
+            };
             let seq: u64 = ev.last_event_id().parse().unwrap_or(0);
             match event {
                 // The first event of the log replaces what the page rendered from
@@ -47,9 +58,13 @@ pub fn attach(job: JobId, live: LiveMessage, on_title: Callback<String>, on_end:
         Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
             // CONNECTING means the browser is retrying by itself; CLOSED means the
             // server said the job is gone (e.g. it restarted).
-            if source.ready_state() == EventSource::CLOSED && live.state.get_untracked() == MessageState::Streaming {
+            if source.ready_state() == EventSource::CLOSED
+                && live.state.get_untracked() == MessageState::Streaming
+            {
                 live.state.set(MessageState::Failed);
-                live.error.set(Some("Lost the live answer. Reload the page to see what was saved.".into()));
+                live.error.set(Some(
+                    "Lost the live answer. Reload the page to see what was saved.".into(),
+                ));
                 on_end();
             }
         })

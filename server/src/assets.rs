@@ -3,8 +3,8 @@
 //! then the server, with `.br`/`.gz` siblings); a debug build reads them from
 //! `target/site` at run time.
 
-use axum::body::Body;
 use crate::ServerState;
+use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -32,10 +32,17 @@ pub async fn static_or_not_found(State(state): State<ServerState>, req: Request)
 fn serve(path: &str, headers: &HeaderMap) -> Option<Response> {
     let file = Site::get(path)?;
     let etag = format!("\"{}\"", hex(&file.metadata.sha256_hash()[..16]));
-    if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        == Some(etag.as_str())
+    {
         return Some(StatusCode::NOT_MODIFIED.into_response());
     }
-    let accepts = headers.get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let accepts = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     // Prefer a precompressed sibling the client accepts.
     let (body, encoding) = [("br", ".br"), ("gzip", ".gz")]
         .into_iter()
@@ -45,7 +52,10 @@ fn serve(path: &str, headers: &HeaderMap) -> Option<Response> {
     let mime = file.metadata.mimetype();
     let mut resp = Response::new(Body::from(body.into_owned()));
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_str(mime).unwrap_or(HeaderValue::from_static("application/octet-stream")));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(mime).unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
     h.insert(header::ETAG, HeaderValue::from_str(&etag).unwrap());
     // File names are not content-hashed, so revalidate (cheap: 304 by ETag).
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));

@@ -10,7 +10,11 @@ use std::process::ExitCode;
 const DEFAULT_CONFIG: &str = "config/chorus.yaml";
 
 #[derive(Parser, Debug)]
-#[command(name = "chorus", version, about = "Chorus: a self-hosted AI chat platform and gateway")]
+#[command(
+    name = "chorus",
+    version,
+    about = "Chorus: a self-hosted AI chat platform and gateway"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -80,11 +84,19 @@ pub async fn run(cli: Cli) -> ExitCode {
             }
             Err(errors) => config_failed(&errors),
         },
-        Some(Command::User(UserCommand::Create { email, password, name, admin, data_dir })) => {
+        Some(Command::User(UserCommand::Create {
+            email,
+            password,
+            name,
+            admin,
+            data_dir,
+        })) => {
             let store = match chorus_store::Store::open_dir(&data_dir).await {
                 Ok(s) => s,
                 Err(e) => {
-                    eprintln!("error: {e}\n(is a Chorus server running on this data directory? stop it first)");
+                    eprintln!(
+                        "error: {e}\n(is a Chorus server running on this data directory? stop it first)"
+                    );
                     return ExitCode::FAILURE;
                 }
             };
@@ -117,7 +129,11 @@ async fn serve_cmd(args: ServeArgs) -> ExitCode {
         Err(errors) => return config_failed(&errors),
     };
     report_ignored(&loaded);
-    let options = ServeOptions { addr: args.addr, data_dir: args.data_dir, config: loaded };
+    let options = ServeOptions {
+        addr: args.addr,
+        data_dir: args.data_dir,
+        config: loaded,
+    };
     match serve(options).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

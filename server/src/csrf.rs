@@ -8,10 +8,16 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 pub async fn same_origin_writes(req: Request, next: Next) -> Response {
-    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) || is_same_origin(req.headers()) {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+        || is_same_origin(req.headers())
+    {
         next.run(req).await
     } else {
-        (StatusCode::FORBIDDEN, "Cross-site requests are not accepted.").into_response()
+        (
+            StatusCode::FORBIDDEN,
+            "Cross-site requests are not accepted.",
+        )
+            .into_response()
     }
 }
 
@@ -45,10 +51,22 @@ mod tests {
 
     #[test]
     fn same_origin_passes_and_other_sites_do_not() {
-        assert!(is_same_origin(&headers(&[("host", "127.0.0.1:3000"), ("origin", "http://127.0.0.1:3000")])));
-        assert!(!is_same_origin(&headers(&[("host", "127.0.0.1:3000"), ("origin", "https://evil.test")])));
-        assert!(!is_same_origin(&headers(&[("host", "127.0.0.1:3000"), ("origin", "null")])));
-        assert!(!is_same_origin(&headers(&[("host", "a.test"), ("sec-fetch-site", "cross-site")])));
+        assert!(is_same_origin(&headers(&[
+            ("host", "127.0.0.1:3000"),
+            ("origin", "http://127.0.0.1:3000")
+        ])));
+        assert!(!is_same_origin(&headers(&[
+            ("host", "127.0.0.1:3000"),
+            ("origin", "https://evil.test")
+        ])));
+        assert!(!is_same_origin(&headers(&[
+            ("host", "127.0.0.1:3000"),
+            ("origin", "null")
+        ])));
+        assert!(!is_same_origin(&headers(&[
+            ("host", "a.test"),
+            ("sec-fetch-site", "cross-site")
+        ])));
         assert!(is_same_origin(&headers(&[("host", "a.test")])));
     }
 }

@@ -46,6 +46,7 @@ pub async fn job_events(
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response();
     // Tell reverse proxies (nginx) not to buffer the stream.
-    resp.headers_mut().insert("x-accel-buffering", "no".parse().unwrap());
+    resp.headers_mut()
+        .insert("x-accel-buffering", "no".parse().unwrap());
     resp
 }

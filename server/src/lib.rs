@@ -48,19 +48,30 @@ impl FromRef<ServerState> for LeptosOptions {
 
 pub fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("CHORUS_LOG").unwrap_or_else(|_| EnvFilter::new("info,surrealdb=warn,surrealkv=warn,surrealdb_core=warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+    let filter = EnvFilter::try_from_env("CHORUS_LOG").unwrap_or_else(|_| {
+        EnvFilter::new("info,surrealdb=warn,surrealkv=warn,surrealdb_core=warn")
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
 }
 
 /// Opens the data directory and builds the whole application.
-pub async fn build(data_dir: &std::path::Path, config: &chorus_config::Config) -> anyhow::Result<Router> {
+pub async fn build(
+    data_dir: &std::path::Path,
+    config: &chorus_config::Config,
+) -> anyhow::Result<Router> {
     let store = Store::open_dir(data_dir)
         .await
         .with_context(|| format!("opening the database in {}", data_dir.display()))?;
     build_with_store(store, config).await
 }
 
-pub async fn build_with_store(store: Store, config: &chorus_config::Config) -> anyhow::Result<Router> {
+pub async fn build_with_store(
+    store: Store,
+    config: &chorus_config::Config,
+) -> anyhow::Result<Router> {
     let engine = Engine::start(store.clone(), Gateway::from_config(config), Jobs::new())
         .await
         .context("starting the chat engine")?;
@@ -75,7 +86,10 @@ pub async fn build_with_store(store: Store, config: &chorus_config::Config) -> a
         .output_name("chorus")
         .site_pkg_dir("pkg")
         .build();
-    let state = ServerState { leptos, app: app_state.clone() };
+    let state = ServerState {
+        leptos,
+        app: app_state.clone(),
+    };
 
     let sessions = SurrealSessionStore::new(store.clone());
     sessions.spawn_cleanup();
@@ -84,7 +98,9 @@ pub async fn build_with_store(store: Store, config: &chorus_config::Config) -> a
         .with_http_only(true)
         .with_secure(config.server.secure_cookies)
         .with_same_site(SameSite::Lax)
-        .with_expiry(Expiry::OnInactivity(time::Duration::hours(i64::from(config.server.session_hours))));
+        .with_expiry(Expiry::OnInactivity(time::Duration::hours(i64::from(
+            config.server.session_hours,
+        ))));
     let auth_layer = AuthManagerLayerBuilder::new(AuthBackend::new(store), session_layer).build();
 
     let routes = generate_route_list(app::App);
@@ -138,7 +154,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

@@ -15,14 +15,19 @@ struct Server {
 }
 
 async fn start(data: &Path, yaml: &str) -> Server {
-    let config = chorus_config::load_str(yaml, Path::new("test.yaml"), &|_| None).unwrap().config;
+    let config = chorus_config::load_str(yaml, Path::new("test.yaml"), &|_| None)
+        .unwrap()
+        .config;
     let router = chorus_server::build(data, &config).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
     let task = tokio::spawn(async move {
         axum::serve(listener, router).await.unwrap();
     });
-    Server { base: format!("http://{addr}"), _task: task }
+    Server {
+        base: format!("http://{addr}"),
+        _task: task,
+    }
 }
 
 fn config_for(mock: &MockOpenAi, extra: &str) -> String {
@@ -36,23 +41,49 @@ fn config_for(mock: &MockOpenAi, extra: &str) -> String {
 fn client(base: &str) -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert("origin", base.parse().unwrap());
-    reqwest::Client::builder().cookie_store(true).default_headers(headers).build().unwrap()
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .default_headers(headers)
+        .build()
+        .unwrap()
 }
 
 async fn call(c: &reqwest::Client, base: &str, f: &str, form: &[(&str, &str)]) -> (u16, Value) {
-    let resp = c.post(format!("{base}/api/{f}")).form(form).send().await.unwrap();
+    let resp = c
+        .post(format!("{base}/api/{f}"))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
     let status = resp.status().as_u16();
     let text = resp.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 async fn register(c: &reqwest::Client, base: &str, email: &str) {
-    let (status, body) = call(c, base, "register", &[("email", email), ("name", ""), ("password", "long enough pw")]).await;
+    let (status, body) = call(
+        c,
+        base,
+        "register",
+        &[
+            ("email", email),
+            ("name", ""),
+            ("password", "long enough pw"),
+        ],
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
 }
 
 /// Reads a job's SSE stream to its end: (seq, event) pairs.
-async fn events(c: &reqwest::Client, url: &str, last_event_id: Option<u64>) -> Vec<(u64, JobEvent)> {
+async fn events(
+    c: &reqwest::Client,
+    url: &str,
+    last_event_id: Option<u64>,
+) -> Vec<(u64, JobEvent)> {
     let mut req = c.get(url);
     if let Some(id) = last_event_id {
         req = req.header("last-event-id", id.to_string());
@@ -62,7 +93,10 @@ async fn events(c: &reqwest::Client, url: &str, last_event_id: Option<u64>) -> V
     assert_eq!(resp.headers()["content-type"], "text/event-stream");
     let mut stream = eventsource_stream::Eventsource::eventsource(resp.bytes_stream());
     let mut out = Vec::new();
-    while let Some(ev) = tokio::time::timeout(Duration::from_secs(20), stream.next()).await.unwrap() {
+    while let Some(ev) = tokio::time::timeout(Duration::from_secs(20), stream.next())
+        .await
+        .unwrap()
+    {
         let ev = ev.unwrap();
         let event: JobEvent = serde_json::from_str(&ev.data).unwrap();
         let done = event.is_terminal();
@@ -100,22 +134,52 @@ async fn a_user_chats_and_the_answer_streams_resumably() {
     assert_eq!(me["email"], "ann@example.com");
     assert_eq!(me["is_admin"], true, "the first account is admin");
 
-    let (status, sent) = call(&ann, base, "send", &[("endpoint", "Mock"), ("model", "mock-small"), ("text", "Hello there")]).await;
+    let (status, sent) = call(
+        &ann,
+        base,
+        "send",
+        &[
+            ("endpoint", "Mock"),
+            ("model", "mock-small"),
+            ("text", "Hello there"),
+        ],
+    )
+    .await;
     assert_eq!(status, 200, "{sent}");
     let sent: SendResult = serde_json::from_value(sent).unwrap();
     let url = format!("{base}/api/jobs/{}/events", sent.job);
 
     let all = events(&ann, &url, None).await;
     let seqs: Vec<u64> = all.iter().map(|(s, _)| *s).collect();
-    assert_eq!(seqs, (1..=all.len() as u64).collect::<Vec<_>>(), "ids are 1, 2, 3, … without gaps");
+    assert_eq!(
+        seqs,
+        (1..=all.len() as u64).collect::<Vec<_>>(),
+        "ids are 1, 2, 3, … without gaps"
+    );
     assert_eq!(text_of(&all), answer_for("Hello there"));
-    assert!(matches!(all.last().unwrap().1, JobEvent::Done { state: MessageState::Complete, .. }));
+    assert!(matches!(
+        all.last().unwrap().1,
+        JobEvent::Done {
+            state: MessageState::Complete,
+            ..
+        }
+    ));
 
     // Resuming gives exactly what follows the given event.
     let after_3 = events(&ann, &url, Some(3)).await;
     assert_eq!(after_3, all[3..].to_vec());
-    let resp = ann.get(format!("{url}?from=5")).send().await.unwrap().text().await.unwrap();
-    assert!(resp.starts_with("id: 6\ndata: {"), "raw SSE framing: {resp:.80}");
+    let resp = ann
+        .get(format!("{url}?from=5"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        resp.starts_with("id: 6\ndata: {"),
+        "raw SSE framing: {resp:.80}"
+    );
 
     // Persisted: listed with its model-written title, with both messages.
     let (_, list) = call(&ann, base, "conversations", &[]).await;
@@ -153,12 +217,33 @@ async fn login_logout_and_wrong_password() {
     let (_, me) = call(&c, base, "me", &[]).await;
     assert_eq!(me, Value::Null);
 
-    let (_, wrong) = call(&c, base, "login", &[("email", "ann@example.com"), ("password", "nope nope")]).await;
-    let (_, unknown) = call(&c, base, "login", &[("email", "who@example.com"), ("password", "nope nope")]).await;
-    assert_eq!(wrong, serde_json::json!({"Invalid": "Wrong email or password."}));
+    let (_, wrong) = call(
+        &c,
+        base,
+        "login",
+        &[("email", "ann@example.com"), ("password", "nope nope")],
+    )
+    .await;
+    let (_, unknown) = call(
+        &c,
+        base,
+        "login",
+        &[("email", "who@example.com"), ("password", "nope nope")],
+    )
+    .await;
+    assert_eq!(
+        wrong,
+        serde_json::json!({"Invalid": "Wrong email or password."})
+    );
     assert_eq!(unknown, wrong, "no hint whether the email exists");
 
-    let (status, _) = call(&c, base, "login", &[("email", "ANN@example.com"), ("password", "long enough pw")]).await;
+    let (status, _) = call(
+        &c,
+        base,
+        "login",
+        &[("email", "ANN@example.com"), ("password", "long enough pw")],
+    )
+    .await;
     assert_eq!(status, 200);
     let (_, me) = call(&c, base, "me", &[]).await;
     assert_eq!(me["email"], "ann@example.com");
@@ -173,7 +258,11 @@ async fn cross_site_posts_are_refused() {
     let resp = evil
         .post(format!("{}/api/register", server.base))
         .header("origin", "https://evil.example")
-        .form(&[("email", "x@example.com"), ("name", ""), ("password", "long enough pw")])
+        .form(&[
+            ("email", "x@example.com"),
+            ("name", ""),
+            ("password", "long enough pw"),
+        ])
         .send()
         .await
         .unwrap();
@@ -194,9 +283,18 @@ impl Drop for Process {
 }
 
 async fn spawn_binary(data: &Path, config: &Path) -> Process {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_chorus"))
-        .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .args([
+            "serve",
+            "--addr",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
         .arg(data)
         .arg("--config")
         .arg(config)
@@ -204,12 +302,13 @@ async fn spawn_binary(data: &Path, config: &Path) -> Process {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    // Owned by `Process` at once, so it is killed and reaped on every path.
+    let process = Process { child, base: format!("http://127.0.0.1:{port}") };
     for _ in 0..300 {
-        if let Ok(r) = reqwest::get(format!("{base}/readyz")).await
+        if let Ok(r) = reqwest::get(format!("{}/readyz", process.base)).await
             && r.status() == 200
         {
-            return Process { child, base };
+            return process;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -225,27 +324,60 @@ async fn a_killed_server_loses_no_stored_message_and_says_what_happened() {
     let server = spawn_binary(&data, &config).await;
     let c = client(&server.base);
     register(&c, &server.base, "ann@example.com").await;
-    let form = [("endpoint", "Mock"), ("model", "mock-small"), ("text", "[[slow]] remember me")];
+    let form = [
+        ("endpoint", "Mock"),
+        ("model", "mock-small"),
+        ("text", "[[slow]] remember me"),
+    ];
     let (_, sent) = call(&c, &server.base, "send", &form).await;
     let sent: SendResult = serde_json::from_value(sent).unwrap();
     // Let the job write (and save) part of the answer, then kill the process.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     drop(server);
 
-    std::fs::write(&config, config_for(&mock, "registration:\n  enabled: false")).unwrap();
+    std::fs::write(
+        &config,
+        config_for(&mock, "registration:\n  enabled: false"),
+    )
+    .unwrap();
     let server = spawn_binary(&data, &config).await;
     let c = client(&server.base);
-    let form = [("email", "new@example.com"), ("name", ""), ("password", "long enough pw")];
+    let form = [
+        ("email", "new@example.com"),
+        ("name", ""),
+        ("password", "long enough pw"),
+    ];
     let (_, refused) = call(&c, &server.base, "register", &form).await;
-    assert!(refused["Invalid"].as_str().unwrap().starts_with("Registration is turned off"), "{refused}");
+    assert!(
+        refused["Invalid"]
+            .as_str()
+            .unwrap()
+            .starts_with("Registration is turned off"),
+        "{refused}"
+    );
     let form = [("email", "ann@example.com"), ("password", "long enough pw")];
     assert_eq!(call(&c, &server.base, "login", &form).await.0, 200);
-    let (_, convo) = call(&c, &server.base, "conversation", &[("id", &sent.conversation.0)]).await;
+    let (_, convo) = call(
+        &c,
+        &server.base,
+        "conversation",
+        &[("id", &sent.conversation.0)],
+    )
+    .await;
     let convo: ConversationView = serde_json::from_value(convo).unwrap();
     assert_eq!(convo.messages[0].text, "[[slow]] remember me");
     let answer = &convo.messages[1];
     assert_eq!(answer.state, MessageState::Failed);
-    assert!(answer.error.as_deref().unwrap().starts_with("The server stopped while this answer was being written"));
-    assert!(!answer.text.is_empty(), "the saved part of the answer is kept");
+    assert!(
+        answer
+            .error
+            .as_deref()
+            .unwrap()
+            .starts_with("The server stopped while this answer was being written")
+    );
+    assert!(
+        !answer.text.is_empty(),
+        "the saved part of the answer is kept"
+    );
     assert!(answer_for("[[slow]] remember me").starts_with(&answer.text));
 }

@@ -39,7 +39,13 @@ fn AuthCard(title: &'static str, children: Children) -> impl IntoView {
 pub fn LoginPage() -> impl IntoView {
     crate::ui::mark_interactive();
     let login = ServerAction::<Login>::new();
-    let error = Signal::derive(move || login.value().get().and_then(|r| r.err()).map(|e| e.to_string()));
+    let error = Signal::derive(move || {
+        login
+            .value()
+            .get()
+            .and_then(|r| r.err())
+            .map(|e| e.to_string())
+    });
     let open = Resource::new(|| (), |_| registration_open());
     view! {
         <RedirectIfSignedIn/>
@@ -75,7 +81,13 @@ pub fn LoginPage() -> impl IntoView {
 pub fn RegisterPage() -> impl IntoView {
     crate::ui::mark_interactive();
     let register = ServerAction::<Register>::new();
-    let error = Signal::derive(move || register.value().get().and_then(|r| r.err()).map(|e| e.to_string()));
+    let error = Signal::derive(move || {
+        register
+            .value()
+            .get()
+            .and_then(|r| r.err())
+            .map(|e| e.to_string())
+    });
     view! {
         <RedirectIfSignedIn/>
         <AuthCard title="Create your account">

@@ -69,10 +69,16 @@ fn Chat(
     live_title: RwSignal<Option<String>>,
     version: RwSignal<u32>,
 ) -> impl IntoView {
-    let stored_title = conversation.as_ref().map(|c| c.title.clone()).unwrap_or_else(|| "New chat".into());
+    let stored_title = conversation
+        .as_ref()
+        .map(|c| c.title.clone())
+        .unwrap_or_else(|| "New chat".into());
     let title = Signal::derive(move || live_title.get().unwrap_or_else(|| stored_title.clone()));
     let id = conversation.as_ref().map(|c| c.id.0.clone());
-    let messages = conversation.as_ref().map(|c| c.messages.clone()).unwrap_or_default();
+    let messages = conversation
+        .as_ref()
+        .map(|c| c.messages.clone())
+        .unwrap_or_default();
     let empty = messages.is_empty();
     let refresh = expect_context::<Refresh>();
     let on_title = Callback::new(move |t: String| {
@@ -124,7 +130,12 @@ fn Composer(
     );
     let endpoints = StoredValue::new(endpoints);
     let models = move || {
-        endpoints.with_value(|eps| eps.iter().find(|e| e.name == endpoint.get()).map(|e| e.models.clone()).unwrap_or_default())
+        endpoints.with_value(|eps| {
+            eps.iter()
+                .find(|e| e.name == endpoint.get())
+                .map(|e| e.models.clone())
+                .unwrap_or_default()
+        })
     };
 
     let text = RwSignal::new(String::new());
@@ -135,25 +146,26 @@ fn Composer(
         async move { send_message(conversation, endpoint, model, text).await }
     });
     let error = RwSignal::new(None::<String>);
-    Effect::new(move |_| {
-        match send.value().get() {
-            Some(Ok(result)) => {
-                error.set(None);
-                text.set(String::new());
-                refresh.sidebar();
-                if conversation.get_value().is_none() {
-                    navigate(&format!("/c/{}", result.conversation.0), Default::default());
-                } else {
-                    version.update(|v| *v += 1);
-                }
+    Effect::new(move |_| match send.value().get() {
+        Some(Ok(result)) => {
+            error.set(None);
+            text.set(String::new());
+            refresh.sidebar();
+            if conversation.get_value().is_none() {
+                navigate(&format!("/c/{}", result.conversation.0), Default::default());
+            } else {
+                version.update(|v| *v += 1);
             }
-            Some(Err(e)) => error.set(Some(e.to_string())),
-            None => {}
         }
+        Some(Err(e)) => error.set(Some(e.to_string())),
+        None => {}
     });
     let submit = move || {
         let message = text.get_untracked();
-        if message.trim().is_empty() || send.pending().get_untracked() || active.get_untracked().is_some() {
+        if message.trim().is_empty()
+            || send.pending().get_untracked()
+            || active.get_untracked().is_some()
+        {
             return;
         }
         send.dispatch((endpoint.get_untracked(), model.get_untracked(), message));

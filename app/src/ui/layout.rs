@@ -26,7 +26,9 @@ pub struct Drawer(pub RwSignal<bool>);
 #[component]
 pub fn ChatLayout() -> impl IntoView {
     let user = Resource::new(|| (), |_| current_user());
-    provide_context(Refresh { sidebar: RwSignal::new(0) });
+    provide_context(Refresh {
+        sidebar: RwSignal::new(0),
+    });
     provide_context(Drawer(RwSignal::new(false)));
     view! {
         <Suspense fallback=|| view! { <div class="h-dvh grid place-items-center muted">"Loading…"</div> }>

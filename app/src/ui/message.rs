@@ -42,7 +42,11 @@ pub fn MessageItem(message: MessageView, on_title: Callback<String>) -> impl Int
         MessageState::Failed => "failed",
     };
     let who = if is_user { "You" } else { "Assistant" };
-    let model = message.model.clone().map(|m| format!(" · {m}")).unwrap_or_default();
+    let model = message
+        .model
+        .clone()
+        .map(|m| format!(" · {m}"))
+        .unwrap_or_default();
     view! {
         <article
             class="message"

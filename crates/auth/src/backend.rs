@@ -17,7 +17,10 @@ pub struct SessionUser {
 impl std::fmt::Debug for SessionUser {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print the hash.
-        f.debug_struct("SessionUser").field("id", &self.id).field("email", &self.email).finish()
+        f.debug_struct("SessionUser")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .finish()
     }
 }
 

@@ -34,13 +34,20 @@ pub async fn register(
     password: &str,
 ) -> Result<SessionUser, AuthError> {
     if !policy.enabled {
-        return Err(AuthError::Invalid("Registration is turned off on this server. Ask an administrator for an account.".into()));
+        return Err(AuthError::Invalid(
+            "Registration is turned off on this server. Ask an administrator for an account."
+                .into(),
+        ));
     }
     let email = email.trim();
-    let domain = valid_email_domain(email)
-        .ok_or_else(|| AuthError::Invalid("Enter a valid email address, like name@example.com.".into()))?;
+    let domain = valid_email_domain(email).ok_or_else(|| {
+        AuthError::Invalid("Enter a valid email address, like name@example.com.".into())
+    })?;
     if !policy.allowed_domains.is_empty()
-        && !policy.allowed_domains.iter().any(|d| d.eq_ignore_ascii_case(domain))
+        && !policy
+            .allowed_domains
+            .iter()
+            .any(|d| d.eq_ignore_ascii_case(domain))
     {
         return Err(AuthError::Invalid(format!(
             "Accounts on this server are limited to these domains: {}.",
@@ -59,7 +66,9 @@ pub async fn create_user(
     admin: bool,
 ) -> Result<SessionUser, AuthError> {
     if valid_email_domain(email.trim()).is_none() {
-        return Err(AuthError::Invalid("Enter a valid email address, like name@example.com.".into()));
+        return Err(AuthError::Invalid(
+            "Enter a valid email address, like name@example.com.".into(),
+        ));
     }
     if password.chars().count() < MIN_PASSWORD_LEN {
         return Err(AuthError::Invalid(format!(

@@ -46,7 +46,12 @@ impl SessionStore for SurrealSessionStore {
     async fn create(&self, record: &mut Record) -> Result<()> {
         // Ids are 128 random bits; a collision is astronomically unlikely, but
         // a store must never hand one user another's session.
-        while self.store.session_exists(&record.id.to_string()).await.map_err(backend)? {
+        while self
+            .store
+            .session_exists(&record.id.to_string())
+            .await
+            .map_err(backend)?
+        {
             record.id = Id::default();
         }
         self.save(record).await
@@ -62,13 +67,23 @@ impl SessionStore for SurrealSessionStore {
     }
 
     async fn load(&self, id: &Id) -> Result<Option<Record>> {
-        let Some(data) = self.store.session_load(&id.to_string()).await.map_err(backend)? else {
+        let Some(data) = self
+            .store
+            .session_load(&id.to_string())
+            .await
+            .map_err(backend)?
+        else {
             return Ok(None);
         };
-        serde_json::from_str(&data).map(Some).map_err(|e| Error::Decode(e.to_string()))
+        serde_json::from_str(&data)
+            .map(Some)
+            .map_err(|e| Error::Decode(e.to_string()))
     }
 
     async fn delete(&self, id: &Id) -> Result<()> {
-        self.store.session_delete(&id.to_string()).await.map_err(backend)
+        self.store
+            .session_delete(&id.to_string())
+            .await
+            .map_err(backend)
     }
 }

@@ -11,7 +11,11 @@ pub fn resolve_env(
 ) -> Result<(), Vec<(String, String)>> {
     let mut errors = Vec::new();
     walk(value, String::new(), env, &mut errors);
-    if errors.is_empty() { Ok(()) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
 }
 
 fn walk(
@@ -40,7 +44,11 @@ fn walk(
                         .trim()
                         .to_string(),
                 };
-                let child = if path.is_empty() { key } else { format!("{path}.{key}") };
+                let child = if path.is_empty() {
+                    key
+                } else {
+                    format!("{path}.{key}")
+                };
                 walk(item, child, env, errors);
             }
         }
@@ -60,7 +68,9 @@ fn substitute(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Option<St
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
         let Some(end) = after.find('}') else {
-            return Err(format!("unclosed `${{` in {s:?}: expected `${{VARIABLE_NAME}}`"));
+            return Err(format!(
+                "unclosed `${{` in {s:?}: expected `${{VARIABLE_NAME}}`"
+            ));
         };
         let name = &after[..end];
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {

@@ -28,7 +28,11 @@ pub struct Loaded {
 /// Reads and validates `path`.
 pub fn load_file(path: &Path) -> Result<Loaded, ConfigErrors> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        ConfigErrors::one(ConfigError::new(path, "", format!("cannot read the file: {e}")))
+        ConfigErrors::one(ConfigError::new(
+            path,
+            "",
+            format!("cannot read the file: {e}"),
+        ))
     })?;
     load_str(&text, path, &|name| std::env::var(name).ok())
 }
@@ -108,7 +112,11 @@ pub fn load_str(
 
 /// serde_path_to_error writes `endpoints.custom[0].name`; the root is `.`.
 fn display_path(p: &str) -> String {
-    if p == "." { String::new() } else { p.to_string() }
+    if p == "." {
+        String::new()
+    } else {
+        p.to_string()
+    }
 }
 
 /// `endpoints.custom[0].iconURL`, the same notation as errors use.
@@ -119,18 +127,25 @@ fn ignored_path(path: &serde_ignored::Path<'_>) -> String {
         Path::Seq { parent, index } => format!("{}[{index}]", ignored_path(parent)),
         Path::Map { parent, key } => {
             let parent = ignored_path(parent);
-            if parent.is_empty() { key.clone() } else { format!("{parent}.{key}") }
+            if parent.is_empty() {
+                key.clone()
+            } else {
+                format!("{parent}.{key}")
+            }
         }
-        Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => {
-            ignored_path(parent)
-        }
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => ignored_path(parent),
     }
 }
 
 /// serde's messages say "invalid type: string \"x\", expected a boolean"; keep them
 /// but make the untagged ones readable.
 fn expected_message(msg: String) -> String {
-    msg.replace("data did not match any variant of untagged enum", "unexpected value for")
+    msg.replace(
+        "data did not match any variant of untagged enum",
+        "unexpected value for",
+    )
 }
 
 #[cfg(test)]

@@ -56,10 +56,19 @@ fn a_librechat_file_loads_with_env_and_reports_unknown_keys() {
     assert_eq!(eps.len(), 2);
     let groq = &eps[0];
     assert_eq!(groq.api_key, Credential::Value("gsk-test".into()));
-    assert_eq!(groq.base_url.value(), Some("https://api.groq.com/openai/v1/"));
-    assert_eq!(groq.models.default, ["llama3-70b-8192", "mixtral-8x7b-32768"]);
+    assert_eq!(
+        groq.base_url.value(),
+        Some("https://api.groq.com/openai/v1/")
+    );
+    assert_eq!(
+        groq.models.default,
+        ["llama3-70b-8192", "mixtral-8x7b-32768"]
+    );
     assert!(groq.title_convo);
-    assert_eq!(groq.title_model_for("llama3-70b-8192"), "mixtral-8x7b-32768");
+    assert_eq!(
+        groq.title_model_for("llama3-70b-8192"),
+        "mixtral-8x7b-32768"
+    );
     assert_eq!(groq.label(), "groq");
     assert_eq!(groq.add_params["max_tokens"], serde_json::json!(512));
     assert_eq!(groq.drop_params, ["stop", "user", "frequency_penalty"]);
@@ -68,7 +77,11 @@ fn a_librechat_file_loads_with_env_and_reports_unknown_keys() {
     assert_eq!(eps[1].base_url, Credential::UserProvided);
     assert!(loaded.config.registration.enabled);
     assert!(loaded.ignored_keys.contains(&"version".to_string()));
-    assert!(loaded.ignored_keys.contains(&"endpoints.custom[0].iconURL".to_string()));
+    assert!(
+        loaded
+            .ignored_keys
+            .contains(&"endpoints.custom[0].iconURL".to_string())
+    );
 }
 
 #[test]
@@ -89,7 +102,10 @@ fn registration_can_be_turned_off() {
 #[test]
 fn yaml_syntax_error_names_file_and_line() {
     let msg = only_error("endpoints:\n  custom: [\n    - name: x\n");
-    assert!(msg.starts_with("config/chorus.yaml: not valid YAML (line"), "{msg}");
+    assert!(
+        msg.starts_with("config/chorus.yaml: not valid YAML (line"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -105,7 +121,9 @@ fn wrong_type_names_path_and_expected_shape() {
 fn custom_must_be_a_list() {
     let msg = only_error("endpoints:\n  custom:\n    name: Groq\n");
     assert!(
-        msg.starts_with("config/chorus.yaml: endpoints.custom: invalid type: map, expected a sequence"),
+        msg.starts_with(
+            "config/chorus.yaml: endpoints.custom: invalid type: map, expected a sequence"
+        ),
         "{msg}"
     );
 }
@@ -147,7 +165,10 @@ fn unset_env_variable_names_variable_and_path() {
 #[test]
 fn malformed_reference_is_refused() {
     let msg = only_error("endpoints:\n  custom:\n    - name: A\n      apiKey: \"${OOPS\"\n");
-    assert!(msg.contains("endpoints.custom[0].apiKey: unclosed `${`"), "{msg}");
+    assert!(
+        msg.contains("endpoints.custom[0].apiKey: unclosed `${`"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -167,13 +188,21 @@ fn duplicate_names_and_several_errors_are_all_reported() {
     let errs = load(text).unwrap_err();
     let all = errs.to_string();
     assert_eq!(errs.0.len(), 2, "{all}");
-    assert!(all.contains("endpoints.custom[1].name: another endpoint is already named \"a\""), "{all}");
-    assert!(all.contains("endpoints.custom[1].apiKey: expected an API key"), "{all}");
+    assert!(
+        all.contains("endpoints.custom[1].name: another endpoint is already named \"a\""),
+        "{all}"
+    );
+    assert!(
+        all.contains("endpoints.custom[1].apiKey: expected an API key"),
+        "{all}"
+    );
 }
 
 #[test]
 fn unreadable_file_is_reported() {
     let dir = tempfile::tempdir().unwrap();
-    let err = load_file(&dir.path().join("nope.yaml")).unwrap_err().to_string();
+    let err = load_file(&dir.path().join("nope.yaml"))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("nope.yaml: cannot read the file"), "{err}");
 }

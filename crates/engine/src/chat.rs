@@ -4,8 +4,8 @@ use chorus_gateway::ChatMessage;
 use chorus_store::NewMessage;
 use chorus_streams::JobMeta;
 use chorus_types::{
-    ConversationId, ConversationSummary, ConversationView, EndpointView, JobId, MessageState,
-    Role, SendResult, SequencedEvent, UserId,
+    ConversationId, ConversationSummary, ConversationView, EndpointView, JobId, MessageState, Role,
+    SendResult, SequencedEvent, UserId,
 };
 use futures::Stream;
 
@@ -27,7 +27,10 @@ impl Engine {
         self.gateway.endpoints().await
     }
 
-    pub async fn conversations(&self, user: &UserId) -> Result<Vec<ConversationSummary>, EngineError> {
+    pub async fn conversations(
+        &self,
+        user: &UserId,
+    ) -> Result<Vec<ConversationSummary>, EngineError> {
         Ok(self.store.list_conversations(user).await?)
     }
 
@@ -36,7 +39,11 @@ impl Engine {
         user: &UserId,
         id: &ConversationId,
     ) -> Result<ConversationView, EngineError> {
-        let row = self.store.conversation(user, id).await?.ok_or(EngineError::NotFound)?;
+        let row = self
+            .store
+            .conversation(user, id)
+            .await?
+            .ok_or(EngineError::NotFound)?;
         let messages = self.store.messages(user, id).await?;
         Ok(ConversationView {
             id: ConversationId(row.id),
@@ -61,7 +68,10 @@ impl Engine {
             )));
         }
         let endpoint = self.gateway.endpoint_config(&req.endpoint).map_err(|_| {
-            EngineError::Invalid(format!("There is no endpoint named {:?} on this server.", req.endpoint))
+            EngineError::Invalid(format!(
+                "There is no endpoint named {:?} on this server.",
+                req.endpoint
+            ))
         })?;
         if req.model.trim().is_empty() {
             return Err(EngineError::Invalid("Pick a model first.".into()));
@@ -72,7 +82,10 @@ impl Engine {
 
         let (conversation, history, is_new) = match &req.conversation {
             Some(id) => {
-                self.store.conversation(user, id).await?.ok_or(EngineError::NotFound)?;
+                self.store
+                    .conversation(user, id)
+                    .await?
+                    .ok_or(EngineError::NotFound)?;
                 (id.clone(), self.store.messages(user, id).await?, false)
             }
             None => {
@@ -119,21 +132,32 @@ impl Engine {
             )
             .await?;
         if !is_new {
-            self.store.touch_conversation(user, &conversation, &req.endpoint, &req.model).await?;
+            self.store
+                .touch_conversation(user, &conversation, &req.endpoint, &req.model)
+                .await?;
         }
 
         // The model sees the finished turns before this one, then the new message.
         let mut context: Vec<ChatMessage> = history
             .iter()
-            .filter(|m| m.role == Role::User || matches!(m.state, MessageState::Complete | MessageState::Stopped))
+            .filter(|m| {
+                m.role == Role::User
+                    || matches!(m.state, MessageState::Complete | MessageState::Stopped)
+            })
             .filter(|m| !m.text.is_empty())
-            .map(|m| ChatMessage { role: m.role, text: m.text.clone() })
+            .map(|m| ChatMessage {
+                role: m.role,
+                text: m.text.clone(),
+            })
             .collect();
         context.push(ChatMessage::user(text));
 
         let writer = self.jobs.create(
             job_id.clone(),
-            JobMeta { owner: user.clone(), conversation: conversation.clone() },
+            JobMeta {
+                owner: user.clone(),
+                conversation: conversation.clone(),
+            },
         );
         job::spawn(
             self.clone(),
@@ -148,7 +172,12 @@ impl Engine {
                 title_model: if is_new { title_model } else { None },
             },
         );
-        Ok(SendResult { conversation, user_message, assistant_message, job: job_id })
+        Ok(SendResult {
+            conversation,
+            user_message,
+            assistant_message,
+            job: job_id,
+        })
     }
 
     /// The job's events after `after`, then live ones. `None` when `user` has no

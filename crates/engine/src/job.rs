@@ -42,8 +42,17 @@ pub(crate) fn spawn(engine: Engine, writer: JobWriter, spec: JobSpec) {
     });
 }
 
-async fn run(engine: &Engine, writer: &JobWriter, spec: &JobSpec) -> (Outcome, Option<tokio::task::JoinHandle<Option<String>>>) {
-    let mut out = Outcome { text: String::new(), state: MessageState::Failed, error: None, usage: None };
+async fn run(
+    engine: &Engine,
+    writer: &JobWriter,
+    spec: &JobSpec,
+) -> (Outcome, Option<tokio::task::JoinHandle<Option<String>>>) {
+    let mut out = Outcome {
+        text: String::new(),
+        state: MessageState::Failed,
+        error: None,
+        usage: None,
+    };
     let provider = match engine.gateway.provider(&spec.endpoint) {
         Ok(p) => p,
         Err(e) => {
@@ -52,7 +61,11 @@ async fn run(engine: &Engine, writer: &JobWriter, spec: &JobSpec) -> (Outcome, O
         }
     };
     let title_task = spec.title_model.clone().map(|model| {
-        let first = spec.context.last().map(|m| m.text.clone()).unwrap_or_default();
+        let first = spec
+            .context
+            .last()
+            .map(|m| m.text.clone())
+            .unwrap_or_default();
         tokio::spawn(title::generate(provider.clone(), model, first))
     });
     let mut stream = provider.stream(ChatRequest {
@@ -76,8 +89,15 @@ async fn run(engine: &Engine, writer: &JobWriter, spec: &JobSpec) -> (Outcome, O
                 writer.append(JobEvent::Delta { text: t });
                 if last_save.elapsed() >= PERSIST_EVERY {
                     last_save = Instant::now();
-                    let partial = MessageUpdate { text: out.text.clone(), ..Default::default() };
-                    if let Err(e) = engine.store.update_message(&spec.user, &spec.message, partial).await {
+                    let partial = MessageUpdate {
+                        text: out.text.clone(),
+                        ..Default::default()
+                    };
+                    if let Err(e) = engine
+                        .store
+                        .update_message(&spec.user, &spec.message, partial)
+                        .await
+                    {
                         tracing::warn!(error = %e, "saving the partial answer failed");
                     }
                 }
@@ -89,7 +109,8 @@ async fn run(engine: &Engine, writer: &JobWriter, spec: &JobSpec) -> (Outcome, O
             Some(Ok(StreamEvent::Finish(reason))) => {
                 out.state = MessageState::Complete;
                 if reason == "length" {
-                    out.error = Some("The answer reached the model's length limit and was cut off.".into());
+                    out.error =
+                        Some("The answer reached the model's length limit and was cut off.".into());
                 }
                 // Keep reading: OpenAI sends usage after the finish reason.
             }
@@ -100,7 +121,9 @@ async fn run(engine: &Engine, writer: &JobWriter, spec: &JobSpec) -> (Outcome, O
             }
             None => {
                 if out.state != MessageState::Complete {
-                    out.error = Some("The provider closed the connection before the answer was complete.".into());
+                    out.error = Some(
+                        "The provider closed the connection before the answer was complete.".into(),
+                    );
                 }
                 break;
             }
@@ -126,26 +149,39 @@ async fn finish(
     };
     // The answer is the one thing that must not be lost: retry a store hiccup.
     for attempt in 1..=5u32 {
-        match engine.store.update_message(&spec.user, &spec.message, update.clone()).await {
+        match engine
+            .store
+            .update_message(&spec.user, &spec.message, update.clone())
+            .await
+        {
             Ok(()) => break,
             Err(e) if attempt < 5 => {
                 tracing::warn!(error = %e, attempt, "saving the answer failed; retrying");
                 tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
             }
-            Err(e) => tracing::error!(error = %e, message = %spec.message, "saving the answer failed"),
+            Err(e) => {
+                tracing::error!(error = %e, message = %spec.message, "saving the answer failed")
+            }
         }
     }
     if let Some(task) = title_task
         && let Ok(Ok(Some(title))) = tokio::time::timeout(TITLE_WAIT, task).await
     {
-        match engine.store.set_conversation_title(&spec.user, &spec.conversation, &title).await {
+        match engine
+            .store
+            .set_conversation_title(&spec.user, &spec.conversation, &title)
+            .await
+        {
             Ok(()) => {
                 writer.append(JobEvent::Title { title });
             }
             Err(e) => tracing::warn!(error = %e, "saving the title failed"),
         }
     }
-    writer.append(JobEvent::Done { state: outcome.state, error: outcome.error });
+    writer.append(JobEvent::Done {
+        state: outcome.state,
+        error: outcome.error,
+    });
 }
 
 /// What the user reads when a provider call fails: what happened, and what to do.
@@ -153,8 +189,12 @@ fn user_message(e: &GatewayError) -> String {
     let hint = match e {
         GatewayError::Unauthorized { .. } => " Check the endpoint's API key.",
         GatewayError::RateLimited { .. } => " Wait a moment, then send again.",
-        GatewayError::Upstream { status, .. } if *status >= 500 => " The provider may be having trouble; try again shortly.",
-        GatewayError::Connect { .. } | GatewayError::Timeout(_) => " Check that the endpoint is running and reachable from the server.",
+        GatewayError::Upstream { status, .. } if *status >= 500 => {
+            " The provider may be having trouble; try again shortly."
+        }
+        GatewayError::Connect { .. } | GatewayError::Timeout(_) => {
+            " Check that the endpoint is running and reachable from the server."
+        }
         _ => "",
     };
     let mut msg = e.to_string();

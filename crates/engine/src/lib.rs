@@ -50,10 +50,17 @@ impl Engine {
             )
             .await?;
         if interrupted > 0 {
-            tracing::warn!(interrupted, "marked answers interrupted by a restart as failed");
+            tracing::warn!(
+                interrupted,
+                "marked answers interrupted by a restart as failed"
+            );
         }
         jobs.spawn_sweeper();
-        Ok(Self { store, gateway: Arc::new(gateway), jobs })
+        Ok(Self {
+            store,
+            gateway: Arc::new(gateway),
+            jobs,
+        })
     }
 
     pub fn store(&self) -> &Store {

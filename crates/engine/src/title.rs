@@ -8,7 +8,11 @@ const MAX_TITLE_CHARS: usize = 60;
 
 /// The first line of `text`, cut at a word boundary.
 pub fn fallback(text: &str) -> String {
-    let line = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("New chat");
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("New chat");
     clip_words(line, 40)
 }
 
@@ -41,7 +45,10 @@ pub async fn generate(provider: Arc<dyn Provider>, model: String, first: String)
              Reply with the title only, without quotes or punctuation at the end."
                 .into(),
         ),
-        messages: vec![ChatMessage::user(format!("User: {}", clip_words(&first, 1000)))],
+        messages: vec![ChatMessage::user(format!(
+            "User: {}",
+            clip_words(&first, 1000)
+        ))],
         temperature: Some(0.2),
         max_tokens: Some(24),
     };
@@ -57,7 +64,9 @@ pub async fn generate(provider: Arc<dyn Provider>, model: String, first: String)
 fn clean(raw: &str) -> Option<String> {
     let line = raw.lines().map(str::trim).find(|l| !l.is_empty())?;
     let line = line.strip_prefix("Title:").unwrap_or(line).trim();
-    let line = line.trim_matches(|c: char| c == '"' || c == '\'' || c == '*' || c == '.').trim();
+    let line = line
+        .trim_matches(|c: char| c == '"' || c == '\'' || c == '*' || c == '.')
+        .trim();
     (!line.is_empty()).then(|| clip_words(line, MAX_TITLE_CHARS))
 }
 
@@ -76,7 +85,10 @@ mod tests {
 
     #[test]
     fn model_titles_are_cleaned() {
-        assert_eq!(clean("\"Rust Borrowing Basics.\"\n"), Some("Rust Borrowing Basics".into()));
+        assert_eq!(
+            clean("\"Rust Borrowing Basics.\"\n"),
+            Some("Rust Borrowing Basics".into())
+        );
         assert_eq!(clean("Title: **Paris trip**"), Some("Paris trip".into()));
         assert_eq!(clean("  \n "), None);
     }

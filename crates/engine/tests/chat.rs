@@ -16,23 +16,41 @@ async fn engine_for(mock: &MockOpenAi, title_convo: bool) -> (Engine, UserId) {
         mock.base_url(),
         mock.base_url()
     );
-    let config = chorus_config::load_str(&yaml, Path::new("test.yaml"), &|_| None).unwrap().config;
+    let config = chorus_config::load_str(&yaml, Path::new("test.yaml"), &|_| None)
+        .unwrap()
+        .config;
     let store = Store::memory().await.unwrap();
-    let user = UserId(store.create_user("u@x.test", "U", "h", false).await.unwrap().id);
-    let engine = Engine::start(store, Gateway::from_config(&config), Jobs::new()).await.unwrap();
+    let user = UserId(
+        store
+            .create_user("u@x.test", "U", "h", false)
+            .await
+            .unwrap()
+            .id,
+    );
+    let engine = Engine::start(store, Gateway::from_config(&config), Jobs::new())
+        .await
+        .unwrap();
     (engine, user)
 }
 
 fn req(conversation: Option<ConversationId>, endpoint: &str, text: &str) -> SendRequest {
-    SendRequest { conversation, endpoint: endpoint.into(), model: "mock-small".into(), text: text.into() }
+    SendRequest {
+        conversation,
+        endpoint: endpoint.into(),
+        model: "mock-small".into(),
+        text: text.into(),
+    }
 }
 
 /// Watches the job to its end; returns the streamed text and every event.
 async fn watch_all(engine: &Engine, user: &UserId, sent: &SendResult) -> (String, Vec<JobEvent>) {
-    let stream = engine.watch(user, &sent.job, 0).expect("the owner can watch");
-    let events: Vec<JobEvent> = tokio::time::timeout(Duration::from_secs(20), stream.map(|e| e.event).collect())
-        .await
-        .expect("the job ends");
+    let stream = engine
+        .watch(user, &sent.job, 0)
+        .expect("the owner can watch");
+    let events: Vec<JobEvent> =
+        tokio::time::timeout(Duration::from_secs(20), stream.map(|e| e.event).collect())
+            .await
+            .expect("the job ends");
     let text = events
         .iter()
         .filter_map(|e| match e {
@@ -47,15 +65,32 @@ async fn watch_all(engine: &Engine, user: &UserId, sent: &SendResult) -> (String
 async fn an_answer_streams_is_stored_and_titles_the_conversation() {
     let mock = MockOpenAi::start(MockOptions::default()).await;
     let (engine, user) = engine_for(&mock, true).await;
-    let sent = engine.send(&user, req(None, "Mock", "What is the capital of France?")).await.unwrap();
+    let sent = engine
+        .send(&user, req(None, "Mock", "What is the capital of France?"))
+        .await
+        .unwrap();
     let (text, events) = watch_all(&engine, &user, &sent).await;
     assert_eq!(text, answer_for("What is the capital of France?"));
     let title = title_for("What is the capital of France?");
-    assert!(events.contains(&JobEvent::Title { title: title.clone() }), "{events:?}");
-    assert!(matches!(events.last(), Some(JobEvent::Done { state: MessageState::Complete, error: None })));
+    assert!(
+        events.contains(&JobEvent::Title {
+            title: title.clone()
+        }),
+        "{events:?}"
+    );
+    assert!(matches!(
+        events.last(),
+        Some(JobEvent::Done {
+            state: MessageState::Complete,
+            error: None
+        })
+    ));
     assert!(events.iter().any(|e| matches!(e, JobEvent::Usage { .. })));
 
-    let convo = engine.conversation(&user, &sent.conversation).await.unwrap();
+    let convo = engine
+        .conversation(&user, &sent.conversation)
+        .await
+        .unwrap();
     assert_eq!(convo.title, title);
     assert_eq!(convo.messages.len(), 2);
     assert_eq!(convo.messages[0].role, Role::User);
@@ -63,24 +98,58 @@ async fn an_answer_streams_is_stored_and_titles_the_conversation() {
     assert_eq!(convo.messages[1].state, MessageState::Complete);
 
     // A follow-up carries the history to the model.
-    let next = engine.send(&user, req(Some(sent.conversation.clone()), "Mock", "And of Spain?")).await.unwrap();
+    let next = engine
+        .send(
+            &user,
+            req(Some(sent.conversation.clone()), "Mock", "And of Spain?"),
+        )
+        .await
+        .unwrap();
     watch_all(&engine, &user, &next).await;
-    let last = mock.requests().into_iter().filter(|r| r.body["stream"] == true).last().unwrap();
-    let roles: Vec<&str> = last.body["messages"].as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap()).collect();
+    let last = mock
+        .requests()
+        .into_iter()
+        .filter(|r| r.body["stream"] == true)
+        .last()
+        .unwrap();
+    let roles: Vec<&str> = last.body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
     assert_eq!(roles, ["user", "assistant", "user"]);
     let list = engine.conversations(&user).await.unwrap();
     assert_eq!(list.len(), 1);
-    assert_eq!(engine.conversation(&user, &sent.conversation).await.unwrap().messages.len(), 4);
+    assert_eq!(
+        engine
+            .conversation(&user, &sent.conversation)
+            .await
+            .unwrap()
+            .messages
+            .len(),
+        4
+    );
 }
 
 #[tokio::test]
 async fn without_title_convo_the_first_message_is_the_title() {
     let mock = MockOpenAi::start(MockOptions::default()).await;
     let (engine, user) = engine_for(&mock, false).await;
-    let sent = engine.send(&user, req(None, "Mock", "Tell me a joke\nabout cats")).await.unwrap();
+    let sent = engine
+        .send(&user, req(None, "Mock", "Tell me a joke\nabout cats"))
+        .await
+        .unwrap();
     let (_, events) = watch_all(&engine, &user, &sent).await;
     assert!(!events.iter().any(|e| matches!(e, JobEvent::Title { .. })));
-    assert_eq!(engine.conversation(&user, &sent.conversation).await.unwrap().title, "Tell me a joke");
+    assert_eq!(
+        engine
+            .conversation(&user, &sent.conversation)
+            .await
+            .unwrap()
+            .title,
+        "Tell me a joke"
+    );
 }
 
 #[tokio::test]
@@ -88,19 +157,43 @@ async fn upstream_errors_are_shown_and_stored_on_the_message() {
     let mock = MockOpenAi::start(MockOptions::default()).await;
     let (engine, user) = engine_for(&mock, false).await;
     let cases = [
-        ("WrongKey", "hello", "The provider rejected the API key (HTTP 401)"),
-        ("Mock", "[[status:429]]", "The provider is rate limiting requests (HTTP 429)"),
-        ("Mock", "[[status:500]]", "The provider returned an error (HTTP 500)"),
-        ("Mock", "[[malformed]] hi", "The provider sent a response Chorus cannot read"),
+        (
+            "WrongKey",
+            "hello",
+            "The provider rejected the API key (HTTP 401)",
+        ),
+        (
+            "Mock",
+            "[[status:429]]",
+            "The provider is rate limiting requests (HTTP 429)",
+        ),
+        (
+            "Mock",
+            "[[status:500]]",
+            "The provider returned an error (HTTP 500)",
+        ),
+        (
+            "Mock",
+            "[[malformed]] hi",
+            "The provider sent a response Chorus cannot read",
+        ),
     ];
     for (endpoint, text, expected) in cases {
         let sent = engine.send(&user, req(None, endpoint, text)).await.unwrap();
         let (_, events) = watch_all(&engine, &user, &sent).await;
-        let Some(JobEvent::Done { state: MessageState::Failed, error: Some(error) }) = events.last() else {
+        let Some(JobEvent::Done {
+            state: MessageState::Failed,
+            error: Some(error),
+        }) = events.last()
+        else {
             panic!("{text}: expected a failure, got {events:?}");
         };
         assert!(error.starts_with(expected), "{text}: {error}");
-        let stored = engine.conversation(&user, &sent.conversation).await.unwrap().messages;
+        let stored = engine
+            .conversation(&user, &sent.conversation)
+            .await
+            .unwrap()
+            .messages;
         assert_eq!(stored[1].state, MessageState::Failed);
         assert_eq!(stored[1].error.as_deref(), Some(error.as_str()));
         assert_eq!(stored[0].text, text, "the user's message is kept");
@@ -111,15 +204,31 @@ async fn upstream_errors_are_shown_and_stored_on_the_message() {
 async fn stopping_keeps_the_partial_answer() {
     let mock = MockOpenAi::start(MockOptions::default()).await;
     let (engine, user) = engine_for(&mock, false).await;
-    let sent = engine.send(&user, req(None, "Mock", "[[slow]] a long story")).await.unwrap();
+    let sent = engine
+        .send(&user, req(None, "Mock", "[[slow]] a long story"))
+        .await
+        .unwrap();
     let mut stream = Box::pin(engine.watch(&user, &sent.job, 0).unwrap());
     // Wait for some text, then stop.
     let first = stream.next().await.unwrap();
     assert!(matches!(first.event, JobEvent::Delta { .. }));
     assert!(engine.stop(&user, &sent.job));
     let rest: Vec<_> = stream.map(|e| e.event).collect().await;
-    assert!(matches!(rest.last(), Some(JobEvent::Done { state: MessageState::Stopped, .. })), "{rest:?}");
-    let stored = engine.conversation(&user, &sent.conversation).await.unwrap().messages;
+    assert!(
+        matches!(
+            rest.last(),
+            Some(JobEvent::Done {
+                state: MessageState::Stopped,
+                ..
+            })
+        ),
+        "{rest:?}"
+    );
+    let stored = engine
+        .conversation(&user, &sent.conversation)
+        .await
+        .unwrap()
+        .messages;
     assert_eq!(stored[1].state, MessageState::Stopped);
     assert!(!stored[1].text.is_empty());
     assert!(answer_for("[[slow]] a long story").starts_with(&stored[1].text));
@@ -130,13 +239,28 @@ async fn stopping_keeps_the_partial_answer() {
 async fn strangers_get_not_found() {
     let mock = MockOpenAi::start(MockOptions::default()).await;
     let (engine, user) = engine_for(&mock, false).await;
-    let sent = engine.send(&user, req(None, "Mock", "secret plans")).await.unwrap();
-    let mallory = UserId(engine.store().create_user("m@x.test", "M", "h", false).await.unwrap().id);
+    let sent = engine
+        .send(&user, req(None, "Mock", "secret plans"))
+        .await
+        .unwrap();
+    let mallory = UserId(
+        engine
+            .store()
+            .create_user("m@x.test", "M", "h", false)
+            .await
+            .unwrap()
+            .id,
+    );
     assert!(engine.watch(&mallory, &sent.job, 0).is_none());
     assert!(!engine.stop(&mallory, &sent.job));
-    assert!(matches!(engine.conversation(&mallory, &sent.conversation).await, Err(EngineError::NotFound)));
     assert!(matches!(
-        engine.send(&mallory, req(Some(sent.conversation.clone()), "Mock", "hi")).await,
+        engine.conversation(&mallory, &sent.conversation).await,
+        Err(EngineError::NotFound)
+    ));
+    assert!(matches!(
+        engine
+            .send(&mallory, req(Some(sent.conversation.clone()), "Mock", "hi"))
+            .await,
         Err(EngineError::NotFound)
     ));
     assert!(engine.conversations(&mallory).await.unwrap().is_empty());
@@ -146,9 +270,21 @@ async fn strangers_get_not_found() {
 async fn bad_input_is_refused_with_a_reason() {
     let mock = MockOpenAi::start(MockOptions::default()).await;
     let (engine, user) = engine_for(&mock, false).await;
-    let err = engine.send(&user, req(None, "Mock", "   ")).await.unwrap_err();
+    let err = engine
+        .send(&user, req(None, "Mock", "   "))
+        .await
+        .unwrap_err();
     assert_eq!(err.to_string(), "Type a message first.");
-    let err = engine.send(&user, req(None, "Nope", "hi")).await.unwrap_err();
-    assert_eq!(err.to_string(), "There is no endpoint named \"Nope\" on this server.");
-    assert!(engine.conversations(&user).await.unwrap().is_empty(), "nothing half-created");
+    let err = engine
+        .send(&user, req(None, "Nope", "hi"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "There is no endpoint named \"Nope\" on this server."
+    );
+    assert!(
+        engine.conversations(&user).await.unwrap().is_empty(),
+        "nothing half-created"
+    );
 }

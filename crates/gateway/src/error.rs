@@ -7,7 +7,10 @@ pub enum GatewayError {
     #[error("the provider rejected the API key (HTTP {status}): {message}")]
     Unauthorized { status: u16, message: String },
     #[error("the provider is rate limiting requests (HTTP 429): {message}")]
-    RateLimited { message: String, retry_after: Option<Duration> },
+    RateLimited {
+        message: String,
+        retry_after: Option<Duration>,
+    },
     #[error("the provider returned an error (HTTP {status}): {message}")]
     Upstream { status: u16, message: String },
     #[error("could not reach the provider at {url}: {reason}")]

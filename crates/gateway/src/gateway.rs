@@ -102,8 +102,11 @@ impl Gateway {
             Ok(mut models) if !models.is_empty() => {
                 // Configured defaults first, so the preferred model is preselected.
                 models.sort();
-                let mut ordered: Vec<String> =
-                    fallback.iter().filter(|m| models.contains(m)).cloned().collect();
+                let mut ordered: Vec<String> = fallback
+                    .iter()
+                    .filter(|m| models.contains(m))
+                    .cloned()
+                    .collect();
                 ordered.extend(models.into_iter().filter(|m| !fallback.contains(m)));
                 *ep.fetched_models.lock().unwrap() = Some((Instant::now(), ordered.clone()));
                 ordered

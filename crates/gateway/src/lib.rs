@@ -22,7 +22,8 @@ use futures::stream::BoxStream;
 /// which is how a stopped generation stops costing tokens.
 pub trait Provider: Send + Sync {
     /// Streams one answer. The stream ends after a `Finish` event or an error.
-    fn stream(&self, request: ChatRequest) -> BoxStream<'static, Result<StreamEvent, GatewayError>>;
+    fn stream(&self, request: ChatRequest)
+    -> BoxStream<'static, Result<StreamEvent, GatewayError>>;
 
     /// One whole answer, without streaming (used for titles).
     fn complete(&self, request: ChatRequest) -> BoxFuture<'static, Result<String, GatewayError>>;

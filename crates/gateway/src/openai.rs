@@ -132,7 +132,10 @@ impl OpenAiChat {
 }
 
 impl Provider for OpenAiChat {
-    fn stream(&self, request: ChatRequest) -> BoxStream<'static, Result<StreamEvent, GatewayError>> {
+    fn stream(
+        &self,
+        request: ChatRequest,
+    ) -> BoxStream<'static, Result<StreamEvent, GatewayError>> {
         let this = self.clone();
         let body = self.body(&request, true);
         async_stream::stream! {
@@ -208,10 +211,9 @@ impl Provider for OpenAiChat {
         let body = self.body(&request, false);
         async move {
             let resp = this.send(this.post("/chat/completions", &body)).await?;
-            let parsed: Completion = resp
-                .json()
-                .await
-                .map_err(|e| GatewayError::Malformed(format!("the completion is not valid JSON: {e}")))?;
+            let parsed: Completion = resp.json().await.map_err(|e| {
+                GatewayError::Malformed(format!("the completion is not valid JSON: {e}"))
+            })?;
             parsed
                 .choices
                 .into_iter()
@@ -227,10 +229,9 @@ impl Provider for OpenAiChat {
         async move {
             let req = this.authorized(this.http.get(format!("{}/models", this.base_url)));
             let resp = this.send(req).await?;
-            let list: ModelList = resp
-                .json()
-                .await
-                .map_err(|e| GatewayError::Malformed(format!("the model list is not valid JSON: {e}")))?;
+            let list: ModelList = resp.json().await.map_err(|e| {
+                GatewayError::Malformed(format!("the model list is not valid JSON: {e}"))
+            })?;
             Ok(list.data.into_iter().map(|m| m.id).collect())
         }
         .boxed()
@@ -252,10 +253,19 @@ async fn error_from_response(resp: reqwest::Response) -> GatewayError {
         .ok()
         .and_then(|b| b.error)
         .map(|e| e.message())
-        .unwrap_or_else(|| if text.trim().is_empty() { "no details given".into() } else { clip(&text) });
+        .unwrap_or_else(|| {
+            if text.trim().is_empty() {
+                "no details given".into()
+            } else {
+                clip(&text)
+            }
+        });
     match status {
         401 | 403 => GatewayError::Unauthorized { status, message },
-        429 => GatewayError::RateLimited { message, retry_after },
+        429 => GatewayError::RateLimited {
+            message,
+            retry_after,
+        },
         _ => GatewayError::Upstream { status, message },
     }
 }
@@ -358,7 +368,10 @@ enum WireError {
 impl WireError {
     fn message(self) -> String {
         match self {
-            WireError::Object { message, kind: Some(kind) } if !message.contains(&kind) => {
+            WireError::Object {
+                message,
+                kind: Some(kind),
+            } if !message.contains(&kind) => {
                 format!("{message} ({kind})")
             }
             WireError::Object { message, .. } => message,

@@ -29,7 +29,11 @@ async fn collect(p: &OpenAiChat, text: &str) -> (String, Vec<StreamEvent>, Optio
 }
 
 fn provider(mock: &MockOpenAi, key: &str) -> OpenAiChat {
-    OpenAiChat::new(reqwest::Client::new(), &format!("{}/", mock.base_url()), key)
+    OpenAiChat::new(
+        reqwest::Client::new(),
+        &format!("{}/", mock.base_url()),
+        key,
+    )
 }
 
 #[tokio::test]
@@ -43,15 +47,24 @@ async fn streams_text_usage_and_finish() {
         _ => None,
     });
     let usage = usage.expect("include_usage yields a usage event");
-    assert!(usage.output_tokens > 5 && usage.input_tokens > 0, "{usage:?}");
+    assert!(
+        usage.output_tokens > 5 && usage.input_tokens > 0,
+        "{usage:?}"
+    );
     assert_eq!(events.last(), Some(&StreamEvent::Finish("stop".into())));
 
     let sent = &mock.requests()[0];
     assert_eq!(sent.headers["authorization"], "Bearer sk-test");
     assert_eq!(sent.body["stream"], json!(true));
     assert_eq!(sent.body["stream_options"], json!({"include_usage": true}));
-    assert_eq!(sent.body["messages"][0], json!({"role": "system", "content": "You are terse."}));
-    assert_eq!(sent.body["messages"][1], json!({"role": "user", "content": "hello there"}));
+    assert_eq!(
+        sent.body["messages"][0],
+        json!({"role": "system", "content": "You are terse."})
+    );
+    assert_eq!(
+        sent.body["messages"][1],
+        json!({"role": "user", "content": "hello there"})
+    );
 }
 
 #[tokio::test]
@@ -79,8 +92,14 @@ async fn wrong_key_is_unauthorized_with_the_upstream_message() {
     let (text, _, err) = collect(&provider(&mock, "sk-wrong"), "hi").await;
     assert_eq!(text, "");
     match err {
-        Some(GatewayError::Unauthorized { status: 401, message }) => {
-            assert!(message.starts_with("Incorrect API key provided: sk-wrong."), "{message}");
+        Some(GatewayError::Unauthorized {
+            status: 401,
+            message,
+        }) => {
+            assert!(
+                message.starts_with("Incorrect API key provided: sk-wrong."),
+                "{message}"
+            );
             assert!(message.ends_with("(invalid_request_error)"), "{message}");
         }
         other => panic!("expected Unauthorized, got {other:?}"),
@@ -94,7 +113,13 @@ async fn rate_limit_carries_retry_after() {
     match err {
         Some(e @ GatewayError::RateLimited { .. }) => {
             assert!(e.is_retryable());
-            let GatewayError::RateLimited { retry_after, message } = e else { unreachable!() };
+            let GatewayError::RateLimited {
+                retry_after,
+                message,
+            } = e
+            else {
+                unreachable!()
+            };
             assert_eq!(retry_after, Some(std::time::Duration::from_secs(1)));
             assert!(message.contains("Rate limit reached"), "{message}");
         }
@@ -107,15 +132,26 @@ async fn server_error_is_upstream_500() {
     let mock = MockOpenAi::start(MockOptions::default()).await;
     let (_, _, err) = collect(&provider(&mock, "sk-test"), "[[status:500]]").await;
     let err = err.expect("an error");
-    assert!(matches!(err, GatewayError::Upstream { status: 500, .. }), "{err:?}");
+    assert!(
+        matches!(err, GatewayError::Upstream { status: 500, .. }),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("The server had an error"), "{err}");
 }
 
 #[tokio::test]
 async fn refused_connection_names_the_url() {
     // Bind then drop a listener to get a port nobody listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let p = OpenAiChat::new(reqwest::Client::new(), &format!("http://127.0.0.1:{port}/v1"), "k");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let p = OpenAiChat::new(
+        reqwest::Client::new(),
+        &format!("http://127.0.0.1:{port}/v1"),
+        "k",
+    );
     let (_, _, err) = collect(&p, "hi").await;
     match err {
         Some(GatewayError::Connect { url, reason }) => {
@@ -131,7 +167,10 @@ async fn malformed_chunk_is_reported_after_the_text_so_far() {
     let mock = MockOpenAi::start(MockOptions::default()).await;
     let (text, _, err) = collect(&provider(&mock, "sk-test"), "[[malformed]] x").await;
     assert!(!text.is_empty(), "text before the bad chunk is kept");
-    assert!(matches!(err, Some(GatewayError::Malformed(ref m)) if m.contains("not valid JSON")), "{err:?}");
+    assert!(
+        matches!(err, Some(GatewayError::Malformed(ref m)) if m.contains("not valid JSON")),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -142,7 +181,9 @@ async fn stream_cut_short_is_an_error_not_a_finish() {
     assert!(!events.iter().any(|e| matches!(e, StreamEvent::Finish(_))));
     assert_eq!(
         err,
-        Some(GatewayError::Malformed("the stream ended before the answer was complete".into()))
+        Some(GatewayError::Malformed(
+            "the stream ended before the answer was complete".into()
+        ))
     );
 }
 
@@ -152,7 +193,10 @@ async fn unknown_model_is_a_clear_404() {
     let mut req = request("hi");
     req.model = "gpt-nope".into();
     let err = provider(&mock, "sk-test").complete(req).await.unwrap_err();
-    assert!(matches!(err, GatewayError::Upstream { status: 404, ref message } if message.contains("`gpt-nope` does not exist")), "{err:?}");
+    assert!(
+        matches!(err, GatewayError::Upstream { status: 404, ref message } if message.contains("`gpt-nope` does not exist")),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -160,7 +204,10 @@ async fn models_and_non_streaming_completion() {
     let mock = MockOpenAi::start(MockOptions::default()).await;
     let p = provider(&mock, "sk-test");
     assert_eq!(p.list_models().await.unwrap(), ["mock-small", "mock-large"]);
-    let title = p.complete(request("User: tell me about rust")).await.unwrap();
+    let title = p
+        .complete(request("User: tell me about rust"))
+        .await
+        .unwrap();
     assert_eq!(title, "Chat about tell me about");
     assert_eq!(mock.requests()[0].body["stream"], json!(false));
 }

@@ -37,7 +37,10 @@ mod tests {
     fn renders_code_blocks_lists_and_emphasis() {
         let html = render("Hi **there**\n\n```python\nprint(1 < 2)\n```\n\n- a\n- b\n");
         assert!(html.contains("<strong>there</strong>"), "{html}");
-        assert!(html.contains("<pre><code class=\"language-python\">print(1 &lt; 2)\n</code></pre>"), "{html}");
+        assert!(
+            html.contains("<pre><code class=\"language-python\">print(1 &lt; 2)\n</code></pre>"),
+            "{html}"
+        );
         assert!(html.contains("<li>a</li>"), "{html}");
     }
 
@@ -56,7 +59,10 @@ mod tests {
             assert!(!html.contains(attr), "{attr} in {html}");
         }
         assert!(html.contains("href=\"https://ok.test\""), "{html}");
-        assert!(html.contains("rel=\"noopener noreferrer nofollow\""), "{html}");
+        assert!(
+            html.contains("rel=\"noopener noreferrer nofollow\""),
+            "{html}"
+        );
     }
 
     #[test]

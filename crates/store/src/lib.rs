@@ -45,7 +45,10 @@ impl Store {
     /// The embedded database under `data_dir` (created when missing).
     pub async fn open_dir(data_dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(data_dir).map_err(|e| {
-            StoreError::Connect(format!("cannot create data directory {}: {e}", data_dir.display()))
+            StoreError::Connect(format!(
+                "cannot create data directory {}: {e}",
+                data_dir.display()
+            ))
         })?;
         let path = data_dir.join("chorus.db");
         Self::connect(&format!("surrealkv://{}", path.display())).await

@@ -137,7 +137,11 @@ impl Store {
             )
             .bind(("m", row))
             .await?;
-        let errors: Vec<String> = res.take_errors().into_values().map(|e| e.to_string()).collect();
+        let errors: Vec<String> = res
+            .take_errors()
+            .into_values()
+            .map(|e| e.to_string())
+            .collect();
         if errors.iter().any(|e| e.contains("no such conversation")) {
             return Err(StoreError::NotFound);
         }

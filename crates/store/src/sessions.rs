@@ -19,7 +19,9 @@ impl Store {
     pub async fn session_load(&self, id: &str) -> Result<Option<String>> {
         let mut res = self
             .db
-            .query("SELECT VALUE data FROM ONLY type::record('session', $id) WHERE expires_at > $now")
+            .query(
+                "SELECT VALUE data FROM ONLY type::record('session', $id) WHERE expires_at > $now",
+            )
             .bind(("id", id.to_string()))
             .bind(("now", now_millis()))
             .await?

@@ -2,7 +2,13 @@ use super::*;
 use chorus_types::{ConversationId, MessageState, Role, Usage, UserId};
 
 async fn user(store: &Store, email: &str) -> UserId {
-    UserId(store.create_user(email, "N", "hash", false).await.unwrap().id)
+    UserId(
+        store
+            .create_user(email, "N", "hash", false)
+            .await
+            .unwrap()
+            .id,
+    )
 }
 
 fn msg<'a>(conv: &'a ConversationId, role: Role, text: &'a str) -> NewMessage<'a> {
@@ -21,19 +27,34 @@ fn msg<'a>(conv: &'a ConversationId, role: Role, text: &'a str) -> NewMessage<'a
 #[tokio::test]
 async fn first_user_is_admin_and_emails_are_unique_case_insensitively() {
     let store = Store::memory().await.unwrap();
-    let first = store.create_user("Ann@Example.com ", "Ann", "h1", false).await.unwrap();
+    let first = store
+        .create_user("Ann@Example.com ", "Ann", "h1", false)
+        .await
+        .unwrap();
     assert!(first.is_admin);
     assert_eq!(first.email, "ann@example.com");
-    let second = store.create_user("bob@example.com", "Bob", "h2", false).await.unwrap();
+    let second = store
+        .create_user("bob@example.com", "Bob", "h2", false)
+        .await
+        .unwrap();
     assert!(!second.is_admin);
-    let forced = store.create_user("carol@example.com", "Carol", "h3", true).await.unwrap();
+    let forced = store
+        .create_user("carol@example.com", "Carol", "h3", true)
+        .await
+        .unwrap();
     assert!(forced.is_admin);
     assert!(matches!(
-        store.create_user("ANN@example.com", "Imposter", "h", false).await,
+        store
+            .create_user("ANN@example.com", "Imposter", "h", false)
+            .await,
         Err(StoreError::EmailTaken)
     ));
     assert_eq!(store.count_users().await.unwrap(), 3);
-    let found = store.user_by_email("ann@EXAMPLE.com").await.unwrap().unwrap();
+    let found = store
+        .user_by_email("ann@EXAMPLE.com")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(found, first);
     assert_eq!(store.user_by_id(&first.id).await.unwrap().unwrap(), first);
     assert_eq!(store.user_by_id("nobody").await.unwrap(), None);
@@ -44,23 +65,53 @@ async fn conversations_are_listed_newest_first_and_only_to_their_owner() {
     let store = Store::memory().await.unwrap();
     let ann = user(&store, "ann@x.test").await;
     let bob = user(&store, "bob@x.test").await;
-    let a1 = store.create_conversation(&ann, "first", "E", "m").await.unwrap();
-    let a2 = store.create_conversation(&ann, "second", "E", "m").await.unwrap();
-    store.create_conversation(&bob, "bob's", "E", "m").await.unwrap();
-    let titles: Vec<String> = store.list_conversations(&ann).await.unwrap().into_iter().map(|c| c.title).collect();
+    let a1 = store
+        .create_conversation(&ann, "first", "E", "m")
+        .await
+        .unwrap();
+    let a2 = store
+        .create_conversation(&ann, "second", "E", "m")
+        .await
+        .unwrap();
+    store
+        .create_conversation(&bob, "bob's", "E", "m")
+        .await
+        .unwrap();
+    let titles: Vec<String> = store
+        .list_conversations(&ann)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.title)
+        .collect();
     assert_eq!(titles, ["second", "first"]);
     // Activity moves a conversation to the top.
     std::thread::sleep(std::time::Duration::from_millis(3));
-    store.touch_conversation(&ann, &a1, "E2", "m2").await.unwrap();
+    store
+        .touch_conversation(&ann, &a1, "E2", "m2")
+        .await
+        .unwrap();
     let list = store.list_conversations(&ann).await.unwrap();
     assert_eq!(list[0].id, a1);
     let row = store.conversation(&ann, &a1).await.unwrap().unwrap();
-    assert_eq!((row.endpoint.as_deref(), row.model.as_deref()), (Some("E2"), Some("m2")));
+    assert_eq!(
+        (row.endpoint.as_deref(), row.model.as_deref()),
+        (Some("E2"), Some("m2"))
+    );
     // Bob sees neither Ann's conversation nor can he rename it.
     assert_eq!(store.conversation(&bob, &a2).await.unwrap(), None);
-    assert!(matches!(store.set_conversation_title(&bob, &a2, "mine").await, Err(StoreError::NotFound)));
-    store.set_conversation_title(&ann, &a2, "renamed").await.unwrap();
-    assert_eq!(store.conversation(&ann, &a2).await.unwrap().unwrap().title, "renamed");
+    assert!(matches!(
+        store.set_conversation_title(&bob, &a2, "mine").await,
+        Err(StoreError::NotFound)
+    ));
+    store
+        .set_conversation_title(&ann, &a2, "renamed")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.conversation(&ann, &a2).await.unwrap().unwrap().title,
+        "renamed"
+    );
 }
 
 #[tokio::test]
@@ -68,18 +119,43 @@ async fn messages_keep_order_tree_edges_and_updates() {
     let store = Store::memory().await.unwrap();
     let ann = user(&store, "ann@x.test").await;
     let bob = user(&store, "bob@x.test").await;
-    let conv = store.create_conversation(&ann, "t", "E", "m").await.unwrap();
-    let q = store.add_message(&ann, msg(&conv, Role::User, "question")).await.unwrap();
+    let conv = store
+        .create_conversation(&ann, "t", "E", "m")
+        .await
+        .unwrap();
+    let q = store
+        .add_message(&ann, msg(&conv, Role::User, "question"))
+        .await
+        .unwrap();
     let mut answer = msg(&conv, Role::Assistant, "");
     answer.parent = Some(&q);
     answer.state = MessageState::Streaming;
     let a = store.add_message(&ann, answer).await.unwrap();
     // Bob cannot write into Ann's conversation or edit her messages.
-    assert!(matches!(store.add_message(&bob, msg(&conv, Role::User, "x")).await, Err(StoreError::NotFound)));
-    let bob_edit = MessageUpdate { text: "hacked".into(), ..Default::default() };
-    assert!(matches!(store.update_message(&bob, &a, bob_edit).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.add_message(&bob, msg(&conv, Role::User, "x")).await,
+        Err(StoreError::NotFound)
+    ));
+    let bob_edit = MessageUpdate {
+        text: "hacked".into(),
+        ..Default::default()
+    };
+    assert!(matches!(
+        store.update_message(&bob, &a, bob_edit).await,
+        Err(StoreError::NotFound)
+    ));
 
-    store.update_message(&ann, &a, MessageUpdate { text: "partial".into(), ..Default::default() }).await.unwrap();
+    store
+        .update_message(
+            &ann,
+            &a,
+            MessageUpdate {
+                text: "partial".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     let mid = store.messages(&ann, &conv).await.unwrap();
     assert_eq!(mid[1].text, "partial");
     assert_eq!(mid[1].state, MessageState::Streaming);
@@ -88,11 +164,17 @@ async fn messages_keep_order_tree_edges_and_updates() {
         text: "the answer".into(),
         state: Some(MessageState::Complete),
         error: None,
-        usage: Some(Usage { input_tokens: 3, output_tokens: 2 }),
+        usage: Some(Usage {
+            input_tokens: 3,
+            output_tokens: 2,
+        }),
     };
     store.update_message(&ann, &a, done).await.unwrap();
     let all = store.messages(&ann, &conv).await.unwrap();
-    assert_eq!(all.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), ["question", "the answer"]);
+    assert_eq!(
+        all.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(),
+        ["question", "the answer"]
+    );
     assert_eq!(all[1].state, MessageState::Complete);
     assert!(store.messages(&bob, &conv).await.unwrap().is_empty());
 
@@ -103,7 +185,7 @@ async fn messages_keep_order_tree_edges_and_updates() {
         .await
         .unwrap();
     let children: Vec<String> = res.take(0).unwrap();
-    assert_eq!(children, [a.0.clone()]);
+    assert_eq!(children, vec![a.0]);
 }
 
 /// What `Engine::start` does after a crash (a real kill and restart of the binary
@@ -112,12 +194,24 @@ async fn messages_keep_order_tree_edges_and_updates() {
 async fn interrupted_generations_are_marked_failed() {
     let store = Store::memory().await.unwrap();
     let ann = user(&store, "ann@x.test").await;
-    let conv = store.create_conversation(&ann, "t", "E", "m").await.unwrap();
+    let conv = store
+        .create_conversation(&ann, "t", "E", "m")
+        .await
+        .unwrap();
     let mut m = msg(&conv, Role::Assistant, "half an ans");
     m.state = MessageState::Streaming;
     store.add_message(&ann, m).await.unwrap();
-    store.add_message(&ann, msg(&conv, Role::Assistant, "done")).await.unwrap();
-    assert_eq!(store.fail_interrupted_messages("server restarted").await.unwrap(), 1);
+    store
+        .add_message(&ann, msg(&conv, Role::Assistant, "done"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .fail_interrupted_messages("server restarted")
+            .await
+            .unwrap(),
+        1
+    );
     let msgs = store.messages(&ann, &conv).await.unwrap();
     assert_eq!(msgs[0].state, MessageState::Failed);
     assert_eq!(msgs[0].text, "half an ans");
@@ -130,17 +224,32 @@ async fn the_embedded_database_persists_on_disk() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_dir(dir.path()).await.unwrap();
     let ann = user(&store, "ann@x.test").await;
-    store.create_conversation(&ann, "kept", "E", "m").await.unwrap();
+    store
+        .create_conversation(&ann, "kept", "E", "m")
+        .await
+        .unwrap();
     assert!(dir.path().join("chorus.db").exists());
-    assert_eq!(store.list_conversations(&ann).await.unwrap()[0].title, "kept");
+    assert_eq!(
+        store.list_conversations(&ann).await.unwrap()[0].title,
+        "kept"
+    );
 }
 
 #[tokio::test]
 async fn sessions_expire() {
     let store = Store::memory().await.unwrap();
-    store.session_save("s1", "{\"a\":1}", now_millis() + 60_000).await.unwrap();
-    store.session_save("s2", "{}", now_millis() - 1).await.unwrap();
-    assert_eq!(store.session_load("s1").await.unwrap().as_deref(), Some("{\"a\":1}"));
+    store
+        .session_save("s1", "{\"a\":1}", now_millis() + 60_000)
+        .await
+        .unwrap();
+    store
+        .session_save("s2", "{}", now_millis() - 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.session_load("s1").await.unwrap().as_deref(),
+        Some("{\"a\":1}")
+    );
     assert_eq!(store.session_load("s2").await.unwrap(), None);
     assert!(store.session_exists("s1").await.unwrap());
     store.sessions_delete_expired().await.unwrap();

@@ -68,7 +68,9 @@ impl Store {
     pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>> {
         let mut res = self
             .db
-            .query(format!("SELECT {USER_FIELDS} FROM user WHERE email = $email LIMIT 1"))
+            .query(format!(
+                "SELECT {USER_FIELDS} FROM user WHERE email = $email LIMIT 1"
+            ))
             .bind(("email", normalize_email(email)))
             .await?
             .check()?;
@@ -79,7 +81,9 @@ impl Store {
     pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>> {
         let mut res = self
             .db
-            .query(format!("SELECT {USER_FIELDS} FROM ONLY type::record('user', $id)"))
+            .query(format!(
+                "SELECT {USER_FIELDS} FROM ONLY type::record('user', $id)"
+            ))
             .bind(("id", id.to_string()))
             .await?
             .check()?;

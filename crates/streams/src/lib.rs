@@ -41,7 +41,10 @@ impl Job {
         log.iter()
             .enumerate()
             .skip(seq as usize)
-            .map(|(i, e)| SequencedEvent { seq: i as u64 + 1, event: e.clone() })
+            .map(|(i, e)| SequencedEvent {
+                seq: i as u64 + 1,
+                event: e.clone(),
+            })
             .collect()
     }
 }

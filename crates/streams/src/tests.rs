@@ -3,7 +3,10 @@ use chorus_types::MessageState;
 use futures::StreamExt;
 
 fn meta(owner: &str) -> JobMeta {
-    JobMeta { owner: UserId(owner.into()), conversation: ConversationId("c1".into()) }
+    JobMeta {
+        owner: UserId(owner.into()),
+        conversation: ConversationId("c1".into()),
+    }
 }
 
 fn delta(t: &str) -> JobEvent {
@@ -11,7 +14,10 @@ fn delta(t: &str) -> JobEvent {
 }
 
 fn done() -> JobEvent {
-    JobEvent::Done { state: MessageState::Complete, error: None }
+    JobEvent::Done {
+        state: MessageState::Complete,
+        error: None,
+    }
 }
 
 #[tokio::test]
@@ -24,7 +30,13 @@ async fn replay_then_live_without_gap_or_duplicate() {
     let alice = UserId("alice".into());
     // A client that already has event 1 reconnects.
     let mut sub = Box::pin(jobs.subscribe(&id, &alice, 1).unwrap());
-    assert_eq!(sub.next().await.unwrap(), SequencedEvent { seq: 2, event: delta("b") });
+    assert_eq!(
+        sub.next().await.unwrap(),
+        SequencedEvent {
+            seq: 2,
+            event: delta("b")
+        }
+    );
     let producer = tokio::spawn(async move {
         for t in ["c", "d", "e"] {
             tokio::task::yield_now().await;
@@ -52,7 +64,14 @@ async fn many_subscribers_at_random_points_see_the_same_log() {
             w.append(delta(&i.to_string()));
         }
         let after = i / 4;
-        subs.push((after, tokio::spawn(jobs.subscribe(&id, &user, after).unwrap().collect::<Vec<_>>())));
+        subs.push((
+            after,
+            tokio::spawn(
+                jobs.subscribe(&id, &user, after)
+                    .unwrap()
+                    .collect::<Vec<_>>(),
+            ),
+        ));
     }
     w.append(done());
     for (after, sub) in subs {

@@ -76,10 +76,15 @@ impl MockOpenAi {
 
     pub async fn start_on(addr: SocketAddr, options: MockOptions) -> Self {
         let recorded = Arc::new(Mutex::new(Vec::new()));
-        let listener = tokio::net::TcpListener::bind(addr).await.expect("bind mock upstream");
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .expect("bind mock upstream");
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let app = router(Shared { options, recorded: recorded.clone() });
+        let app = router(Shared {
+            options,
+            recorded: recorded.clone(),
+        });
         tokio::spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(async {
@@ -88,7 +93,11 @@ impl MockOpenAi {
                 .await
                 .ok();
         });
-        Self { addr, recorded, _shutdown: tx }
+        Self {
+            addr,
+            recorded,
+            _shutdown: tx,
+        }
     }
 
     /// The `baseURL` to configure (`http://127.0.0.1:PORT/v1`).
@@ -116,7 +125,10 @@ pub fn title_for(prompt: &str) -> String {
 }
 
 pub fn router_with(options: MockOptions) -> Router {
-    router(Shared { options, recorded: Arc::new(Mutex::new(Vec::new())) })
+    router(Shared {
+        options,
+        recorded: Arc::new(Mutex::new(Vec::new())),
+    })
 }
 
 fn router(shared: Shared) -> Router {
@@ -130,7 +142,8 @@ fn error(status: StatusCode, message: &str, kind: &str, code: Value) -> Response
     let body = json!({"error": {"message": message, "type": kind, "param": null, "code": code}});
     let mut resp = (status, axum::Json(body)).into_response();
     if status == StatusCode::TOO_MANY_REQUESTS {
-        resp.headers_mut().insert(header::RETRY_AFTER, "1".parse().unwrap());
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, "1".parse().unwrap());
     }
     resp
 }
@@ -185,7 +198,12 @@ async fn chat(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> 
     let body: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
-            return error(StatusCode::BAD_REQUEST, &format!("We could not parse the JSON body of your request. ({e})"), "invalid_request_error", Value::Null);
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("We could not parse the JSON body of your request. ({e})"),
+                "invalid_request_error",
+                Value::Null,
+            );
         }
     };
     shared.recorded.lock().unwrap().push(Recorded {
@@ -209,9 +227,24 @@ async fn chat(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> 
     if let Some(status) = directive_status(&prompt) {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         return match status.as_u16() {
-            429 => error(status, "Rate limit reached for requests. Please try again in 1s.", "requests", json!("rate_limit_exceeded")),
-            401 => error(status, "Incorrect API key provided.", "invalid_request_error", json!("invalid_api_key")),
-            _ => error(status, "The server had an error while processing your request. Sorry about that!", "server_error", Value::Null),
+            429 => error(
+                status,
+                "Rate limit reached for requests. Please try again in 1s.",
+                "requests",
+                json!("rate_limit_exceeded"),
+            ),
+            401 => error(
+                status,
+                "Incorrect API key provided.",
+                "invalid_request_error",
+                json!("invalid_api_key"),
+            ),
+            _ => error(
+                status,
+                "The server had an error while processing your request. Sorry about that!",
+                "server_error",
+                Value::Null,
+            ),
         };
     }
     let streaming = body["stream"].as_bool().unwrap_or(false);
@@ -234,7 +267,9 @@ async fn chat(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> 
         }))
         .into_response();
     }
-    let include_usage = body["stream_options"]["include_usage"].as_bool().unwrap_or(false);
+    let include_usage = body["stream_options"]["include_usage"]
+        .as_bool()
+        .unwrap_or(false);
     let delay = if prompt.contains("[[slow]]") {
         Duration::from_millis(150)
     } else {
@@ -243,7 +278,15 @@ async fn chat(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> 
     let malformed = prompt.contains("[[malformed]]");
     let cut = prompt.contains("[[cut]]");
     let answer = answer_for(&prompt);
-    let stream = sse_body(model, answer, delay, include_usage, malformed, cut, prompt.len());
+    let stream = sse_body(
+        model,
+        answer,
+        delay,
+        include_usage,
+        malformed,
+        cut,
+        prompt.len(),
+    );
     Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "text/event-stream")
@@ -292,18 +335,31 @@ fn sse_body(
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
     tokio::spawn(async move {
         let send = |b: Bytes| tx.send(b);
-        if send(chunk(&model, json!({"role": "assistant", "content": ""}), Value::Null)).await.is_err() {
+        if send(chunk(
+            &model,
+            json!({"role": "assistant", "content": ""}),
+            Value::Null,
+        ))
+        .await
+        .is_err()
+        {
             return;
         }
         let parts = pieces(&answer);
         let count = parts.len();
         for (i, piece) in parts.into_iter().enumerate() {
             tokio::time::sleep(delay).await;
-            if send(chunk(&model, json!({"content": piece}), Value::Null)).await.is_err() {
+            if send(chunk(&model, json!({"content": piece}), Value::Null))
+                .await
+                .is_err()
+            {
                 return; // the client went away
             }
             if malformed && i == 1 {
-                let _ = send(Bytes::from_static(b"data: {\"choices\": [this is not json\n\n")).await;
+                let _ = send(Bytes::from_static(
+                    b"data: {\"choices\": [this is not json\n\n",
+                ))
+                .await;
                 return;
             }
             if cut && i == count / 2 {
@@ -321,5 +377,8 @@ fn sse_body(
         }
         let _ = send(Bytes::from_static(b"data: [DONE]\n\n")).await;
     });
-    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (Ok(b), rx)) })
+    futures::stream::unfold(
+        rx,
+        |mut rx| async move { rx.recv().await.map(|b| (Ok(b), rx)) },
+    )
 }
