@@ -264,6 +264,27 @@ test('reloading in the middle of an answer shows the text so far and continues',
   await context.close();
 });
 
+test('stop keeps the partial answer, marked as stopped', async () => {
+  const { context, page } = await newPage(DESKTOP);
+  await register(page, { name: 'Barbara', email: 'barbara@example.com', password: 'liskov substitution' });
+  await hydrated(page);
+  await page.getByLabel('Message').fill('[[slow]] a very long answer please');
+  await page.getByLabel('Message').press('Enter');
+  await page.waitForURL(/\/c\//);
+  await waitFor(async () => (await assistant(page).innerText()).length > 30, 'some text');
+  await page.getByRole('button', { name: 'Stop' }).click();
+  await waitFor(async () => (await assistant(page).getAttribute('data-state')) === 'stopped', 'the answer to stop');
+  const partial = await assistant(page).locator('.prose-chat').innerText();
+  assert.ok(partial.length > 0 && !partial.includes('hello from chorus'), partial);
+  await assistant(page).getByText('Stopped.').waitFor();
+  await page.getByRole('button', { name: 'Send' }).waitFor();
+  await page.reload();
+  await hydrated(page);
+  assert.equal(await assistant(page).getAttribute('data-state'), 'stopped');
+  assert.equal(await assistant(page).locator('.prose-chat').innerText(), partial);
+  await context.close();
+});
+
 test('dark theme is remembered; the app installs and works offline as a shell', async () => {
   const { context, page } = await newPage(DESKTOP);
   await register(page, { name: 'Tim', email: 'tim@example.com', password: 'world wide web' });

@@ -303,7 +303,10 @@ async fn spawn_binary(data: &Path, config: &Path) -> Process {
         .spawn()
         .unwrap();
     // Owned by `Process` at once, so it is killed and reaped on every path.
-    let process = Process { child, base: format!("http://127.0.0.1:{port}") };
+    let process = Process {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    };
     for _ in 0..300 {
         if let Ok(r) = reqwest::get(format!("{}/readyz", process.base)).await
             && r.status() == 200

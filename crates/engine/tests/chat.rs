@@ -11,8 +11,13 @@ use std::path::Path;
 use std::time::Duration;
 
 async fn engine_for(mock: &MockOpenAi, title_convo: bool) -> (Engine, UserId) {
+    // A port nobody listens on, for the "refused connection" case.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let yaml = format!(
-        "endpoints:\n  custom:\n    - name: Mock\n      apiKey: sk-test\n      baseURL: {}\n      models: {{default: [mock-small]}}\n      titleConvo: {title_convo}\n    - name: WrongKey\n      apiKey: sk-wrong\n      baseURL: {}\n      models: {{default: [mock-small]}}\n",
+        "endpoints:\n  custom:\n    - name: Mock\n      apiKey: sk-test\n      baseURL: {}\n      models: {{default: [mock-small]}}\n      titleConvo: {title_convo}\n    - name: WrongKey\n      apiKey: sk-wrong\n      baseURL: {}\n      models: {{default: [mock-small]}}\n    - name: Down\n      apiKey: k\n      baseURL: http://{closed}/v1\n      models: {{default: [mock-small]}}\n",
         mock.base_url(),
         mock.base_url()
     );
