@@ -62,6 +62,17 @@ pub mod ssr {
             .map_err(|e| ApiError::Server(e.to_string()))
     }
 
+    /// Starts a session for `user` and sends the browser to the chat.
+    pub async fn sign_in(user: &SessionUser) -> Result<(), ApiError> {
+        session()
+            .await?
+            .login(user)
+            .await
+            .map_err(|e| ApiError::Server(e.to_string()))?;
+        leptos_axum::redirect("/");
+        Ok(())
+    }
+
     /// The signed-in user, or `SignedOut`.
     pub async fn user() -> Result<SessionUser, ApiError> {
         session().await?.user.ok_or(ApiError::SignedOut)
@@ -115,31 +126,20 @@ pub async fn register(email: String, name: String, password: String) -> Result<(
         &password,
     )
     .await?;
-    let mut session = ssr::session().await?;
-    session
-        .login(&user)
-        .await
-        .map_err(|e| ApiError::Server(e.to_string()))?;
-    leptos_axum::redirect("/");
-    Ok(())
+    ssr::sign_in(&user).await
 }
 
 #[server(prefix = "/api", endpoint = "login")]
 pub async fn login(email: String, password: String) -> Result<(), ApiError> {
-    let mut session = ssr::session().await?;
     let creds = chorus_auth::Credentials { email, password };
-    let user = session
+    let user = ssr::session()
+        .await?
         .authenticate(creds)
         .await
         .map_err(|e| ApiError::Server(e.to_string()))?
         // Same words whether the email exists or not.
         .ok_or_else(|| ApiError::Invalid("Wrong email or password.".into()))?;
-    session
-        .login(&user)
-        .await
-        .map_err(|e| ApiError::Server(e.to_string()))?;
-    leptos_axum::redirect("/");
-    Ok(())
+    ssr::sign_in(&user).await
 }
 
 #[server(prefix = "/api", endpoint = "logout")]

@@ -1,7 +1,7 @@
 //! Sign-in and registration. Plain forms that post to server functions, so they
 //! also work before the wasm has loaded.
 
-use crate::api::{Login, Register, current_user, registration_open};
+use crate::api::{ApiError, Login, Register, current_user, registration_open};
 use crate::ui::ErrorText;
 use leptos::form::ActionForm;
 use leptos::prelude::*;
@@ -35,34 +35,58 @@ fn AuthCard(title: &'static str, children: Children) -> impl IntoView {
     }
 }
 
+/// The error of the last submission, in words.
+fn action_error<T, S>(value: S) -> Signal<Option<String>>
+where
+    S: Get<Value = Option<Result<T, ApiError>>> + Send + Sync + 'static,
+{
+    Signal::derive(move || value.get().and_then(|r| r.err()).map(|e| e.to_string()))
+}
+
+/// A labelled input.
+#[component]
+fn Field(
+    label: &'static str,
+    name: &'static str,
+    kind: &'static str,
+    autocomplete: &'static str,
+    #[prop(optional)] required: bool,
+    #[prop(optional)] minlength: Option<&'static str>,
+    #[prop(optional)] hint: Option<&'static str>,
+) -> impl IntoView {
+    view! {
+        <label class="field">
+            <span>{label}</span>
+            <input type=kind name=name autocomplete=autocomplete required=required minlength=minlength class="input"/>
+            {hint.map(|h| view! { <small class="muted">{h}</small> })}
+        </label>
+    }
+}
+
+/// The submit button, which says when it is busy.
+#[component]
+fn Submit(idle: &'static str, busy: &'static str, pending: Memo<bool>) -> impl IntoView {
+    view! {
+        <button type="submit" class="btn-primary w-full" disabled=move || pending.get()>
+            {move || if pending.get() { busy } else { idle }}
+        </button>
+    }
+}
+
 #[component]
 pub fn LoginPage() -> impl IntoView {
     crate::ui::mark_interactive();
     let login = ServerAction::<Login>::new();
-    let error = Signal::derive(move || {
-        login
-            .value()
-            .get()
-            .and_then(|r| r.err())
-            .map(|e| e.to_string())
-    });
     let open = Resource::new(|| (), |_| registration_open());
+    let pending = Memo::new(move |_| login.pending().get());
     view! {
         <RedirectIfSignedIn/>
         <AuthCard title="Sign in to Chorus">
             <ActionForm action=login attr:class="space-y-4">
-                <label class="field">
-                    <span>"Email"</span>
-                    <input type="email" name="email" autocomplete="username" required class="input"/>
-                </label>
-                <label class="field">
-                    <span>"Password"</span>
-                    <input type="password" name="password" autocomplete="current-password" required class="input"/>
-                </label>
-                <ErrorText message=error/>
-                <button type="submit" class="btn-primary w-full" disabled=move || login.pending().get()>
-                    {move || if login.pending().get() { "Signing in…" } else { "Sign in" }}
-                </button>
+                <Field label="Email" name="email" kind="email" autocomplete="username" required=true/>
+                <Field label="Password" name="password" kind="password" autocomplete="current-password" required=true/>
+                <ErrorText message=action_error(login.value())/>
+                <Submit idle="Sign in" busy="Signing in…" pending/>
             </ActionForm>
             <Suspense>
                 {move || Suspend::new(async move {
@@ -81,34 +105,17 @@ pub fn LoginPage() -> impl IntoView {
 pub fn RegisterPage() -> impl IntoView {
     crate::ui::mark_interactive();
     let register = ServerAction::<Register>::new();
-    let error = Signal::derive(move || {
-        register
-            .value()
-            .get()
-            .and_then(|r| r.err())
-            .map(|e| e.to_string())
-    });
+    let pending = Memo::new(move |_| register.pending().get());
     view! {
         <RedirectIfSignedIn/>
         <AuthCard title="Create your account">
             <ActionForm action=register attr:class="space-y-4">
-                <label class="field">
-                    <span>"Name"</span>
-                    <input type="text" name="name" autocomplete="name" class="input"/>
-                </label>
-                <label class="field">
-                    <span>"Email"</span>
-                    <input type="email" name="email" autocomplete="username" required class="input"/>
-                </label>
-                <label class="field">
-                    <span>"Password"</span>
-                    <input type="password" name="password" autocomplete="new-password" minlength="8" required class="input"/>
-                    <small class="muted">"At least 8 characters."</small>
-                </label>
-                <ErrorText message=error/>
-                <button type="submit" class="btn-primary w-full" disabled=move || register.pending().get()>
-                    {move || if register.pending().get() { "Creating…" } else { "Create account" }}
-                </button>
+                <Field label="Name" name="name" kind="text" autocomplete="name"/>
+                <Field label="Email" name="email" kind="email" autocomplete="username" required=true/>
+                <Field label="Password" name="password" kind="password" autocomplete="new-password"
+                    required=true minlength="8" hint="At least 8 characters."/>
+                <ErrorText message=action_error(register.value())/>
+                <Submit idle="Create account" busy="Creating…" pending/>
             </ActionForm>
             <p class="text-center text-sm muted">
                 "Already have an account? " <a class="link" href="/login">"Sign in"</a>

@@ -35,12 +35,7 @@ pub fn MessageItem(message: MessageView, on_title: Callback<String>) -> impl Int
     }
     let html = Memo::new(move |_| chorus_markdown::render(&live.text.get()));
     let is_user = message.role == Role::User;
-    let state_name = move || match live.state.get() {
-        MessageState::Streaming => "streaming",
-        MessageState::Complete => "complete",
-        MessageState::Stopped => "stopped",
-        MessageState::Failed => "failed",
-    };
+    let state_name = move || live.state.get().as_str();
     let who = if is_user { "You" } else { "Assistant" };
     let model = message
         .model
@@ -51,7 +46,7 @@ pub fn MessageItem(message: MessageView, on_title: Callback<String>) -> impl Int
         <article
             class="message"
             class:from-user=is_user
-            data-role=if is_user { "user" } else { "assistant" }
+            data-role=message.role.as_str()
             data-state=state_name
             data-testid="message"
         >

@@ -67,40 +67,6 @@ struct UpdateRow {
     output_tokens: Option<i64>,
 }
 
-pub fn role_str(role: Role) -> &'static str {
-    match role {
-        Role::User => "user",
-        Role::Assistant => "assistant",
-        Role::System => "system",
-    }
-}
-
-fn parse_role(s: &str) -> Role {
-    match s {
-        "assistant" => Role::Assistant,
-        "system" => Role::System,
-        _ => Role::User,
-    }
-}
-
-pub fn state_str(state: MessageState) -> &'static str {
-    match state {
-        MessageState::Streaming => "streaming",
-        MessageState::Complete => "complete",
-        MessageState::Stopped => "stopped",
-        MessageState::Failed => "failed",
-    }
-}
-
-fn parse_state(s: &str) -> MessageState {
-    match s {
-        "streaming" => MessageState::Streaming,
-        "stopped" => MessageState::Stopped,
-        "failed" => MessageState::Failed,
-        _ => MessageState::Complete,
-    }
-}
-
 impl Store {
     /// Stores a message in `conversation` (which must belong to `owner`) and links
     /// it under its parent.
@@ -111,9 +77,9 @@ impl Store {
             owner: owner.0.clone(),
             conversation: m.conversation.0.clone(),
             parent: m.parent.map(|p| p.0.clone()),
-            role: role_str(m.role).into(),
+            role: m.role.as_str().into(),
             text: m.text.into(),
-            state: state_str(m.state).into(),
+            state: m.state.as_str().into(),
             endpoint: m.endpoint.map(Into::into),
             model: m.model.map(Into::into),
             job: m.job.map(|j| j.0.clone()),
@@ -162,7 +128,7 @@ impl Store {
             id: id.0.clone(),
             owner: owner.0.clone(),
             text: update.text,
-            state: update.state.map(|s| state_str(s).into()),
+            state: update.state.map(|s| s.as_str().into()),
             error: update.error,
             input_tokens: update.usage.map(|u| u.input_tokens as i64),
             output_tokens: update.usage.map(|u| u.output_tokens as i64),
@@ -208,9 +174,10 @@ impl Store {
             .into_iter()
             .map(|r| MessageView {
                 id: MessageId(r.id),
-                role: parse_role(&r.role),
+                // The schema asserts both fields; an unknown value would be a bug.
+                role: Role::parse(&r.role).unwrap_or(Role::User),
                 text: r.text,
-                state: parse_state(&r.state),
+                state: MessageState::parse(&r.state).unwrap_or(MessageState::Failed),
                 error: r.error,
                 endpoint: r.endpoint,
                 model: r.model,

@@ -68,6 +68,22 @@ pub enum Role {
     System,
 }
 
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Assistant => "assistant",
+            Role::System => "system",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Role::User, Role::Assistant, Role::System]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+    }
+}
+
 /// Where an assistant message is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -80,6 +96,23 @@ pub enum MessageState {
     Stopped,
     /// Failed; `error` says why, `text` holds whatever arrived before.
     Failed,
+}
+
+impl MessageState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageState::Streaming => "streaming",
+            MessageState::Complete => "complete",
+            MessageState::Stopped => "stopped",
+            MessageState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Streaming, Self::Complete, Self::Stopped, Self::Failed]
+            .into_iter()
+            .find(|st| st.as_str() == s)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -188,5 +221,21 @@ mod tests {
             r#"{"type":"done","state":"failed","error":"boom"}"#
         );
         assert!(done.is_terminal());
+    }
+
+    #[test]
+    fn string_forms_round_trip() {
+        for st in [
+            MessageState::Streaming,
+            MessageState::Complete,
+            MessageState::Stopped,
+            MessageState::Failed,
+        ] {
+            assert_eq!(MessageState::parse(st.as_str()), Some(st));
+        }
+        for r in [Role::User, Role::Assistant, Role::System] {
+            assert_eq!(Role::parse(r.as_str()), Some(r));
+        }
+        assert_eq!(Role::parse("robot"), None);
     }
 }
