@@ -264,6 +264,25 @@ test('reloading in the middle of an answer shows the text so far and continues',
   await context.close();
 });
 
+test('closing the tab does not stop the answer', async () => {
+  const { context, page } = await newPage(DESKTOP);
+  await register(page, { name: 'Alan', email: 'alan@example.com', password: 'imitation game' });
+  await hydrated(page);
+  await page.getByLabel('Message').fill('[[slow]] keep going without me');
+  await page.getByLabel('Message').press('Enter');
+  await page.waitForURL(/\/c\//);
+  const url = page.url();
+  await waitFor(async () => (await assistant(page).innerText()).length > 10, 'the answer to start');
+  await page.close();
+  await new Promise((r) => setTimeout(r, 6000)); // the whole answer takes about 4.5 s
+  const later = await context.newPage();
+  await later.goto(url);
+  assert.equal(await assistant(later).getAttribute('data-state'), 'complete');
+  const text = await assistant(later).innerText();
+  assert.ok(text.includes('keep going without me') && text.includes('print("hello from chorus")'), text);
+  await context.close();
+});
+
 test('stop keeps the partial answer, marked as stopped', async () => {
   const { context, page } = await newPage(DESKTOP);
   await register(page, { name: 'Barbara', email: 'barbara@example.com', password: 'liskov substitution' });

@@ -130,6 +130,12 @@ async fn ready(State(state): State<ServerState>) -> impl IntoResponse {
 /// Runs until Ctrl-C / SIGTERM.
 pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
+    if options.config.config.server.secure_cookies && !options.addr.ip().is_loopback() {
+        tracing::warn!(
+            "session cookies are marked Secure: browsers keep them only over HTTPS or on localhost. \
+             Serve Chorus behind HTTPS, or set server.secureCookies: false for plain HTTP on a trusted network"
+        );
+    }
     let router = build(&options.data_dir, &options.config.config).await?;
     let listener = tokio::net::TcpListener::bind(options.addr)
         .await

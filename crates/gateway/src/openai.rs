@@ -25,6 +25,8 @@ pub struct OpenAiChat {
     headers: BTreeMap<String, String>,
     add_params: BTreeMap<String, Value>,
     drop_params: Vec<String>,
+    /// Longest silence in a stream, and longest whole call that does not stream
+    /// (titles, model lists).
     idle_timeout: Duration,
 }
 
@@ -210,7 +212,10 @@ impl Provider for OpenAiChat {
         let this = self.clone();
         let body = self.body(&request, false);
         async move {
-            let resp = this.send(this.post("/chat/completions", &body)).await?;
+            let req = this
+                .post("/chat/completions", &body)
+                .timeout(this.idle_timeout);
+            let resp = this.send(req).await?;
             let parsed: Completion = resp.json().await.map_err(|e| {
                 GatewayError::Malformed(format!("the completion is not valid JSON: {e}"))
             })?;
@@ -227,7 +232,9 @@ impl Provider for OpenAiChat {
     fn list_models(&self) -> BoxFuture<'static, Result<Vec<String>, GatewayError>> {
         let this = self.clone();
         async move {
-            let req = this.authorized(this.http.get(format!("{}/models", this.base_url)));
+            let req = this
+                .authorized(this.http.get(format!("{}/models", this.base_url)))
+                .timeout(this.idle_timeout);
             let resp = this.send(req).await?;
             let list: ModelList = resp.json().await.map_err(|e| {
                 GatewayError::Malformed(format!("the model list is not valid JSON: {e}"))

@@ -211,3 +211,12 @@ async fn models_and_non_streaming_completion() {
     assert_eq!(title, "Chat about tell me about");
     assert_eq!(mock.requests()[0].body["stream"], json!(false));
 }
+
+#[tokio::test]
+async fn a_silent_stream_times_out() {
+    let mock = MockOpenAi::start(MockOptions::default()).await;
+    let idle = std::time::Duration::from_millis(60);
+    let p = provider(&mock, "sk-test").with_idle_timeout(idle);
+    let (_, _, err) = collect(&p, "[[slow]] hi").await;
+    assert_eq!(err, Some(GatewayError::Timeout(idle)));
+}
