@@ -16,9 +16,7 @@ run: build
 
 build:
 	scripts/setup.sh
-	# --precompress builds (and brotli/gzips) the frontend before the server, so
-	# the server binary embeds the finished site.
-	cargo leptos build --release --precompress
+	scripts/build-release.sh
 
 test:
 	scripts/test.sh

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TARGET=${CARGO_TARGET_DIR:-$HOME/.cache/chorus/target}
-BIN=$TARGET/release/chorus
+BIN=${BIN:-$TARGET/release/chorus}
 RUNS=${RUNS:-5}
 [ -x "$BIN" ] || { echo "no release binary at $BIN: run make build" >&2; exit 1; }
 
@@ -27,20 +27,22 @@ for i in $(seq "$RUNS"); do
   t1=$(date +%s%N)
   starts+=($(( (t1 - t0) / 1000000 )))
   if [ "$i" = "$RUNS" ]; then
-    curl -s -o /dev/null "http://127.0.0.1:$port/pkg/chorus.wasm"
+    # What a browser downloads, straight from the copied binary.
+    wasm_raw=$(curl -s "http://127.0.0.1:$port/pkg/chorus.wasm" | wc -c)
+    wasm_br=$(curl -s -H 'accept-encoding: br' "http://127.0.0.1:$port/pkg/chorus.wasm" | wc -c)
+    css_raw=$(curl -s "http://127.0.0.1:$port/pkg/chorus.css" | wc -c)
+    js_raw=$(curl -s "http://127.0.0.1:$port/pkg/chorus.js" | wc -c)
     sleep 2
     rss=$(awk '/VmRSS/{print $2}' /proc/$pid/status)
-    wasm_status=$(curl -s -o /dev/null -w '%{http_code}' -H 'accept-encoding: br' "http://127.0.0.1:$port/pkg/chorus.wasm")
+    anon=$(awk '/RssAnon/{print $2}' /proc/$pid/status)
   fi
   kill $pid; wait $pid 2>/dev/null || true
 done
 
 sorted=$(printf '%s\n' "${starts[@]}" | sort -n)
 median=$(echo "$sorted" | sed -n "$(( (RUNS + 1) / 2 ))p")
-site=$OLDPWD/target/site/pkg
 printf 'cold start to first 200 (ms): median %s, all: %s\n' "$median" "${starts[*]}"
-printf 'idle RSS after start and one page: %s KiB (%.1f MiB)\n' "$rss" "$(echo "$rss/1024" | bc -l)"
+printf 'idle RSS after start and one page: %s KiB (%.1f MiB), of which anonymous %s KiB\n' "$rss" "$(echo "$rss/1024" | bc -l)" "$anon"
 printf 'release binary: %s bytes (%.1f MiB)\n' "$(stat -c %s "$BIN")" "$(echo "$(stat -c %s "$BIN")/1048576" | bc -l)"
-printf 'wasm: %s bytes raw, %s bytes brotli (served: HTTP %s from the copied binary)\n' \
-  "$(stat -c %s "$site/chorus.wasm")" "$(brotli -c -q 11 "$site/chorus.wasm" | wc -c)" "$wasm_status"
-printf 'css: %s bytes raw; js: %s bytes raw\n' "$(stat -c %s "$site/chorus.css")" "$(stat -c %s "$site/chorus.js")"
+printf 'wasm served by the copied binary: %s bytes raw, %s bytes brotli\n' "$wasm_raw" "$wasm_br"
+printf 'css: %s bytes raw; js: %s bytes raw\n' "$css_raw" "$js_raw"
