@@ -116,6 +116,14 @@ async function register(page, { name, email, password }) {
   await page.getByText('How can I help?').waitFor();
 }
 
+/** Starts a chat with `text` (without waiting for the answer) and waits for its URL. */
+async function startChat(page, text) {
+  await hydrated(page);
+  await page.getByLabel('Message').fill(text);
+  await page.getByLabel('Message').press('Enter');
+  await page.waitForURL(/\/c\//);
+}
+
 const assistant = (page) => page.locator('[data-testid=message][data-role=assistant]').last();
 
 /** Sends `text` and checks that the answer arrives piece by piece. */
@@ -247,10 +255,7 @@ test('the same flow on a phone-sized screen', async () => {
 test('reloading in the middle of an answer shows the text so far and continues', async () => {
   const { context, page } = await newPage(DESKTOP);
   await register(page, { name: 'Linus', email: 'linus@example.com', password: 'just for fun' });
-  await hydrated(page);
-  await page.getByLabel('Message').fill('[[slow]] tell me a long story');
-  await page.getByLabel('Message').press('Enter');
-  await page.waitForURL(/\/c\//);
+  await startChat(page, '[[slow]] tell me a long story');
   await waitFor(async () => (await assistant(page).innerText()).length > 40, 'some text');
   await page.reload();
   // Right after the reload the text so far is there, and the answer continues.
@@ -267,10 +272,7 @@ test('reloading in the middle of an answer shows the text so far and continues',
 test('closing the tab does not stop the answer', async () => {
   const { context, page } = await newPage(DESKTOP);
   await register(page, { name: 'Alan', email: 'alan@example.com', password: 'imitation game' });
-  await hydrated(page);
-  await page.getByLabel('Message').fill('[[slow]] keep going without me');
-  await page.getByLabel('Message').press('Enter');
-  await page.waitForURL(/\/c\//);
+  await startChat(page, '[[slow]] keep going without me');
   const url = page.url();
   await waitFor(async () => (await assistant(page).innerText()).length > 10, 'the answer to start');
   await page.close();
@@ -286,10 +288,7 @@ test('closing the tab does not stop the answer', async () => {
 test('stop keeps the partial answer, marked as stopped', async () => {
   const { context, page } = await newPage(DESKTOP);
   await register(page, { name: 'Barbara', email: 'barbara@example.com', password: 'liskov substitution' });
-  await hydrated(page);
-  await page.getByLabel('Message').fill('[[slow]] a very long answer please');
-  await page.getByLabel('Message').press('Enter');
-  await page.waitForURL(/\/c\//);
+  await startChat(page, '[[slow]] a very long answer please');
   await waitFor(async () => (await assistant(page).innerText()).length > 30, 'some text');
   await page.getByRole('button', { name: 'Stop' }).click();
   await waitFor(async () => (await assistant(page).getAttribute('data-state')) === 'stopped', 'the answer to stop');

@@ -65,51 +65,39 @@ fn invalid_config_stops_start_up_naming_file_path_and_expectation() {
     assert!(out.status.success());
 }
 
+fn create_user(data: &std::path::Path, admin: bool) -> std::process::Output {
+    let mut cmd = chorus();
+    cmd.args([
+        "user",
+        "create",
+        "--email",
+        "root@example.com",
+        "--password",
+        "a strong one",
+    ]);
+    if admin {
+        cmd.arg("--admin");
+    }
+    cmd.arg("--data-dir").arg(data).output().unwrap()
+}
+
 #[test]
 fn user_create_makes_an_admin_account() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let out = chorus()
-        .args([
-            "user",
-            "create",
-            "--email",
-            "root@example.com",
-            "--password",
-            "a strong one",
-            "--admin",
-            "--data-dir",
-        ])
-        .arg(&data)
-        .output()
-        .unwrap();
+    let out = create_user(&data, true);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        stdout.contains("root@example.com") && stdout.contains("administrator"),
+        "{stdout}"
     );
-    assert!(
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .contains("root@example.com")
-    );
-    let again = chorus()
-        .args([
-            "user",
-            "create",
-            "--email",
-            "root@example.com",
-            "--password",
-            "a strong one",
-            "--data-dir",
-        ])
-        .arg(&data)
-        .output()
-        .unwrap();
+    let again = create_user(&data, false);
     assert!(!again.status.success());
+    let stderr = String::from_utf8(again.stderr).unwrap();
     assert!(
-        String::from_utf8(again.stderr)
-            .unwrap()
-            .contains("already exists")
+        stderr.contains("An account with this email already exists"),
+        "{stderr}"
     );
 }
