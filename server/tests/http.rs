@@ -78,6 +78,17 @@ async fn register(c: &reqwest::Client, base: &str, email: &str) {
     assert_eq!(status, 200, "{body}");
 }
 
+/// Signs in; returns the status and body of the answer.
+async fn login(c: &reqwest::Client, base: &str, email: &str, password: &str) -> (u16, Value) {
+    call(
+        c,
+        base,
+        "login",
+        &[("email", email), ("password", password)],
+    )
+    .await
+}
+
 /// Reads a job's SSE stream to its end: (seq, event) pairs.
 async fn events(
     c: &reqwest::Client,
@@ -217,33 +228,15 @@ async fn login_logout_and_wrong_password() {
     let (_, me) = call(&c, base, "me", &[]).await;
     assert_eq!(me, Value::Null);
 
-    let (_, wrong) = call(
-        &c,
-        base,
-        "login",
-        &[("email", "ann@example.com"), ("password", "nope nope")],
-    )
-    .await;
-    let (_, unknown) = call(
-        &c,
-        base,
-        "login",
-        &[("email", "who@example.com"), ("password", "nope nope")],
-    )
-    .await;
+    let (_, wrong) = login(&c, base, "ann@example.com", "nope nope").await;
+    let (_, unknown) = login(&c, base, "who@example.com", "nope nope").await;
     assert_eq!(
         wrong,
         serde_json::json!({"Invalid": "Wrong email or password."})
     );
     assert_eq!(unknown, wrong, "no hint whether the email exists");
 
-    let (status, _) = call(
-        &c,
-        base,
-        "login",
-        &[("email", "ANN@example.com"), ("password", "long enough pw")],
-    )
-    .await;
+    let (status, _) = login(&c, base, "ANN@example.com", "long enough pw").await;
     assert_eq!(status, 200);
     let (_, me) = call(&c, base, "me", &[]).await;
     assert_eq!(me["email"], "ann@example.com");
@@ -358,8 +351,8 @@ async fn a_killed_server_loses_no_stored_message_and_says_what_happened() {
             .starts_with("Registration is turned off"),
         "{refused}"
     );
-    let form = [("email", "ann@example.com"), ("password", "long enough pw")];
-    assert_eq!(call(&c, &server.base, "login", &form).await.0, 200);
+    let (status, _) = login(&c, &server.base, "ann@example.com", "long enough pw").await;
+    assert_eq!(status, 200);
     let (_, convo) = call(
         &c,
         &server.base,

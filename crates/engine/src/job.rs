@@ -164,6 +164,16 @@ async fn finish(
             }
         }
     }
+    // A title is worth waiting for only when there is an answer; otherwise the
+    // first-message title stays and the user learns at once what went wrong.
+    let title_task = title_task.and_then(|task| {
+        if outcome.state == MessageState::Complete {
+            Some(task)
+        } else {
+            task.abort();
+            None
+        }
+    });
     if let Some(task) = title_task
         && let Ok(Ok(Some(title))) = tokio::time::timeout(TITLE_WAIT, task).await
     {

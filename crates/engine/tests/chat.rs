@@ -293,3 +293,30 @@ async fn bad_input_is_refused_with_a_reason() {
         "nothing half-created"
     );
 }
+
+#[tokio::test]
+async fn a_failed_answer_keeps_the_first_message_title() {
+    let mock = MockOpenAi::start(MockOptions::default()).await;
+    let (engine, user) = engine_for(&mock, true).await;
+    let sent = engine
+        .send(&user, req(None, "Mock", "[[status:500]] Plan my week"))
+        .await
+        .unwrap();
+    let (_, events) = watch_all(&engine, &user, &sent).await;
+    assert!(
+        !events.iter().any(|e| matches!(e, JobEvent::Title { .. })),
+        "{events:?}"
+    );
+    assert!(matches!(
+        events.last(),
+        Some(JobEvent::Done {
+            state: MessageState::Failed,
+            ..
+        })
+    ));
+    let convo = engine
+        .conversation(&user, &sent.conversation)
+        .await
+        .unwrap();
+    assert_eq!(convo.title, "[[status:500]] Plan my week");
+}

@@ -49,7 +49,6 @@ async fn first_user_is_admin_and_emails_are_unique_case_insensitively() {
             .await,
         Err(StoreError::EmailTaken)
     ));
-    assert_eq!(store.count_users().await.unwrap(), 3);
     let found = store
         .user_by_email("ann@EXAMPLE.com")
         .await

@@ -89,14 +89,4 @@ impl Store {
             .check()?;
         Ok(res.take(0)?)
     }
-
-    pub async fn count_users(&self) -> Result<i64> {
-        let mut res = self
-            .db
-            .query("RETURN count(SELECT id FROM user)")
-            .await?
-            .check()?;
-        let n: Option<i64> = res.take(0)?;
-        Ok(n.unwrap_or(0))
-    }
 }

@@ -124,13 +124,6 @@ pub fn title_for(prompt: &str) -> String {
     format!("Chat about {}", words.join(" "))
 }
 
-pub fn router_with(options: MockOptions) -> Router {
-    router(Shared {
-        options,
-        recorded: Arc::new(Mutex::new(Vec::new())),
-    })
-}
-
 fn router(shared: Shared) -> Router {
     Router::new()
         .route("/v1/models", get(models))
