@@ -7,6 +7,7 @@
 
 mod error;
 mod interpolate;
+mod resolve;
 mod schema;
 mod validate;
 
@@ -85,7 +86,7 @@ pub fn load_str(
     let mut ignored_keys = Vec::new();
     let mut on_ignored = |path: serde_ignored::Path<'_>| ignored_keys.push(ignored_path(&path));
     let deserializer = serde_ignored::Deserializer::new(value, &mut on_ignored);
-    let config: Config = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+    let mut config: Config = serde_path_to_error::deserialize(deserializer).map_err(|e| {
         let path = display_path(&e.path().to_string());
         ConfigErrors::one(ConfigError::new(
             file,
@@ -94,6 +95,7 @@ pub fn load_str(
         ))
     })?;
 
+    resolve::resolve(&mut config, env);
     let errors = validate::validate(&config);
     if !errors.is_empty() {
         return Err(ConfigErrors(

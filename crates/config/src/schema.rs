@@ -64,21 +64,135 @@ fn default_session_hours() -> u32 {
     24 * 7
 }
 
+/// Model endpoints: LibreChat's `custom[]` list of OpenAI-compatible servers, plus
+/// one optional section per provider with its own wire protocol.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Endpoints {
     #[serde(default)]
-    pub custom: Vec<CustomEndpoint>,
+    pub custom: Vec<Endpoint>,
+    /// OpenAI itself (key from `OPENAI_API_KEY` when not given).
+    #[serde(default, rename = "openAI")]
+    pub openai: Option<Endpoint>,
+    /// Anthropic's Messages API (`ANTHROPIC_API_KEY`).
+    #[serde(default)]
+    pub anthropic: Option<Endpoint>,
+    /// Google Gemini API (`GOOGLE_KEY` or `GEMINI_API_KEY`).
+    #[serde(default)]
+    pub google: Option<Endpoint>,
+    /// Azure OpenAI (`AZURE_OPENAI_API_KEY`); needs `baseURL`, `apiVersion`, `deployments`.
+    #[serde(default, rename = "azureOpenAI")]
+    pub azure: Option<Endpoint>,
+    /// AWS Bedrock Converse (credentials and region from the standard AWS variables
+    /// when not given).
+    #[serde(default)]
+    pub bedrock: Option<Endpoint>,
+    /// Google Vertex AI, Gemini and Claude models (`GOOGLE_APPLICATION_CREDENTIALS`).
+    #[serde(default, rename = "vertexAI")]
+    pub vertex: Option<Endpoint>,
 }
 
-/// An OpenAI-compatible endpoint, in `librechat.yaml`'s `endpoints.custom[]` shape.
+impl Endpoints {
+    /// Every endpoint with the key path it was configured at, provider sections first.
+    pub fn all(&self) -> Vec<(String, &Endpoint)> {
+        let named = [
+            ("openAI", &self.openai),
+            ("anthropic", &self.anthropic),
+            ("google", &self.google),
+            ("azureOpenAI", &self.azure),
+            ("bedrock", &self.bedrock),
+            ("vertexAI", &self.vertex),
+        ];
+        let mut out: Vec<(String, &Endpoint)> = named
+            .into_iter()
+            .filter_map(|(key, ep)| ep.as_ref().map(|ep| (format!("endpoints.{key}"), ep)))
+            .collect();
+        out.extend(
+            self.custom
+                .iter()
+                .enumerate()
+                .map(|(i, ep)| (format!("endpoints.custom[{i}]"), ep)),
+        );
+        out
+    }
+
+    pub(crate) fn named_mut(&mut self) -> [(&mut Option<Endpoint>, Kind); 6] {
+        [
+            (&mut self.openai, Kind::OpenAi),
+            (&mut self.anthropic, Kind::Anthropic),
+            (&mut self.google, Kind::Google),
+            (&mut self.azure, Kind::Azure),
+            (&mut self.bedrock, Kind::Bedrock),
+            (&mut self.vertex, Kind::Vertex),
+        ]
+    }
+}
+
+/// Which wire protocol an endpoint speaks (set by the section it is in).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Kind {
+    /// `endpoints.custom[]`: OpenAI Chat Completions.
+    #[default]
+    Custom,
+    OpenAi,
+    Anthropic,
+    Google,
+    Azure,
+    Bedrock,
+    Vertex,
+}
+
+impl Kind {
+    /// The name shown when the section gives none.
+    pub fn default_name(self) -> &'static str {
+        match self {
+            Kind::Custom => "",
+            Kind::OpenAi => "OpenAI",
+            Kind::Anthropic => "Anthropic",
+            Kind::Google => "Google",
+            Kind::Azure => "Azure OpenAI",
+            Kind::Bedrock => "Bedrock",
+            Kind::Vertex => "Vertex AI",
+        }
+    }
+
+    /// Environment variables that hold the API key when the file gives none.
+    pub fn key_variables(self) -> &'static [&'static str] {
+        match self {
+            Kind::OpenAi => &["OPENAI_API_KEY"],
+            Kind::Anthropic => &["ANTHROPIC_API_KEY"],
+            Kind::Google => &["GOOGLE_KEY", "GEMINI_API_KEY"],
+            Kind::Azure => &["AZURE_OPENAI_API_KEY"],
+            Kind::Custom | Kind::Bedrock | Kind::Vertex => &[],
+        }
+    }
+
+    /// The provider's public API when the file gives no `baseURL`.
+    pub fn default_base_url(self) -> Option<&'static str> {
+        match self {
+            Kind::OpenAi => Some("https://api.openai.com/v1"),
+            Kind::Anthropic => Some("https://api.anthropic.com"),
+            Kind::Google => Some("https://generativelanguage.googleapis.com"),
+            Kind::Custom | Kind::Azure | Kind::Bedrock | Kind::Vertex => None,
+        }
+    }
+}
+
+/// One endpoint. `endpoints.custom[]` entries have `librechat.yaml`'s shape; the
+/// provider sections share it and add their own keys.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct CustomEndpoint {
+pub struct Endpoint {
+    /// Set from the section, not read from the file.
+    #[serde(skip)]
+    pub kind: Kind,
+    #[serde(default)]
     pub name: String,
-    pub api_key: Credential,
-    #[serde(rename = "baseURL")]
-    pub base_url: Credential,
+    #[serde(default)]
+    pub api_key: Option<Credential>,
+    #[serde(default, rename = "baseURL")]
+    pub base_url: Option<Credential>,
+    #[serde(default)]
     pub models: Models,
     #[serde(default)]
     pub title_convo: bool,
@@ -96,9 +210,34 @@ pub struct CustomEndpoint {
     pub drop_params: Vec<String>,
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// `openAI`: `responses` (default) or `chat` (Chat Completions).
+    #[serde(default)]
+    pub api: Option<String>,
+    /// `azureOpenAI`: the `api-version` query parameter.
+    #[serde(default)]
+    pub api_version: Option<String>,
+    /// `azureOpenAI`: model name → deployment name.
+    #[serde(default)]
+    pub deployments: BTreeMap<String, String>,
+    /// `bedrock` and `vertexAI`: the region (`us-east-1`, `us-east5`, …).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// `bedrock`: static credentials (else `AWS_ACCESS_KEY_ID`, …).
+    #[serde(default)]
+    pub access_key_id: Option<String>,
+    #[serde(default)]
+    pub secret_access_key: Option<String>,
+    #[serde(default)]
+    pub session_token: Option<String>,
+    /// `vertexAI`: a service-account JSON key file.
+    #[serde(default)]
+    pub service_account_file: Option<String>,
+    /// `vertexAI`: the project (else the service account's).
+    #[serde(default)]
+    pub project_id: Option<String>,
 }
 
-impl CustomEndpoint {
+impl Endpoint {
     pub fn label(&self) -> &str {
         self.model_display_label.as_deref().unwrap_or(&self.name)
     }
@@ -110,9 +249,15 @@ impl CustomEndpoint {
             Some(m) => m,
         }
     }
+
+    /// Whether each user must store their own key (or URL) before using it.
+    pub fn needs_user_credentials(&self) -> bool {
+        self.api_key == Some(Credential::UserProvided)
+            || self.base_url == Some(Credential::UserProvided)
+    }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Models {
     #[serde(default)]

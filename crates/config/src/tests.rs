@@ -7,6 +7,10 @@ fn env(name: &str) -> Option<String> {
     match name {
         "GROQ_API_KEY" => Some("gsk-test".into()),
         "ORG" => Some("acme".into()),
+        "ANTHROPIC_API_KEY" => Some("sk-ant-env".into()),
+        "AWS_REGION" => Some("eu-west-1".into()),
+        "AWS_ACCESS_KEY_ID" => Some("AKIDEXAMPLE".into()),
+        "AWS_SECRET_ACCESS_KEY" => Some("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into()),
         _ => None,
     }
 }
@@ -55,9 +59,9 @@ fn a_librechat_file_loads_with_env_and_reports_unknown_keys() {
     let eps = &loaded.config.endpoints.custom;
     assert_eq!(eps.len(), 2);
     let groq = &eps[0];
-    assert_eq!(groq.api_key, Credential::Value("gsk-test".into()));
+    assert_eq!(groq.api_key, Some(Credential::Value("gsk-test".into())));
     assert_eq!(
-        groq.base_url.value(),
+        groq.base_url.as_ref().and_then(Credential::value),
         Some("https://api.groq.com/openai/v1/")
     );
     assert_eq!(
@@ -73,8 +77,8 @@ fn a_librechat_file_loads_with_env_and_reports_unknown_keys() {
     assert_eq!(groq.add_params["max_tokens"], serde_json::json!(512));
     assert_eq!(groq.drop_params, ["stop", "user", "frequency_penalty"]);
     assert_eq!(groq.headers["X-Org"], "acme-chat");
-    assert_eq!(eps[1].api_key, Credential::UserProvided);
-    assert_eq!(eps[1].base_url, Credential::UserProvided);
+    assert_eq!(eps[1].api_key, Some(Credential::UserProvided));
+    assert_eq!(eps[1].base_url, Some(Credential::UserProvided));
     assert!(loaded.config.registration.enabled);
     assert!(loaded.ignored_keys.contains(&"version".to_string()));
     assert!(
@@ -135,7 +139,7 @@ fn missing_required_key_names_the_entry() {
     );
     assert_eq!(
         msg,
-        "config/chorus.yaml: endpoints.custom[0]: missing field `baseURL`"
+        "config/chorus.yaml: endpoints.custom[0].baseURL: expected the endpoint's URL, such as \"https://api.example.com/v1\", or \"user_provided\""
     );
 }
 
@@ -205,4 +209,55 @@ fn unreadable_file_is_reported() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("nope.yaml: cannot read the file"), "{err}");
+}
+
+#[test]
+fn provider_sections_take_keys_and_regions_from_the_usual_variables() {
+    let loaded = load(
+        "endpoints:\n  anthropic:\n    models: {default: [claude-sonnet-4-5]}\n  bedrock:\n    models: {default: [anthropic.claude-3-haiku-20240307-v1:0]}\n  azureOpenAI:\n    apiKey: az-key\n    baseURL: https://acme.openai.azure.com\n    apiVersion: 2024-10-21\n    deployments: {gpt-4o: acme-gpt4o}\n",
+    )
+    .unwrap();
+    let all = loaded.config.endpoints.all();
+    let names: Vec<&str> = all.iter().map(|(_, e)| e.name.as_str()).collect();
+    assert_eq!(names, ["Anthropic", "Azure OpenAI", "Bedrock"]);
+    let (path, anthropic) = &all[0];
+    assert_eq!(path, "endpoints.anthropic");
+    assert_eq!(anthropic.kind, Kind::Anthropic);
+    assert_eq!(anthropic.api_key, Some(Credential::Value("sk-ant-env".into())));
+    assert_eq!(
+        anthropic.base_url,
+        Some(Credential::Value("https://api.anthropic.com".into()))
+    );
+    let bedrock = all[2].1;
+    assert_eq!(bedrock.region.as_deref(), Some("eu-west-1"));
+    assert_eq!(bedrock.access_key_id.as_deref(), Some("AKIDEXAMPLE"));
+    assert_eq!(all[1].1.deployments["gpt-4o"], "acme-gpt4o");
+}
+
+#[test]
+fn provider_sections_say_what_they_miss() {
+    let msg = only_error("endpoints:\n  openAI:\n    models: {default: [gpt-4o]}\n");
+    assert_eq!(
+        msg,
+        "config/chorus.yaml: endpoints.openAI.apiKey: expected an API key, a ${VARIABLE} reference, or \"user_provided\", or set OPENAI_API_KEY"
+    );
+    let msg = only_error(
+        "endpoints:\n  azureOpenAI:\n    apiKey: k\n    baseURL: https://acme.openai.azure.com\n    deployments: {gpt-4o: d}\n",
+    );
+    assert_eq!(
+        msg,
+        "config/chorus.yaml: endpoints.azureOpenAI.apiVersion: expected the Azure OpenAI API version, such as \"2024-10-21\""
+    );
+    let msg = only_error("endpoints:\n  vertexAI:\n    models: {default: [gemini-2.5-flash]}\n");
+    assert!(
+        msg.starts_with("config/chorus.yaml: endpoints.vertexAI.serviceAccountFile: expected the path of a service-account JSON key"),
+        "{msg}"
+    );
+    let msg = only_error(
+        "endpoints:\n  openAI:\n    apiKey: k\n    api: completions\n    models: {default: [gpt-4o]}\n",
+    );
+    assert_eq!(
+        msg,
+        "config/chorus.yaml: endpoints.openAI.api: expected \"responses\" or \"chat\" (only under endpoints.openAI), got \"completions\""
+    );
 }

@@ -1,53 +1,24 @@
-//! Checks serde cannot express: URLs, uniqueness, non-empty lists.
+//! Checks serde cannot express: URLs, uniqueness, non-empty lists, and what each
+//! provider section needs.
 
-use crate::schema::{Config, Credential};
+use crate::schema::{Config, Credential, Endpoint, Kind};
 use std::collections::HashSet;
 
 pub fn validate(config: &Config) -> Vec<(String, String)> {
     let mut errors = Vec::new();
     let mut names = HashSet::new();
-    for (i, ep) in config.endpoints.custom.iter().enumerate() {
-        let at = |key: &str| format!("endpoints.custom[{i}].{key}");
+    for (path, ep) in config.endpoints.all() {
+        let mut err = |key: &str, msg: String| errors.push((format!("{path}.{key}"), msg));
         let name = ep.name.trim();
         if name.is_empty() {
-            errors.push((at("name"), "expected a non-empty name".into()));
+            err("name", "expected a non-empty name".into());
         } else if !names.insert(name.to_lowercase()) {
-            errors.push((
-                at("name"),
+            err(
+                "name",
                 format!("another endpoint is already named {name:?}: names must be unique"),
-            ));
+            );
         }
-        if let Credential::Value(v) = &ep.base_url {
-            match url::Url::parse(v) {
-                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
-                _ => errors.push((
-                    at("baseURL"),
-                    format!("expected an http(s) URL such as \"https://api.example.com/v1\" or \"user_provided\", got {v:?}"),
-                )),
-            }
-        }
-        if let Credential::Value(v) = &ep.api_key
-            && v.trim().is_empty()
-        {
-            errors.push((
-                at("apiKey"),
-                "expected an API key, a ${VARIABLE} reference, or \"user_provided\"; got an empty string".into(),
-            ));
-        }
-        if ep.models.default.is_empty() && !ep.models.fetch {
-            errors.push((
-                at("models.default"),
-                "expected at least one model name (or `fetch: true` to ask the endpoint)".into(),
-            ));
-        }
-        for (j, m) in ep.models.default.iter().enumerate() {
-            if m.trim().is_empty() {
-                errors.push((
-                    at(&format!("models.default[{j}]")),
-                    "expected a model name, got an empty string".into(),
-                ));
-            }
-        }
+        endpoint(ep, &mut err);
     }
     for (i, d) in config.registration.allowed_domains.iter().enumerate() {
         if d.trim().is_empty() || d.contains('@') {
@@ -64,4 +35,89 @@ pub fn validate(config: &Config) -> Vec<(String, String)> {
         ));
     }
     errors
+}
+
+fn endpoint(ep: &Endpoint, err: &mut dyn FnMut(&str, String)) {
+    let needs_key = !matches!(ep.kind, Kind::Bedrock | Kind::Vertex);
+    match &ep.api_key {
+        None if needs_key => {
+            let vars = ep.kind.key_variables();
+            let hint = if vars.is_empty() {
+                String::new()
+            } else {
+                format!(", or set {}", vars.join(" or "))
+            };
+            err(
+                "apiKey",
+                format!("expected an API key, a ${{VARIABLE}} reference, or \"user_provided\"{hint}"),
+            );
+        }
+        Some(Credential::Value(v)) if v.trim().is_empty() => err(
+            "apiKey",
+            "expected an API key, a ${VARIABLE} reference, or \"user_provided\"; got an empty string".into(),
+        ),
+        _ => {}
+    }
+    match &ep.base_url {
+        Some(Credential::Value(v)) => match url::Url::parse(v) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+            _ => err(
+                "baseURL",
+                format!("expected an http(s) URL such as \"https://api.example.com/v1\" or \"user_provided\", got {v:?}"),
+            ),
+        },
+        None if matches!(ep.kind, Kind::Custom | Kind::Azure) => err(
+            "baseURL",
+            "expected the endpoint's URL, such as \"https://api.example.com/v1\", or \"user_provided\"".into(),
+        ),
+        _ => {}
+    }
+    let has_deployments = ep.kind == Kind::Azure && !ep.deployments.is_empty();
+    if ep.models.default.is_empty() && !ep.models.fetch && !has_deployments {
+        err(
+            "models.default",
+            "expected at least one model name (or `fetch: true` to ask the endpoint)".into(),
+        );
+    }
+    for (j, m) in ep.models.default.iter().enumerate() {
+        if m.trim().is_empty() {
+            err(
+                &format!("models.default[{j}]"),
+                "expected a model name, got an empty string".into(),
+            );
+        }
+    }
+    if let Some(api) = &ep.api
+        && !(ep.kind == Kind::OpenAi && matches!(api.as_str(), "chat" | "responses"))
+    {
+        err(
+            "api",
+            format!("expected \"responses\" or \"chat\" (only under endpoints.openAI), got {api:?}"),
+        );
+    }
+    match ep.kind {
+        Kind::Azure if ep.api_version.as_deref().is_none_or(|v| v.trim().is_empty()) => err(
+            "apiVersion",
+            "expected the Azure OpenAI API version, such as \"2024-10-21\"".into(),
+        ),
+        Kind::Bedrock => {
+            if ep.region.is_none() {
+                err(
+                    "region",
+                    "expected an AWS region such as \"us-east-1\" (or set AWS_REGION)".into(),
+                );
+            }
+            if ep.access_key_id.is_none() || ep.secret_access_key.is_none() {
+                err(
+                    "accessKeyId",
+                    "expected accessKeyId and secretAccessKey (or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)".into(),
+                );
+            }
+        }
+        Kind::Vertex if ep.service_account_file.is_none() => err(
+            "serviceAccountFile",
+            "expected the path of a service-account JSON key (or set GOOGLE_APPLICATION_CREDENTIALS)".into(),
+        ),
+        _ => {}
+    }
 }

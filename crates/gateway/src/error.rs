@@ -21,8 +21,10 @@ pub enum GatewayError {
     Malformed(String),
     #[error("no endpoint named {0:?} is configured")]
     UnknownEndpoint(String),
-    #[error("the endpoint {0:?} needs a key each user provides; this server has none for you yet")]
+    #[error("the endpoint {0:?} needs a key each user provides; add yours in Settings → API keys")]
     NeedsUserKey(String),
+    #[error("the endpoint {endpoint:?} cannot be used: {reason}")]
+    Unavailable { endpoint: String, reason: String },
 }
 
 impl GatewayError {

@@ -1,5 +1,8 @@
-use crate::{GatewayError, OpenAiChat, Provider};
-use chorus_config::{Config, CustomEndpoint};
+use crate::{
+    Anthropic, AnthropicTarget, GatewayError, Gemini, GeminiTarget, GoogleAuth, OpenAiChat,
+    Provider, RetryPolicy, Retrying, ServiceAccount, Target,
+};
+use chorus_config::{Config, Credential, Endpoint as EndpointConfig, Kind};
 use chorus_types::EndpointView;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -9,18 +12,33 @@ const MODELS_TTL: Duration = Duration::from_secs(10 * 60);
 
 /// The configured endpoints, each with its provider and model list.
 pub struct Gateway {
+    http: reqwest::Client,
+    retry: RetryPolicy,
     endpoints: Vec<Endpoint>,
 }
 
+/// A key and (where the endpoint allows it) a base URL that a user stored for an
+/// endpoint configured with `user_provided`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UserCredentials {
+    pub api_key: Option<String>,
+    pub base_url: Option<String>,
+}
+
 struct Endpoint {
-    config: CustomEndpoint,
-    /// `None` when the key or URL is `user_provided`.
-    provider: Option<Arc<OpenAiChat>>,
+    config: EndpointConfig,
+    /// Built once when the endpoint has its own credentials; `None` when each
+    /// user provides them; `Err` says why it cannot be used.
+    provider: Option<Result<Arc<dyn Provider>, String>>,
     fetched_models: Mutex<Option<(Instant, Vec<String>)>>,
 }
 
 impl Gateway {
     pub fn from_config(config: &Config) -> Self {
+        Self::with_retry(config, RetryPolicy::default())
+    }
+
+    pub fn with_retry(config: &Config, retry: RetryPolicy) -> Self {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .user_agent(concat!("chorus/", env!("CARGO_PKG_VERSION")))
@@ -28,19 +46,17 @@ impl Gateway {
             .expect("the HTTP client has a valid static configuration");
         let endpoints = config
             .endpoints
-            .custom
-            .iter()
-            .map(|ep| {
-                let provider = match (ep.base_url.value(), ep.api_key.value()) {
-                    (Some(url), Some(key)) => Some(Arc::new(
-                        OpenAiChat::new(http.clone(), url, key).with_overrides(
-                            ep.headers.clone(),
-                            ep.add_params.clone(),
-                            ep.drop_params.clone(),
-                        ),
-                    )),
-                    _ => None,
-                };
+            .all()
+            .into_iter()
+            .map(|(_, ep)| {
+                let provider = (!ep.needs_user_credentials()).then(|| {
+                    let key = ep.api_key.as_ref().and_then(Credential::value).unwrap_or("");
+                    let url = ep.base_url.as_ref().and_then(Credential::value).unwrap_or("");
+                    build(&http, ep, key, url).map(|p| wrap(p, retry))
+                });
+                if let Some(Err(reason)) = &provider {
+                    tracing::error!(endpoint = %ep.name, %reason, "endpoint unavailable");
+                }
                 Endpoint {
                     config: ep.clone(),
                     provider,
@@ -48,7 +64,11 @@ impl Gateway {
                 }
             })
             .collect();
-        Self { endpoints }
+        Self {
+            http,
+            retry,
+            endpoints,
+        }
     }
 
     fn find(&self, name: &str) -> Result<&Endpoint, GatewayError> {
@@ -58,18 +78,55 @@ impl Gateway {
             .ok_or_else(|| GatewayError::UnknownEndpoint(name.to_string()))
     }
 
-    /// The provider behind endpoint `name`.
+    /// The provider behind endpoint `name`, for endpoints with their own credentials.
     pub fn provider(&self, name: &str) -> Result<Arc<dyn Provider>, GatewayError> {
+        self.provider_for(name, None)
+    }
+
+    /// The provider behind endpoint `name`, using `user`'s stored credentials
+    /// when the endpoint is `user_provided`.
+    pub fn provider_for(
+        &self,
+        name: &str,
+        user: Option<&UserCredentials>,
+    ) -> Result<Arc<dyn Provider>, GatewayError> {
         let ep = self.find(name)?;
         match &ep.provider {
-            Some(p) => Ok(p.clone() as Arc<dyn Provider>),
-            None => Err(GatewayError::NeedsUserKey(name.to_string())),
+            Some(Ok(p)) => Ok(p.clone()),
+            Some(Err(reason)) => Err(GatewayError::Unavailable {
+                endpoint: name.to_string(),
+                reason: reason.clone(),
+            }),
+            None => {
+                let pick = |configured: &Option<Credential>, given: Option<&String>| match configured {
+                    Some(Credential::Value(v)) => Some(v.clone()),
+                    Some(Credential::UserProvided) => given.filter(|v| !v.is_empty()).cloned(),
+                    None => Some(String::new()),
+                };
+                let user = user.cloned().unwrap_or_default();
+                let key = pick(&ep.config.api_key, user.api_key.as_ref());
+                let url = pick(&ep.config.base_url, user.base_url.as_ref());
+                let (Some(key), Some(url)) = (key, url) else {
+                    return Err(GatewayError::NeedsUserKey(name.to_string()));
+                };
+                build(&self.http, &ep.config, &key, &url)
+                    .map(|p| wrap(p, self.retry))
+                    .map_err(|reason| GatewayError::Unavailable {
+                        endpoint: name.to_string(),
+                        reason,
+                    })
+            }
         }
     }
 
     /// The endpoint's settings from `chorus.yaml`.
-    pub fn endpoint_config(&self, name: &str) -> Result<&CustomEndpoint, GatewayError> {
+    pub fn endpoint_config(&self, name: &str) -> Result<&EndpointConfig, GatewayError> {
         self.find(name).map(|e| &e.config)
+    }
+
+    /// Every endpoint's configuration, in the order users see them.
+    pub fn endpoint_configs(&self) -> impl Iterator<Item = &EndpointConfig> {
+        self.endpoints.iter().map(|e| &e.config)
     }
 
     /// Every endpoint with its models. With `models.fetch`, asks the endpoint
@@ -89,8 +146,11 @@ impl Gateway {
     }
 
     async fn models_of(&self, ep: &Endpoint) -> Vec<String> {
-        let fallback = ep.config.models.default.clone();
-        let Some(provider) = ep.provider.as_ref().filter(|_| ep.config.models.fetch) else {
+        let mut fallback = ep.config.models.default.clone();
+        if fallback.is_empty() && ep.config.kind == Kind::Azure {
+            fallback = ep.config.deployments.keys().cloned().collect();
+        }
+        let Some(Ok(provider)) = ep.provider.as_ref().filter(|_| ep.config.models.fetch) else {
             return fallback;
         };
         if let Some((at, models)) = ep.fetched_models.lock().unwrap().as_ref()
@@ -117,5 +177,109 @@ impl Gateway {
                 fallback
             }
         }
+    }
+}
+
+fn wrap(p: Arc<dyn Provider>, retry: RetryPolicy) -> Arc<dyn Provider> {
+    Arc::new(Retrying::new(p, retry))
+}
+
+/// The adapter for one endpoint, given its resolved key and base URL.
+fn build(
+    http: &reqwest::Client,
+    ep: &EndpointConfig,
+    api_key: &str,
+    base_url: &str,
+) -> Result<Arc<dyn Provider>, String> {
+    let http = http.clone();
+    let base_url = base_url.trim_end_matches('/').to_string();
+    let api_key = api_key.to_string();
+    let chat = |target| {
+        OpenAiChat::with_target(http.clone(), target).with_overrides(
+            ep.headers.clone(),
+            ep.add_params.clone(),
+            ep.drop_params.clone(),
+        )
+    };
+    Ok(match ep.kind {
+        Kind::OpenAi if ep.api.as_deref() != Some("chat") => Arc::new(
+            crate::OpenAiResponses::new(http, &base_url, &api_key).with_headers(ep.headers.clone()),
+        ),
+        Kind::Custom | Kind::OpenAi => Arc::new(chat(Target::OpenAi { base_url, api_key })),
+        Kind::Azure => Arc::new(chat(Target::Azure {
+            base_url,
+            api_key,
+            api_version: ep.api_version.clone().unwrap_or_default(),
+            deployments: ep.deployments.clone(),
+        })),
+        Kind::Anthropic => Arc::new(
+            Anthropic::new(http, AnthropicTarget::Direct { base_url, api_key })
+                .with_headers(ep.headers.clone()),
+        ),
+        Kind::Google => Arc::new(
+            Gemini::new(http, GeminiTarget::Api { base_url, api_key })
+                .with_headers(ep.headers.clone()),
+        ),
+        Kind::Vertex => {
+            let file = ep.service_account_file.as_deref().unwrap_or_default();
+            let account = ServiceAccount::from_file(file)?;
+            let project = ep
+                .project_id
+                .clone()
+                .or_else(|| account.project_id.clone())
+                .ok_or_else(|| format!("{file} names no project_id; set projectId"))?;
+            let region = ep.region.clone().unwrap_or_else(|| "us-central1".into());
+            let host = if base_url.is_empty() {
+                format!("https://{region}-aiplatform.googleapis.com/v1")
+            } else {
+                base_url
+            };
+            let base = format!("{host}/projects/{project}/locations/{region}");
+            let auth = Arc::new(GoogleAuth::new(account));
+            Arc::new(VertexRouter {
+                gemini: Gemini::new(
+                    http.clone(),
+                    GeminiTarget::Vertex {
+                        base_url: base.clone(),
+                        auth: auth.clone(),
+                    },
+                ),
+                claude: Anthropic::new(http, AnthropicTarget::Vertex { base_url: base, auth }),
+            })
+        }
+        Kind::Bedrock => Arc::new(crate::Bedrock::from_config(http, ep, &base_url)?),
+    })
+}
+
+/// Vertex AI serves Google's models and Anthropic's with different protocols;
+/// the model name picks one.
+struct VertexRouter {
+    gemini: Gemini,
+    claude: Anthropic,
+}
+
+impl VertexRouter {
+    fn pick(&self, model: &str) -> &dyn Provider {
+        if model.starts_with("claude") {
+            &self.claude
+        } else {
+            &self.gemini
+        }
+    }
+}
+
+impl Provider for VertexRouter {
+    fn stream(
+        &self,
+        request: crate::ChatRequest,
+    ) -> futures::stream::BoxStream<'static, Result<crate::StreamEvent, GatewayError>> {
+        self.pick(&request.model).stream(request)
+    }
+
+    fn complete(
+        &self,
+        request: crate::ChatRequest,
+    ) -> futures::future::BoxFuture<'static, Result<crate::Answer, GatewayError>> {
+        self.pick(&request.model).complete(request)
     }
 }

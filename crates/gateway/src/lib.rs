@@ -1,20 +1,33 @@
 //! Model providers behind one interface.
 //!
 //! A [`Provider`] turns a [`ChatRequest`] into a stream of [`StreamEvent`]s or a
-//! typed [`GatewayError`]. One adapter per wire protocol; today OpenAI's chat
-//! completions (which every custom endpoint in `chorus.yaml` speaks). [`Gateway`]
-//! holds the configured endpoints and their model lists.
+//! typed [`GatewayError`]. One adapter per wire protocol; [`Gateway`] holds the
+//! configured endpoints, their model lists and retry policy.
 
+mod anthropic;
+mod answer;
+mod bedrock;
 mod error;
 mod gateway;
+mod gemini;
+mod http;
 mod openai;
 mod request;
+mod retry;
+mod vertex;
 
+pub use anthropic::{ANTHROPIC_VERSION, Anthropic, AnthropicTarget};
+pub use answer::Answer;
+pub use bedrock::Bedrock;
 pub use error::GatewayError;
-pub use gateway::Gateway;
-pub use openai::OpenAiChat;
+pub use gateway::{Gateway, UserCredentials};
+pub use gemini::{Gemini, GeminiTarget};
+pub use openai::{OpenAiChat, OpenAiResponses, Target};
 pub use request::*;
+pub use retry::{RetryPolicy, Retrying};
+pub use vertex::{GoogleAuth, ServiceAccount};
 
+use futures::FutureExt;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 
@@ -25,9 +38,14 @@ pub trait Provider: Send + Sync {
     fn stream(&self, request: ChatRequest)
     -> BoxStream<'static, Result<StreamEvent, GatewayError>>;
 
-    /// One whole answer, without streaming (used for titles).
-    fn complete(&self, request: ChatRequest) -> BoxFuture<'static, Result<String, GatewayError>>;
+    /// One whole answer. Adapters whose protocol has a non-streamed call use it;
+    /// the default reads the stream to its end.
+    fn complete(&self, request: ChatRequest) -> BoxFuture<'static, Result<Answer, GatewayError>> {
+        Answer::collect(self.stream(request)).boxed()
+    }
 
-    /// The models the upstream offers.
-    fn list_models(&self) -> BoxFuture<'static, Result<Vec<String>, GatewayError>>;
+    /// The models the upstream offers (empty when the protocol cannot list them).
+    fn list_models(&self) -> BoxFuture<'static, Result<Vec<String>, GatewayError>> {
+        futures::future::ready(Ok(Vec::new())).boxed()
+    }
 }

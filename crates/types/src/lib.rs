@@ -169,8 +169,19 @@ pub struct SendResult {
 /// Token usage reported for one generation.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
+    /// Prompt tokens, cached ones included.
     pub input_tokens: u64,
+    /// Answer tokens, reasoning ones included.
     pub output_tokens: u64,
+    /// Of `input_tokens`, how many the provider served from its prompt cache.
+    #[serde(default)]
+    pub cached_tokens: u64,
+    /// Of `output_tokens`, how many the model spent thinking.
+    #[serde(default)]
+    pub reasoning_tokens: u64,
+    /// Counted by Chorus because the provider reported none.
+    #[serde(default)]
+    pub estimated: bool,
 }
 
 /// One event of a generation job, as sent over SSE (`data:` is this as JSON,

@@ -1,0 +1,100 @@
+//! A whole answer, gathered from a stream (or read from a non-streamed reply).
+
+use crate::{FinishReason, GatewayError, StreamEvent, ToolCall};
+use chorus_types::Usage;
+use futures::{Stream, StreamExt};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Answer {
+    pub text: String,
+    pub reasoning: String,
+    pub tool_calls: Vec<ToolCall>,
+    pub usage: Option<Usage>,
+    pub finish: FinishReason,
+}
+
+impl Default for Answer {
+    fn default() -> Self {
+        Self {
+            text: String::new(),
+            reasoning: String::new(),
+            tool_calls: Vec::new(),
+            usage: None,
+            finish: FinishReason::Stop,
+        }
+    }
+}
+
+impl Answer {
+    /// Reads a stream to its end. An error anywhere fails the whole answer.
+    pub async fn collect<S>(stream: S) -> Result<Answer, GatewayError>
+    where
+        S: Stream<Item = Result<StreamEvent, GatewayError>>,
+    {
+        let mut stream = std::pin::pin!(stream);
+        let mut answer = Answer::default();
+        // Calls by stream index, in the order they started.
+        let mut calls: Vec<(u32, ToolCall)> = Vec::new();
+        let mut finished = false;
+        while let Some(event) = stream.next().await {
+            match event? {
+                StreamEvent::Text(t) => answer.text.push_str(&t),
+                StreamEvent::Reasoning(t) => answer.reasoning.push_str(&t),
+                StreamEvent::ToolCallStart { index, id, name } => calls.push((
+                    index,
+                    ToolCall {
+                        id,
+                        name,
+                        arguments: String::new(),
+                    },
+                )),
+                StreamEvent::ToolCallDelta { index, arguments } => {
+                    if let Some((_, call)) = calls.iter_mut().rev().find(|(i, _)| *i == index) {
+                        call.arguments.push_str(&arguments);
+                    }
+                }
+                StreamEvent::ToolCallEnd { .. } => {}
+                StreamEvent::Usage(u) => answer.usage = Some(u),
+                StreamEvent::Finish(reason) => {
+                    answer.finish = reason;
+                    finished = true;
+                }
+            }
+        }
+        if !finished {
+            return Err(crate::http::cut_short());
+        }
+        answer.tool_calls = calls.into_iter().map(|(_, c)| c).collect();
+        Ok(answer)
+    }
+
+    /// The events that stream this answer (for adapters whose upstream answered
+    /// in one piece, and for the OpenAI-compatible API's replay).
+    pub fn into_events(self) -> Vec<StreamEvent> {
+        let mut out = Vec::new();
+        if !self.reasoning.is_empty() {
+            out.push(StreamEvent::Reasoning(self.reasoning));
+        }
+        if !self.text.is_empty() {
+            out.push(StreamEvent::Text(self.text));
+        }
+        for (i, call) in self.tool_calls.into_iter().enumerate() {
+            let index = i as u32;
+            out.push(StreamEvent::ToolCallStart {
+                index,
+                id: call.id,
+                name: call.name,
+            });
+            out.push(StreamEvent::ToolCallDelta {
+                index,
+                arguments: call.arguments,
+            });
+            out.push(StreamEvent::ToolCallEnd { index });
+        }
+        if let Some(u) = self.usage {
+            out.push(StreamEvent::Usage(u));
+        }
+        out.push(StreamEvent::Finish(self.finish));
+        out
+    }
+}

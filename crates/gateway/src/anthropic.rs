@@ -1,0 +1,465 @@
+//! Anthropic Messages (`POST /v1/messages`): `system` apart from the messages,
+//! content blocks (`text`, `image`, `tool_use`, `tool_result`), extended
+//! thinking, and named SSE events `message_start` … `message_stop`. Also serves
+//! Claude on Vertex AI, which takes the same body at `:streamRawPredict`.
+
+use crate::http::{self, cut_short, parse_event};
+use crate::vertex::GoogleAuth;
+use crate::{
+    Answer, ChatRequest, FinishReason, GatewayError, Image, Part, Provider, Speaker, StreamEvent,
+    ToolCall,
+};
+use chorus_types::Usage;
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use futures::{FutureExt, StreamExt};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The API version Chorus speaks (the one Anthropic documents for Messages).
+pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+/// Anthropic requires `max_tokens`; this is used when the request sets none.
+const DEFAULT_MAX_TOKENS: u32 = 8192;
+
+#[derive(Clone)]
+pub enum AnthropicTarget {
+    /// `{base}/v1/messages` with `x-api-key`.
+    Direct { base_url: String, api_key: String },
+    /// `{base}/projects/{project}/locations/{region}/publishers/anthropic/models/{model}:streamRawPredict`
+    /// with a Google OAuth token.
+    Vertex {
+        base_url: String,
+        auth: Arc<GoogleAuth>,
+    },
+}
+
+#[derive(Clone)]
+pub struct Anthropic {
+    http: reqwest::Client,
+    target: AnthropicTarget,
+    headers: BTreeMap<String, String>,
+    idle_timeout: Duration,
+}
+
+impl Anthropic {
+    pub fn new(http: reqwest::Client, target: AnthropicTarget) -> Self {
+        Self {
+            http,
+            target,
+            headers: BTreeMap::new(),
+            idle_timeout: crate::openai::IDLE_TIMEOUT,
+        }
+    }
+
+    pub fn with_headers(mut self, headers: BTreeMap<String, String>) -> Self {
+        self.headers = headers;
+        self
+    }
+
+    pub fn with_idle_timeout(mut self, idle: Duration) -> Self {
+        self.idle_timeout = idle;
+        self
+    }
+
+    fn base_url(&self) -> &str {
+        match &self.target {
+            AnthropicTarget::Direct { base_url, .. } | AnthropicTarget::Vertex { base_url, .. } => {
+                base_url
+            }
+        }
+    }
+
+    /// The Messages body. On Vertex the model is in the URL and the version in the body.
+    pub fn body(&self, request: &ChatRequest, stream: bool) -> Value {
+        let mut body = Map::new();
+        match &self.target {
+            AnthropicTarget::Direct { .. } => {
+                body.insert("model".into(), json!(request.model));
+            }
+            AnthropicTarget::Vertex { .. } => {
+                body.insert("anthropic_version".into(), json!("vertex-2023-10-16"));
+            }
+        }
+        let max_tokens = request.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
+        body.insert("max_tokens".into(), json!(max_tokens));
+        if let Some(system) = &request.system {
+            body.insert("system".into(), json!(system));
+        }
+        body.insert("messages".into(), Value::Array(messages(request)));
+        if !request.tools.is_empty() {
+            let tools = request
+                .tools
+                .iter()
+                .map(|t| json!({"name": t.name, "description": t.description, "input_schema": t.parameters}))
+                .collect();
+            body.insert("tools".into(), Value::Array(tools));
+        }
+        if let Some(r) = request.reasoning {
+            // The budget must stay below max_tokens; thinking also rules out
+            // temperature and top_p.
+            let budget = r.budget().min(max_tokens.saturating_sub(1)).max(1024);
+            body.insert(
+                "thinking".into(),
+                json!({"type": "enabled", "budget_tokens": budget}),
+            );
+        } else {
+            if let Some(t) = request.temperature {
+                body.insert("temperature".into(), json!(t));
+            }
+            if let Some(p) = request.top_p {
+                body.insert("top_p".into(), json!(p));
+            }
+        }
+        if !request.stop.is_empty() {
+            body.insert("stop_sequences".into(), json!(request.stop));
+        }
+        if stream {
+            body.insert("stream".into(), json!(true));
+        }
+        Value::Object(body)
+    }
+
+    async fn post(
+        &self,
+        request: &ChatRequest,
+        stream: bool,
+    ) -> Result<reqwest::Response, GatewayError> {
+        let body = self.body(request, stream);
+        let mut req = match &self.target {
+            AnthropicTarget::Direct { base_url, api_key } => self
+                .http
+                .post(format!("{base_url}/v1/messages"))
+                .header("x-api-key", api_key)
+                .header("anthropic-version", ANTHROPIC_VERSION),
+            AnthropicTarget::Vertex { base_url, auth } => {
+                let method = if stream { "streamRawPredict" } else { "rawPredict" };
+                let token = auth.token(&self.http).await?;
+                self.http
+                    .post(format!(
+                        "{base_url}/publishers/anthropic/models/{}:{method}",
+                        request.model
+                    ))
+                    .bearer_auth(token)
+            }
+        };
+        for (k, v) in &self.headers {
+            req = req.header(k, v);
+        }
+        if !stream {
+            req = req.timeout(self.idle_timeout);
+        }
+        http::send(req.json(&body), self.base_url(), self.idle_timeout).await
+    }
+}
+
+fn messages(request: &ChatRequest) -> Vec<Value> {
+    request
+        .messages
+        .iter()
+        .map(|m| {
+            let role = match m.speaker {
+                Speaker::User => "user",
+                Speaker::Assistant => "assistant",
+            };
+            let content: Vec<Value> = m.parts.iter().map(block).collect();
+            json!({"role": role, "content": content})
+        })
+        .collect()
+}
+
+fn block(part: &Part) -> Value {
+    match part {
+        Part::Text(t) => json!({"type": "text", "text": t}),
+        Part::Image(Image::Base64 { media_type, data }) => json!({
+            "type": "image", "source": {"type": "base64", "media_type": media_type, "data": data},
+        }),
+        Part::Image(Image::Url(url)) => {
+            json!({"type": "image", "source": {"type": "url", "url": url}})
+        }
+        Part::ToolCall(c) => json!({
+            "type": "tool_use", "id": c.id, "name": c.name, "input": arguments_object(&c.arguments),
+        }),
+        Part::ToolResult(r) => json!({
+            "type": "tool_result", "tool_use_id": r.call_id, "content": r.content, "is_error": r.is_error,
+        }),
+    }
+}
+
+/// Tool arguments as a JSON object (Anthropic, Gemini and Bedrock want an object,
+/// not text); text the model wrote that is not an object becomes `{}`.
+pub(crate) fn arguments_object(arguments: &str) -> Value {
+    match serde_json::from_str::<Value>(arguments) {
+        Ok(v @ Value::Object(_)) => v,
+        _ => json!({}),
+    }
+}
+
+impl Provider for Anthropic {
+    fn stream(&self, request: ChatRequest) -> BoxStream<'static, Result<StreamEvent, GatewayError>> {
+        let this = self.clone();
+        async_stream::stream! {
+            let resp = match this.post(&request, true).await {
+                Ok(r) => r,
+                Err(e) => { yield Err(e); return; }
+            };
+            let mut events = http::sse(resp, this.idle_timeout);
+            let mut usage = Usage::default();
+            let mut finish: Option<FinishReason> = None;
+            // Content-block indexes that are tool calls.
+            let mut tool_blocks: Vec<u32> = Vec::new();
+            while let Some(event) = events.next().await {
+                let event = match event {
+                    Ok(ev) => ev,
+                    Err(e) => { yield Err(e); return; }
+                };
+                if event.data.trim().is_empty() {
+                    continue;
+                }
+                let ev: WireEvent = match parse_event(&event.data, &format!("the {:?} event", event.event)) {
+                    Ok(ev) => ev,
+                    Err(e) => { yield Err(e); return; }
+                };
+                match ev {
+                    WireEvent::MessageStart { message } => usage = message.usage.into_usage(),
+                    WireEvent::ContentBlockStart { index, content_block } => match content_block {
+                        Block::ToolUse { id, name, .. } => {
+                            tool_blocks.push(index);
+                            yield Ok(StreamEvent::ToolCallStart { index, id, name });
+                        }
+                        Block::Text { text } if !text.is_empty() => yield Ok(StreamEvent::Text(text)),
+                        Block::Thinking { thinking } if !thinking.is_empty() => {
+                            yield Ok(StreamEvent::Reasoning(thinking))
+                        }
+                        _ => {}
+                    },
+                    WireEvent::ContentBlockDelta { index, delta } => match delta {
+                        Delta::TextDelta { text } => yield Ok(StreamEvent::Text(text)),
+                        Delta::ThinkingDelta { thinking } => yield Ok(StreamEvent::Reasoning(thinking)),
+                        Delta::InputJsonDelta { partial_json } if !partial_json.is_empty() => {
+                            yield Ok(StreamEvent::ToolCallDelta { index, arguments: partial_json })
+                        }
+                        _ => {}
+                    },
+                    WireEvent::ContentBlockStop { index } => {
+                        if tool_blocks.contains(&index) {
+                            yield Ok(StreamEvent::ToolCallEnd { index });
+                        }
+                    }
+                    WireEvent::MessageDelta { delta, usage: u } => {
+                        if let Some(reason) = delta.stop_reason {
+                            finish = Some(FinishReason::from_wire(&reason));
+                        }
+                        if let Some(u) = u {
+                            usage.output_tokens = u.output_tokens.unwrap_or(usage.output_tokens);
+                        }
+                    }
+                    WireEvent::MessageStop => {
+                        yield Ok(StreamEvent::Usage(usage));
+                        yield Ok(StreamEvent::Finish(finish.take().unwrap_or(FinishReason::Stop)));
+                        return;
+                    }
+                    WireEvent::Error { error } => {
+                        let message = format!("{} ({})", error.message, error.kind);
+                        let status = match error.kind.as_str() {
+                            "overloaded_error" => 529,
+                            "rate_limit_error" => 429,
+                            "api_error" => 500,
+                            _ => 400,
+                        };
+                        yield Err(http::error_for_status(status, message, None));
+                        return;
+                    }
+                    WireEvent::Ping | WireEvent::Other => {}
+                }
+            }
+            yield Err(cut_short());
+        }
+        .boxed()
+    }
+
+    fn complete(&self, request: ChatRequest) -> BoxFuture<'static, Result<Answer, GatewayError>> {
+        let this = self.clone();
+        async move {
+            let resp = this.post(&request, false).await?;
+            let message: Message = http::json(resp, "the message").await?;
+            let mut answer = Answer {
+                usage: Some(message.usage.into_usage()),
+                finish: FinishReason::from_wire(message.stop_reason.as_deref().unwrap_or("end_turn")),
+                ..Default::default()
+            };
+            for block in message.content {
+                match block {
+                    Block::Text { text } => answer.text.push_str(&text),
+                    Block::Thinking { thinking } => answer.reasoning.push_str(&thinking),
+                    Block::ToolUse { id, name, input } => answer.tool_calls.push(ToolCall {
+                        id,
+                        name,
+                        arguments: input.to_string(),
+                    }),
+                    Block::Other => {}
+                }
+            }
+            Ok(answer)
+        }
+        .boxed()
+    }
+
+    fn list_models(&self) -> BoxFuture<'static, Result<Vec<String>, GatewayError>> {
+        let this = self.clone();
+        async move {
+            let AnthropicTarget::Direct { base_url, api_key } = &this.target else {
+                return Ok(Vec::new());
+            };
+            let req = this
+                .http
+                .get(format!("{base_url}/v1/models?limit=1000"))
+                .header("x-api-key", api_key)
+                .header("anthropic-version", ANTHROPIC_VERSION)
+                .timeout(this.idle_timeout);
+            let resp = http::send(req, base_url, this.idle_timeout).await?;
+            let list: ModelList = http::json(resp, "the model list").await?;
+            Ok(list.data.into_iter().map(|m| m.id).collect())
+        }
+        .boxed()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum WireEvent {
+    MessageStart {
+        message: MessageHead,
+    },
+    ContentBlockStart {
+        index: u32,
+        content_block: Block,
+    },
+    ContentBlockDelta {
+        index: u32,
+        delta: Delta,
+    },
+    ContentBlockStop {
+        index: u32,
+    },
+    MessageDelta {
+        delta: MessageDeltaBody,
+        #[serde(default)]
+        usage: Option<DeltaUsage>,
+    },
+    MessageStop,
+    Ping,
+    Error {
+        error: WireError,
+    },
+    /// Event types added after this was written are skipped, as Anthropic asks.
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize)]
+struct MessageHead {
+    usage: WireUsage,
+}
+
+#[derive(Deserialize)]
+struct Message {
+    content: Vec<Block>,
+    #[serde(default)]
+    stop_reason: Option<String>,
+    usage: WireUsage,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Block {
+    Text {
+        #[serde(default)]
+        text: String,
+    },
+    Thinking {
+        #[serde(default)]
+        thinking: String,
+    },
+    ToolUse {
+        id: String,
+        name: String,
+        #[serde(default)]
+        input: Value,
+    },
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Delta {
+    TextDelta {
+        text: String,
+    },
+    ThinkingDelta {
+        thinking: String,
+    },
+    InputJsonDelta {
+        partial_json: String,
+    },
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize)]
+struct MessageDeltaBody {
+    #[serde(default)]
+    stop_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct DeltaUsage {
+    #[serde(default)]
+    output_tokens: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct WireUsage {
+    #[serde(default)]
+    input_tokens: u64,
+    #[serde(default)]
+    output_tokens: u64,
+    #[serde(default)]
+    cache_creation_input_tokens: Option<u64>,
+    #[serde(default)]
+    cache_read_input_tokens: Option<u64>,
+}
+
+impl WireUsage {
+    /// Anthropic counts cache reads and writes apart from `input_tokens`; Chorus
+    /// reports all prompt tokens as input, and the cache reads as cached.
+    fn into_usage(self) -> Usage {
+        let read = self.cache_read_input_tokens.unwrap_or(0);
+        Usage {
+            input_tokens: self.input_tokens + read + self.cache_creation_input_tokens.unwrap_or(0),
+            output_tokens: self.output_tokens,
+            cached_tokens: read,
+            ..Default::default()
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct WireError {
+    #[serde(rename = "type")]
+    kind: String,
+    message: String,
+}
+
+#[derive(Deserialize)]
+struct ModelList {
+    data: Vec<ModelEntry>,
+}
+
+#[derive(Deserialize)]
+struct ModelEntry {
+    id: String,
+}

@@ -1,0 +1,427 @@
+//! Google Gemini: `models/{model}:streamGenerateContent?alt=sse` (one
+//! `GenerateContentResponse` per SSE event) and `:generateContent`, on the Gemini
+//! API (API key in `x-goog-api-key`) or on Vertex AI (OAuth token, same body).
+
+use crate::anthropic::arguments_object;
+use crate::http::{self, cut_short, parse_event};
+use crate::vertex::GoogleAuth;
+use crate::{
+    Answer, ChatRequest, FinishReason, GatewayError, Image, Part, Provider, Speaker, StreamEvent,
+};
+use chorus_types::Usage;
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use futures::{FutureExt, StreamExt};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Clone)]
+pub enum GeminiTarget {
+    /// `{base}/v1beta/models/{model}:…` with `x-goog-api-key`.
+    Api { base_url: String, api_key: String },
+    /// `{base}/publishers/google/models/{model}:…` (base names project and
+    /// location) with a Google OAuth token.
+    Vertex {
+        base_url: String,
+        auth: Arc<GoogleAuth>,
+    },
+}
+
+#[derive(Clone)]
+pub struct Gemini {
+    http: reqwest::Client,
+    target: GeminiTarget,
+    headers: BTreeMap<String, String>,
+    idle_timeout: Duration,
+}
+
+impl Gemini {
+    pub fn new(http: reqwest::Client, target: GeminiTarget) -> Self {
+        Self {
+            http,
+            target,
+            headers: BTreeMap::new(),
+            idle_timeout: crate::openai::IDLE_TIMEOUT,
+        }
+    }
+
+    pub fn with_headers(mut self, headers: BTreeMap<String, String>) -> Self {
+        self.headers = headers;
+        self
+    }
+
+    pub fn with_idle_timeout(mut self, idle: Duration) -> Self {
+        self.idle_timeout = idle;
+        self
+    }
+
+    fn base_url(&self) -> &str {
+        match &self.target {
+            GeminiTarget::Api { base_url, .. } | GeminiTarget::Vertex { base_url, .. } => base_url,
+        }
+    }
+
+    pub fn body(&self, request: &ChatRequest) -> Value {
+        let mut body = Map::new();
+        body.insert("contents".into(), Value::Array(contents(request)));
+        if let Some(system) = &request.system {
+            body.insert(
+                "systemInstruction".into(),
+                json!({"parts": [{"text": system}]}),
+            );
+        }
+        if !request.tools.is_empty() {
+            let decls: Vec<Value> = request
+                .tools
+                .iter()
+                .map(|t| json!({"name": t.name, "description": t.description, "parameters": t.parameters}))
+                .collect();
+            body.insert("tools".into(), json!([{"functionDeclarations": decls}]));
+        }
+        let mut config = Map::new();
+        if let Some(t) = request.temperature {
+            config.insert("temperature".into(), json!(t));
+        }
+        if let Some(p) = request.top_p {
+            config.insert("topP".into(), json!(p));
+        }
+        if let Some(n) = request.max_tokens {
+            config.insert("maxOutputTokens".into(), json!(n));
+        }
+        if !request.stop.is_empty() {
+            config.insert("stopSequences".into(), json!(request.stop));
+        }
+        if let Some(r) = request.reasoning {
+            config.insert(
+                "thinkingConfig".into(),
+                json!({"thinkingBudget": r.budget(), "includeThoughts": true}),
+            );
+        }
+        if !config.is_empty() {
+            body.insert("generationConfig".into(), Value::Object(config));
+        }
+        Value::Object(body)
+    }
+
+    async fn post(
+        &self,
+        request: &ChatRequest,
+        stream: bool,
+    ) -> Result<reqwest::Response, GatewayError> {
+        let method = if stream {
+            "streamGenerateContent?alt=sse"
+        } else {
+            "generateContent"
+        };
+        let model = &request.model;
+        let mut req = match &self.target {
+            GeminiTarget::Api { base_url, api_key } => self
+                .http
+                .post(format!("{base_url}/v1beta/models/{model}:{method}"))
+                .header("x-goog-api-key", api_key),
+            GeminiTarget::Vertex { base_url, auth } => {
+                let token = auth.token(&self.http).await?;
+                self.http
+                    .post(format!("{base_url}/publishers/google/models/{model}:{method}"))
+                    .bearer_auth(token)
+            }
+        };
+        for (k, v) in &self.headers {
+            req = req.header(k, v);
+        }
+        if !stream {
+            req = req.timeout(self.idle_timeout);
+        }
+        http::send(req.json(&self.body(request)), self.base_url(), self.idle_timeout).await
+    }
+}
+
+fn contents(request: &ChatRequest) -> Vec<Value> {
+    request
+        .messages
+        .iter()
+        .map(|m| {
+            let role = match m.speaker {
+                Speaker::User => "user",
+                Speaker::Assistant => "model",
+            };
+            let parts: Vec<Value> = m.parts.iter().map(part).collect();
+            json!({"role": role, "parts": parts})
+        })
+        .collect()
+}
+
+fn part(p: &Part) -> Value {
+    match p {
+        Part::Text(t) => json!({"text": t}),
+        Part::Image(Image::Base64 { media_type, data }) => {
+            json!({"inlineData": {"mimeType": media_type, "data": data}})
+        }
+        Part::Image(Image::Url(url)) => {
+            json!({"fileData": {"mimeType": mime_from_url(url), "fileUri": url}})
+        }
+        Part::ToolCall(c) => json!({
+            "functionCall": {"name": c.name, "args": arguments_object(&c.arguments)},
+        }),
+        Part::ToolResult(r) => {
+            // `response` must be an object: a JSON object result goes as is.
+            let response = match serde_json::from_str::<Value>(&r.content) {
+                Ok(v @ Value::Object(_)) => v,
+                _ if r.is_error => json!({"error": r.content}),
+                _ => json!({"result": r.content}),
+            };
+            json!({"functionResponse": {"name": r.name, "response": response}})
+        }
+    }
+}
+
+fn mime_from_url(url: &str) -> &'static str {
+    let path = url.split(['?', '#']).next().unwrap_or(url).to_ascii_lowercase();
+    match path.rsplit('.').next() {
+        Some("png") => "image/png",
+        Some("webp") => "image/webp",
+        Some("gif") => "image/gif",
+        Some("heic") => "image/heic",
+        _ => "image/jpeg",
+    }
+}
+
+/// Turns response chunks into events. Gemini sends each function call whole,
+/// so it is started, filled and ended at once.
+#[derive(Default)]
+struct Reader {
+    calls: u32,
+    finish: Option<FinishReason>,
+    usage: Option<Usage>,
+}
+
+impl Reader {
+    fn read(&mut self, chunk: Response) -> Result<Vec<StreamEvent>, GatewayError> {
+        let mut out = Vec::new();
+        if let Some(feedback) = chunk.prompt_feedback
+            && let Some(reason) = feedback.block_reason
+        {
+            return Err(GatewayError::Upstream {
+                status: 400,
+                message: format!("Gemini blocked the prompt ({reason})"),
+            });
+        }
+        for candidate in chunk.candidates.into_iter().take(1) {
+            for p in candidate.content.map(|c| c.parts).unwrap_or_default() {
+                if let Some(call) = p.function_call {
+                    let index = self.calls;
+                    self.calls += 1;
+                    out.push(StreamEvent::ToolCallStart {
+                        index,
+                        id: call.id.unwrap_or_else(|| format!("call_{index}")),
+                        name: call.name,
+                    });
+                    out.push(StreamEvent::ToolCallDelta {
+                        index,
+                        arguments: call.args.unwrap_or_else(|| json!({})).to_string(),
+                    });
+                    out.push(StreamEvent::ToolCallEnd { index });
+                } else if let Some(text) = p.text.filter(|t| !t.is_empty()) {
+                    out.push(if p.thought {
+                        StreamEvent::Reasoning(text)
+                    } else {
+                        StreamEvent::Text(text)
+                    });
+                }
+            }
+            if let Some(reason) = candidate.finish_reason {
+                self.finish = Some(if self.calls > 0 && reason == "STOP" {
+                    FinishReason::ToolCalls
+                } else {
+                    FinishReason::from_wire(&reason)
+                });
+            }
+        }
+        if let Some(u) = chunk.usage_metadata {
+            let thoughts = u.thoughts_token_count.unwrap_or(0);
+            self.usage = Some(Usage {
+                input_tokens: u.prompt_token_count.unwrap_or(0),
+                output_tokens: u.candidates_token_count.unwrap_or(0) + thoughts,
+                cached_tokens: u.cached_content_token_count.unwrap_or(0),
+                reasoning_tokens: thoughts,
+                estimated: false,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The closing events, or `None` when no chunk said why the model stopped.
+    fn finish(self) -> Option<Vec<StreamEvent>> {
+        let reason = self.finish?;
+        let mut out: Vec<StreamEvent> = self.usage.map(StreamEvent::Usage).into_iter().collect();
+        out.push(StreamEvent::Finish(reason));
+        Some(out)
+    }
+}
+
+impl Provider for Gemini {
+    fn stream(&self, request: ChatRequest) -> BoxStream<'static, Result<StreamEvent, GatewayError>> {
+        let this = self.clone();
+        async_stream::stream! {
+            let resp = match this.post(&request, true).await {
+                Ok(r) => r,
+                Err(e) => { yield Err(e); return; }
+            };
+            let mut events = http::sse(resp, this.idle_timeout);
+            let mut reader = Reader::default();
+            while let Some(event) = events.next().await {
+                let event = match event {
+                    Ok(ev) => ev,
+                    Err(e) => { yield Err(e); return; }
+                };
+                if event.data.trim().is_empty() {
+                    continue;
+                }
+                if event.data.contains("\"error\"") {
+                    let probe: Value = serde_json::from_str(&event.data).unwrap_or_default();
+                    if let Some(err) = probe.get("error") {
+                        let status = err["code"].as_u64().unwrap_or(500) as u16;
+                        yield Err(http::error_for_status(status, http::error_message(&event.data), None));
+                        return;
+                    }
+                }
+                let chunk: Response = match parse_event(&event.data, "a GenerateContentResponse") {
+                    Ok(c) => c,
+                    Err(e) => { yield Err(e); return; }
+                };
+                match reader.read(chunk) {
+                    Ok(evs) => for ev in evs { yield Ok(ev); },
+                    Err(e) => { yield Err(e); return; }
+                }
+            }
+            match reader.finish() {
+                Some(evs) => for ev in evs { yield Ok(ev); },
+                None => yield Err(cut_short()),
+            }
+        }
+        .boxed()
+    }
+
+    fn complete(&self, request: ChatRequest) -> BoxFuture<'static, Result<Answer, GatewayError>> {
+        let this = self.clone();
+        async move {
+            let resp = this.post(&request, false).await?;
+            let chunk: Response = http::json(resp, "the GenerateContentResponse").await?;
+            let mut reader = Reader::default();
+            let mut events = reader.read(chunk)?;
+            events.extend(reader.finish().ok_or_else(cut_short)?);
+            Answer::collect(futures::stream::iter(events.into_iter().map(Ok))).await
+        }
+        .boxed()
+    }
+
+    fn list_models(&self) -> BoxFuture<'static, Result<Vec<String>, GatewayError>> {
+        let this = self.clone();
+        async move {
+            let GeminiTarget::Api { base_url, api_key } = &this.target else {
+                return Ok(Vec::new());
+            };
+            let req = this
+                .http
+                .get(format!("{base_url}/v1beta/models?pageSize=1000"))
+                .header("x-goog-api-key", api_key)
+                .timeout(this.idle_timeout);
+            let resp = http::send(req, base_url, this.idle_timeout).await?;
+            let list: ModelList = http::json(resp, "the model list").await?;
+            Ok(list
+                .models
+                .into_iter()
+                .filter(|m| {
+                    m.supported_generation_methods
+                        .iter()
+                        .any(|g| g == "generateContent")
+                })
+                .map(|m| m.name.trim_start_matches("models/").to_string())
+                .collect())
+        }
+        .boxed()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Response {
+    #[serde(default)]
+    candidates: Vec<Candidate>,
+    #[serde(default)]
+    usage_metadata: Option<UsageMetadata>,
+    #[serde(default)]
+    prompt_feedback: Option<PromptFeedback>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Candidate {
+    #[serde(default)]
+    content: Option<Content>,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Content {
+    #[serde(default)]
+    parts: Vec<WirePart>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WirePart {
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    thought: bool,
+    #[serde(default)]
+    function_call: Option<FunctionCall>,
+}
+
+#[derive(Deserialize)]
+struct FunctionCall {
+    #[serde(default)]
+    id: Option<String>,
+    name: String,
+    #[serde(default)]
+    args: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UsageMetadata {
+    #[serde(default)]
+    prompt_token_count: Option<u64>,
+    #[serde(default)]
+    candidates_token_count: Option<u64>,
+    #[serde(default)]
+    thoughts_token_count: Option<u64>,
+    #[serde(default)]
+    cached_content_token_count: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PromptFeedback {
+    #[serde(default)]
+    block_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ModelList {
+    #[serde(default)]
+    models: Vec<ModelEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ModelEntry {
+    name: String,
+    #[serde(default)]
+    supported_generation_methods: Vec<String>,
+}

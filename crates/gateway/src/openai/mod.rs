@@ -1,0 +1,9 @@
+//! OpenAI's two wire protocols: Chat Completions (also Azure and every
+//! OpenAI-compatible server) and the Responses API.
+
+mod chat;
+mod responses;
+mod tools;
+
+pub use chat::{IDLE_TIMEOUT, OpenAiChat, Target};
+pub use responses::OpenAiResponses;
