@@ -145,9 +145,9 @@ impl Engine {
                     || matches!(m.state, MessageState::Complete | MessageState::Stopped)
             })
             .filter(|m| !m.text.is_empty())
-            .map(|m| ChatMessage {
-                role: m.role,
-                text: m.text.clone(),
+            .map(|m| match m.role {
+                Role::Assistant => ChatMessage::assistant(m.text.clone()),
+                _ => ChatMessage::user(m.text.clone()),
             })
             .collect();
         context.push(ChatMessage::user(text));

@@ -3,7 +3,7 @@
 //! every tab changes nothing.
 
 use crate::{Engine, title};
-use chorus_gateway::{ChatMessage, ChatRequest, GatewayError, StreamEvent};
+use chorus_gateway::{ChatMessage, ChatRequest, FinishReason, GatewayError, StreamEvent};
 use chorus_store::MessageUpdate;
 use chorus_streams::JobWriter;
 use chorus_types::{ConversationId, JobEvent, MessageId, MessageState, Usage, UserId};
@@ -64,7 +64,7 @@ async fn run(
         let first = spec
             .context
             .last()
-            .map(|m| m.text.clone())
+            .map(|m| m.text())
             .unwrap_or_default();
         tokio::spawn(title::generate(provider.clone(), model, first))
     });
@@ -108,12 +108,20 @@ async fn run(
             }
             Some(Ok(StreamEvent::Finish(reason))) => {
                 out.state = MessageState::Complete;
-                if reason == "length" {
+                if reason == FinishReason::Length {
                     out.error =
                         Some("The answer reached the model's length limit and was cut off.".into());
                 }
                 // Keep reading: OpenAI sends usage after the finish reason.
             }
+            // Chat offers the model no tools (agents do), and reasoning is not
+            // shown in the chat view yet.
+            Some(Ok(
+                StreamEvent::Reasoning(_)
+                | StreamEvent::ToolCallStart { .. }
+                | StreamEvent::ToolCallDelta { .. }
+                | StreamEvent::ToolCallEnd { .. },
+            )) => {}
             Some(Err(e)) => {
                 out.state = MessageState::Failed;
                 out.error = Some(user_message(&e));

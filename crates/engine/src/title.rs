@@ -51,9 +51,10 @@ pub async fn generate(provider: Arc<dyn Provider>, model: String, first: String)
         ))],
         temperature: Some(0.2),
         max_tokens: Some(24),
+        ..Default::default()
     };
     match provider.complete(request).await {
-        Ok(raw) => clean(&raw),
+        Ok(answer) => clean(&answer.text),
         Err(e) => {
             tracing::warn!(error = %e, "title generation failed; keeping the first-message title");
             None

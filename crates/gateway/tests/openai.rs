@@ -51,7 +51,7 @@ async fn streams_text_usage_and_finish() {
         usage.output_tokens > 5 && usage.input_tokens > 0,
         "{usage:?}"
     );
-    assert_eq!(events.last(), Some(&StreamEvent::Finish("stop".into())));
+    assert_eq!(events.last(), Some(&StreamEvent::Finish(chorus_gateway::FinishReason::Stop)));
 
     let sent = &mock.requests()[0];
     assert_eq!(sent.headers["authorization"], "Bearer sk-test");
@@ -208,7 +208,7 @@ async fn models_and_non_streaming_completion() {
         .complete(request("User: tell me about rust"))
         .await
         .unwrap();
-    assert_eq!(title, "Chat about tell me about");
+    assert_eq!(title.text, "Chat about tell me about");
     assert_eq!(mock.requests()[0].body["stream"], json!(false));
 }
 

@@ -166,6 +166,7 @@ async fn messages_keep_order_tree_edges_and_updates() {
         usage: Some(Usage {
             input_tokens: 3,
             output_tokens: 2,
+            ..Default::default()
         }),
     };
     store.update_message(&ann, &a, done).await.unwrap();

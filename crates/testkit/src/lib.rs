@@ -14,6 +14,8 @@
 //! | `[[slow]]`           | waits 150 ms between chunks (for stop/reload tests)      |
 //! | anything else        | streams a markdown answer that quotes the message        |
 
+pub mod upstream;
+
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
