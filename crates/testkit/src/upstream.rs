@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
 use serde_json::Value;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -90,12 +91,24 @@ type Handler = dyn Fn(&Received) -> Reply + Send + Sync;
 struct Shared {
     handler: Arc<Handler>,
     received: Arc<Mutex<Vec<Received>>>,
+    open: Arc<AtomicUsize>,
+}
+
+/// Counts a response body being sent; dropped when the body is done or the
+/// client went away.
+struct Open(Arc<AtomicUsize>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// A running scripted upstream; stops when dropped.
 pub struct FakeUpstream {
     pub addr: SocketAddr,
     received: Arc<Mutex<Vec<Received>>>,
+    open: Arc<AtomicUsize>,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -106,9 +119,11 @@ impl FakeUpstream {
             .expect("bind fake upstream");
         let addr = listener.local_addr().unwrap();
         let received = Arc::new(Mutex::new(Vec::new()));
+        let open = Arc::new(AtomicUsize::new(0));
         let shared = Shared {
             handler: Arc::new(handler),
             received: received.clone(),
+            open: open.clone(),
         };
         let app = Router::new().fallback(answer).with_state(shared);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -123,8 +138,14 @@ impl FakeUpstream {
         Self {
             addr,
             received,
+            open,
             _shutdown: tx,
         }
+    }
+
+    /// Response bodies still being sent (a client that hangs up ends its one).
+    pub fn open_connections(&self) -> usize {
+        self.open.load(Ordering::SeqCst)
     }
 
     /// `http://127.0.0.1:PORT`
@@ -179,9 +200,11 @@ async fn answer(State(shared): State<Shared>, req: Request) -> Response {
     };
     let pieces: Vec<Bytes> = bytes.chunks(size).map(Bytes::copy_from_slice).collect();
     let delay = reply.chunk_delay;
+    shared.open.fetch_add(1, Ordering::SeqCst);
+    let guard = Open(shared.open.clone());
     let stream = futures::stream::unfold(
-        (pieces.into_iter(), false),
-        move |(mut rest, done)| async move {
+        (pieces.into_iter(), false, guard),
+        move |(mut rest, done, guard)| async move {
             if done {
                 return None;
             }
@@ -190,7 +213,7 @@ async fn answer(State(shared): State<Shared>, req: Request) -> Response {
                     if !delay.is_zero() {
                         tokio::time::sleep(delay).await;
                     }
-                    Some((Ok::<_, std::io::Error>(piece), (rest, false)))
+                    Some((Ok::<_, std::io::Error>(piece), (rest, false, guard)))
                 }
                 // An error ends the body without its terminating chunk: the
                 // client sees the connection drop mid-answer.
@@ -199,7 +222,7 @@ async fn answer(State(shared): State<Shared>, req: Request) -> Response {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     Some((
                         Err(std::io::Error::other("connection cut by the test")),
-                        (rest, true),
+                        (rest, true, guard),
                     ))
                 }
                 None => None,

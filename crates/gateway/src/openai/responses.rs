@@ -118,23 +118,32 @@ fn input(request: &ChatRequest) -> Vec<Value> {
                 (_, Part::Image(img)) => {
                     content.push(json!({"type": "input_image", "image_url": image_url(img)}))
                 }
-                (_, Part::ToolCall(c)) => out.push(json!({
+                (_, Part::ToolCall(c)) => flush(&mut out, m.speaker, &mut content, json!({
                     "type": "function_call", "call_id": c.id, "name": c.name, "arguments": c.arguments,
                 })),
-                (_, Part::ToolResult(r)) => out.push(json!({
+                (_, Part::ToolResult(r)) => flush(&mut out, m.speaker, &mut content, json!({
                     "type": "function_call_output", "call_id": r.call_id, "output": r.content,
                 })),
             }
         }
-        if !content.is_empty() {
-            let role = match m.speaker {
-                Speaker::User => "user",
-                Speaker::Assistant => "assistant",
-            };
-            out.push(json!({"role": role, "content": content}));
-        }
+        flush(&mut out, m.speaker, &mut content, Value::Null);
     }
     out
+}
+
+/// Appends the message content gathered so far (input items keep the order in
+/// which text and calls were written), then `item` unless it is null.
+fn flush(out: &mut Vec<Value>, speaker: Speaker, content: &mut Vec<Value>, item: Value) {
+    if !content.is_empty() {
+        let role = match speaker {
+            Speaker::User => "user",
+            Speaker::Assistant => "assistant",
+        };
+        out.push(json!({"role": role, "content": std::mem::take(content)}));
+    }
+    if !item.is_null() {
+        out.push(item);
+    }
 }
 
 impl Provider for OpenAiResponses {
