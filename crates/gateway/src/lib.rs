@@ -25,7 +25,7 @@ pub use gemini::{Gemini, GeminiTarget};
 pub use openai::{OpenAiChat, OpenAiResponses, Target};
 pub use request::*;
 pub use retry::{RetryPolicy, Retrying};
-pub use vertex::{GoogleAuth, ServiceAccount};
+pub use vertex::{GoogleAuth, ServiceAccount, install_jwt_crypto};
 
 use futures::FutureExt;
 use futures::future::BoxFuture;

@@ -103,6 +103,7 @@ impl GoogleAuth {
     }
 
     fn assertion(&self) -> Result<String, GatewayError> {
+        install_jwt_crypto();
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
@@ -126,4 +127,16 @@ impl GoogleAuth {
             message: format!("signing the service-account token failed: {e}"),
         })
     }
+}
+
+/// jsonwebtoken picks its crypto backend from crate features, and panics when the
+/// workspace turns on two (SurrealDB enables `aws_lc_rs`). Choosing one for the
+/// process avoids that; a provider someone installed earlier is kept.
+pub fn install_jwt_crypto() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = jsonwebtoken::crypto::CryptoProvider::install_default(
+            &jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER,
+        );
+    });
 }

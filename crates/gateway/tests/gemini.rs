@@ -189,6 +189,7 @@ async fn vertex_exchanges_a_signed_service_account_token_then_streams() {
             if get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" {
                 return Reply::json(400, &json!({"error": "unsupported_grant_type"}));
             }
+            chorus_gateway::install_jwt_crypto();
             let key = jsonwebtoken::DecodingKey::from_rsa_pem(&public).unwrap();
             let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
             v.set_audience(&[format!("http://{}/token", req.header("host").unwrap())]);
