@@ -5,6 +5,7 @@
 //! the acting user and filters by `owner`, so one user can never reach another's
 //! records through this crate.
 
+mod api_keys;
 mod conversations;
 mod error;
 mod messages;
@@ -12,6 +13,7 @@ mod migrations;
 mod sessions;
 mod users;
 
+pub use api_keys::{ApiKeyInfo, NewApiKey};
 pub use error::StoreError;
 pub use messages::{MessageUpdate, NewMessage};
 pub use users::UserRecord;

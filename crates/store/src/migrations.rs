@@ -5,8 +5,9 @@ use crate::Result;
 use surrealdb::Surreal;
 use surrealdb::engine::any::Any;
 
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
     r#"
     DEFINE TABLE user SCHEMAFULL;
     DEFINE FIELD email ON user TYPE string;
@@ -48,7 +49,24 @@ const MIGRATIONS: &[(i64, &str)] = &[(
     -- parent->reply->child: the conversation tree.
     DEFINE TABLE reply TYPE RELATION FROM message TO message;
     "#,
-)];
+    ),
+    (
+        2,
+        r#"
+    -- Keys for the OpenAI-compatible API. Only a SHA-256 of the key is kept:
+    -- keys are 256-bit random, so a fast hash is safe and lookups are indexed.
+    DEFINE TABLE api_key SCHEMAFULL;
+    DEFINE FIELD owner ON api_key TYPE record<user>;
+    DEFINE FIELD name ON api_key TYPE string;
+    DEFINE FIELD prefix ON api_key TYPE string;
+    DEFINE FIELD hash ON api_key TYPE string;
+    DEFINE FIELD created_at ON api_key TYPE int;
+    DEFINE FIELD last_used_at ON api_key TYPE option<int>;
+    DEFINE INDEX api_key_hash ON api_key FIELDS hash UNIQUE;
+    DEFINE INDEX api_key_owner ON api_key FIELDS owner;
+    "#,
+    ),
+];
 
 pub async fn apply(db: &Surreal<Any>) -> Result<()> {
     db.query("DEFINE TABLE IF NOT EXISTS migration SCHEMALESS")

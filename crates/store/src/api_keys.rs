@@ -1,0 +1,107 @@
+//! Keys for the OpenAI-compatible API (`Authorization: Bearer chorus-…`).
+
+use crate::{Result, Store, new_id, now_millis};
+use chorus_types::UserId;
+use sha2::{Digest, Sha256};
+use surrealdb::types::SurrealValue;
+
+/// What a user sees of one of their keys (never the key itself after creation).
+#[derive(Clone, Debug, PartialEq, SurrealValue)]
+pub struct ApiKeyInfo {
+    pub id: String,
+    pub name: String,
+    /// The first characters, so a user can tell keys apart.
+    pub prefix: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+/// A key as created: `secret` is shown once and stored only hashed.
+#[derive(Clone, Debug)]
+pub struct NewApiKey {
+    pub info: ApiKeyInfo,
+    pub secret: String,
+}
+
+fn digest(secret: &str) -> String {
+    let hash = Sha256::digest(secret.as_bytes());
+    hash.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+const KEY_FIELDS: &str = "record::id(id) AS id, name, prefix, created_at, last_used_at";
+
+impl Store {
+    /// Creates a key for `owner`.
+    pub async fn create_api_key(&self, owner: &UserId, name: &str) -> Result<NewApiKey> {
+        let mut bytes = [0u8; 32];
+        rand::fill(&mut bytes);
+        let secret = format!(
+            "chorus-{}",
+            bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        );
+        let id = new_id();
+        let prefix = secret[..14].to_string();
+        let mut res = self
+            .db
+            .query(format!(
+                "CREATE type::record('api_key', $id) SET owner = type::record('user', $owner),
+                     name = $name, prefix = $prefix, hash = $hash, created_at = $now;
+                 SELECT {KEY_FIELDS} FROM ONLY type::record('api_key', $id);"
+            ))
+            .bind(("id", id))
+            .bind(("owner", owner.0.clone()))
+            .bind(("name", name.trim().to_string()))
+            .bind(("prefix", prefix))
+            .bind(("hash", digest(&secret)))
+            .bind(("now", now_millis()))
+            .await?
+            .check()?;
+        let info: Option<ApiKeyInfo> = res.take(1)?;
+        Ok(NewApiKey {
+            info: info.expect("the key was just created"),
+            secret,
+        })
+    }
+
+    /// `owner`'s keys, newest first.
+    pub async fn api_keys(&self, owner: &UserId) -> Result<Vec<ApiKeyInfo>> {
+        let mut res = self
+            .db
+            .query(format!(
+                "SELECT {KEY_FIELDS} FROM api_key WHERE owner = type::record('user', $owner) ORDER BY created_at DESC"
+            ))
+            .bind(("owner", owner.0.clone()))
+            .await?
+            .check()?;
+        Ok(res.take(0)?)
+    }
+
+    /// Deletes one of `owner`'s keys; `false` when they have no such key.
+    pub async fn revoke_api_key(&self, owner: &UserId, id: &str) -> Result<bool> {
+        let mut res = self
+            .db
+            .query("DELETE type::record('api_key', $id) WHERE owner = type::record('user', $owner) RETURN BEFORE")
+            .bind(("id", id.to_string()))
+            .bind(("owner", owner.0.clone()))
+            .await?
+            .check()?;
+        let deleted: Vec<surrealdb::types::Value> = res.take(0)?;
+        Ok(!deleted.is_empty())
+    }
+
+    /// The user a presented key belongs to (and marks the key used).
+    pub async fn user_for_api_key(&self, secret: &str) -> Result<Option<UserId>> {
+        let mut res = self
+            .db
+            .query(
+                "UPDATE api_key SET last_used_at = $now WHERE hash = $hash
+                 RETURN VALUE record::id(owner)",
+            )
+            .bind(("hash", digest(secret)))
+            .bind(("now", now_millis()))
+            .await?
+            .check()?;
+        let owners: Vec<String> = res.take(0)?;
+        Ok(owners.into_iter().next().map(UserId))
+    }
+}
