@@ -34,6 +34,23 @@ enum Command {
     /// Manage accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage keys for the OpenAI-compatible API (`/v1`).
+    #[command(subcommand)]
+    ApiKey(ApiKeyCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum ApiKeyCommand {
+    /// Create a key for an account and print it (it is shown only this once).
+    Create {
+        #[arg(long)]
+        email: String,
+        /// A name to tell the key apart in the key list.
+        #[arg(long, default_value = "cli")]
+        name: String,
+        #[arg(long, env = "CHORUS_DATA_DIR", default_value = "./data")]
+        data_dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -76,9 +93,9 @@ pub async fn run(cli: Cli) -> ExitCode {
             Ok(loaded) => {
                 report_ignored(&loaded);
                 println!(
-                    "{}: OK ({} custom endpoint(s))",
+                    "{}: OK ({} endpoint(s))",
                     file.display(),
-                    loaded.config.endpoints.custom.len()
+                    loaded.config.endpoints.all().len()
                 );
                 ExitCode::SUCCESS
             }
@@ -91,14 +108,8 @@ pub async fn run(cli: Cli) -> ExitCode {
             admin,
             data_dir,
         })) => {
-            let store = match chorus_store::Store::open_dir(&data_dir).await {
-                Ok(s) => s,
-                Err(e) => {
-                    eprintln!(
-                        "error: {e}\n(is a Chorus server running on this data directory? stop it first)"
-                    );
-                    return ExitCode::FAILURE;
-                }
+            let Some(store) = open_store(&data_dir).await else {
+                return ExitCode::FAILURE;
             };
             match chorus_auth::create_user(&store, &email, &name, &password, admin).await {
                 Ok(user) => {
@@ -115,6 +126,52 @@ pub async fn run(cli: Cli) -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+        Some(Command::ApiKey(ApiKeyCommand::Create {
+            email,
+            name,
+            data_dir,
+        })) => {
+            let Some(store) = open_store(&data_dir).await else {
+                return ExitCode::FAILURE;
+            };
+            let user = match store.user_by_email(&email).await {
+                Ok(Some(u)) => u,
+                Ok(None) => {
+                    eprintln!("error: no account with the email {email}");
+                    return ExitCode::FAILURE;
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match store
+                .create_api_key(&chorus_types::UserId(user.id), &name)
+                .await
+            {
+                Ok(key) => {
+                    println!("{}", key.secret);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+/// Opens the data directory for a one-off command, explaining the usual failure.
+async fn open_store(data_dir: &Path) -> Option<chorus_store::Store> {
+    match chorus_store::Store::open_dir(data_dir).await {
+        Ok(s) => Some(s),
+        Err(e) => {
+            eprintln!(
+                "error: {e}\n(is a Chorus server running on this data directory? stop it first)"
+            );
+            None
         }
     }
 }

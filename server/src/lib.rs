@@ -5,6 +5,7 @@ mod assets;
 pub mod cli;
 mod csrf;
 mod jobs_sse;
+mod openai_api;
 
 use anyhow::Context;
 use app::api::ssr::AppState;
@@ -109,6 +110,11 @@ pub async fn build_with_store(
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .route("/api/jobs/{id}/events", get(jobs_sse::job_events))
+        .route("/v1/models", get(openai_api::models))
+        .route(
+            "/v1/chat/completions",
+            axum::routing::post(openai_api::chat_completions),
+        )
         .leptos_routes_with_context(&state, routes, context, {
             let options = state.leptos.clone();
             move || app::shell(options.clone())

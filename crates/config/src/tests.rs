@@ -223,7 +223,10 @@ fn provider_sections_take_keys_and_regions_from_the_usual_variables() {
     let (path, anthropic) = &all[0];
     assert_eq!(path, "endpoints.anthropic");
     assert_eq!(anthropic.kind, Kind::Anthropic);
-    assert_eq!(anthropic.api_key, Some(Credential::Value("sk-ant-env".into())));
+    assert_eq!(
+        anthropic.api_key,
+        Some(Credential::Value("sk-ant-env".into()))
+    );
     assert_eq!(
         anthropic.base_url,
         Some(Credential::Value("https://api.anthropic.com".into()))

@@ -92,7 +92,9 @@ fn endpoint(ep: &Endpoint, err: &mut dyn FnMut(&str, String)) {
     {
         err(
             "api",
-            format!("expected \"responses\" or \"chat\" (only under endpoints.openAI), got {api:?}"),
+            format!(
+                "expected \"responses\" or \"chat\" (only under endpoints.openAI), got {api:?}"
+            ),
         );
     }
     match ep.kind {

@@ -61,11 +61,7 @@ async fn run(
         }
     };
     let title_task = spec.title_model.clone().map(|model| {
-        let first = spec
-            .context
-            .last()
-            .map(|m| m.text())
-            .unwrap_or_default();
+        let first = spec.context.last().map(|m| m.text()).unwrap_or_default();
         tokio::spawn(title::generate(provider.clone(), model, first))
     });
     let mut stream = provider.stream(ChatRequest {

@@ -1,10 +1,12 @@
 //! The use cases. `app`'s server functions and `server`'s routes call these; this
 //! crate composes `store`, `gateway` and `streams` and owns the rules between them.
 
+mod api;
 mod chat;
 mod job;
 mod title;
 
+pub use api::ApiModel;
 pub use chat::SendRequest;
 
 use chorus_gateway::Gateway;

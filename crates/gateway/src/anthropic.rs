@@ -135,7 +135,11 @@ impl Anthropic {
                 .header("x-api-key", api_key)
                 .header("anthropic-version", ANTHROPIC_VERSION),
             AnthropicTarget::Vertex { base_url, auth } => {
-                let method = if stream { "streamRawPredict" } else { "rawPredict" };
+                let method = if stream {
+                    "streamRawPredict"
+                } else {
+                    "rawPredict"
+                };
                 let token = auth.token(&self.http).await?;
                 self.http
                     .post(format!(
@@ -198,7 +202,10 @@ pub(crate) fn arguments_object(arguments: &str) -> Value {
 }
 
 impl Provider for Anthropic {
-    fn stream(&self, request: ChatRequest) -> BoxStream<'static, Result<StreamEvent, GatewayError>> {
+    fn stream(
+        &self,
+        request: ChatRequest,
+    ) -> BoxStream<'static, Result<StreamEvent, GatewayError>> {
         let this = self.clone();
         async_stream::stream! {
             let resp = match this.post(&request, true).await {
@@ -287,7 +294,9 @@ impl Provider for Anthropic {
             let message: Message = http::json(resp, "the message").await?;
             let mut answer = Answer {
                 usage: Some(message.usage.into_usage()),
-                finish: FinishReason::from_wire(message.stop_reason.as_deref().unwrap_or("end_turn")),
+                finish: FinishReason::from_wire(
+                    message.stop_reason.as_deref().unwrap_or("end_turn"),
+                ),
                 ..Default::default()
             };
             for block in message.content {

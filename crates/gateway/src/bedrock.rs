@@ -64,12 +64,15 @@ impl Bedrock {
         ep: &chorus_config::Endpoint,
         base_url: &str,
     ) -> Result<Self, String> {
-        let missing = |what: &str| format!("no {what}: set it in the bedrock section or the AWS_* variables");
+        let missing =
+            |what: &str| format!("no {what}: set it in the bedrock section or the AWS_* variables");
         Ok(Self::new(
             http,
             Some(base_url),
             ep.region.as_deref().ok_or_else(|| missing("region"))?,
-            ep.access_key_id.as_deref().ok_or_else(|| missing("access key"))?,
+            ep.access_key_id
+                .as_deref()
+                .ok_or_else(|| missing("access key"))?,
             ep.secret_access_key
                 .as_deref()
                 .ok_or_else(|| missing("secret key"))?,
@@ -127,9 +130,14 @@ impl Bedrock {
         request: &ChatRequest,
         stream: bool,
     ) -> Result<reqwest::Response, GatewayError> {
-        let op = if stream { "converse-stream" } else { "converse" };
+        let op = if stream {
+            "converse-stream"
+        } else {
+            "converse"
+        };
         // The model id goes in the path percent-encoded (`:` in version suffixes).
-        let model: String = url::form_urlencoded::byte_serialize(request.model.as_bytes()).collect();
+        let model: String =
+            url::form_urlencoded::byte_serialize(request.model.as_bytes()).collect();
         let url = format!("{}/model/{model}/{op}", self.base_url);
         let body = serde_json::to_vec(&self.body(request)).expect("a JSON value serializes");
         let signed = self.sign(&url, &body)?;
@@ -137,7 +145,14 @@ impl Bedrock {
             .http
             .post(&url)
             .header("content-type", "application/json")
-            .header("accept", if stream { "application/vnd.amazon.eventstream" } else { "application/json" });
+            .header(
+                "accept",
+                if stream {
+                    "application/vnd.amazon.eventstream"
+                } else {
+                    "application/json"
+                },
+            );
         for (name, value) in signed {
             req = req.header(name, value);
         }
@@ -175,7 +190,9 @@ impl Bedrock {
         let signable =
             SignableRequest::new("POST", url, headers.into_iter(), SignableBody::Bytes(body))
                 .map_err(|e| failed(&e))?;
-        let (instructions, _) = sign(signable, &params).map_err(|e| failed(&e))?.into_parts();
+        let (instructions, _) = sign(signable, &params)
+            .map_err(|e| failed(&e))?
+            .into_parts();
         Ok(instructions
             .headers()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -314,7 +331,10 @@ impl Reader {
 }
 
 impl Provider for Bedrock {
-    fn stream(&self, request: ChatRequest) -> BoxStream<'static, Result<StreamEvent, GatewayError>> {
+    fn stream(
+        &self,
+        request: ChatRequest,
+    ) -> BoxStream<'static, Result<StreamEvent, GatewayError>> {
         let this = self.clone();
         async_stream::stream! {
             let resp = match this.post(&request, true).await {

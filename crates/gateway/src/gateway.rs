@@ -50,8 +50,16 @@ impl Gateway {
             .into_iter()
             .map(|(_, ep)| {
                 let provider = (!ep.needs_user_credentials()).then(|| {
-                    let key = ep.api_key.as_ref().and_then(Credential::value).unwrap_or("");
-                    let url = ep.base_url.as_ref().and_then(Credential::value).unwrap_or("");
+                    let key = ep
+                        .api_key
+                        .as_ref()
+                        .and_then(Credential::value)
+                        .unwrap_or("");
+                    let url = ep
+                        .base_url
+                        .as_ref()
+                        .and_then(Credential::value)
+                        .unwrap_or("");
                     build(&http, ep, key, url).map(|p| wrap(p, retry))
                 });
                 if let Some(Err(reason)) = &provider {
@@ -98,11 +106,12 @@ impl Gateway {
                 reason: reason.clone(),
             }),
             None => {
-                let pick = |configured: &Option<Credential>, given: Option<&String>| match configured {
-                    Some(Credential::Value(v)) => Some(v.clone()),
-                    Some(Credential::UserProvided) => given.filter(|v| !v.is_empty()).cloned(),
-                    None => Some(String::new()),
-                };
+                let pick =
+                    |configured: &Option<Credential>, given: Option<&String>| match configured {
+                        Some(Credential::Value(v)) => Some(v.clone()),
+                        Some(Credential::UserProvided) => given.filter(|v| !v.is_empty()).cloned(),
+                        None => Some(String::new()),
+                    };
                 let user = user.cloned().unwrap_or_default();
                 let key = pick(&ep.config.api_key, user.api_key.as_ref());
                 let url = pick(&ep.config.base_url, user.base_url.as_ref());
@@ -244,7 +253,13 @@ fn build(
                         auth: auth.clone(),
                     },
                 ),
-                claude: Anthropic::new(http, AnthropicTarget::Vertex { base_url: base, auth }),
+                claude: Anthropic::new(
+                    http,
+                    AnthropicTarget::Vertex {
+                        base_url: base,
+                        auth,
+                    },
+                ),
             })
         }
         Kind::Bedrock => Arc::new(crate::Bedrock::from_config(http, ep, &base_url)?),

@@ -125,7 +125,9 @@ impl Gemini {
             GeminiTarget::Vertex { base_url, auth } => {
                 let token = auth.token(&self.http).await?;
                 self.http
-                    .post(format!("{base_url}/publishers/google/models/{model}:{method}"))
+                    .post(format!(
+                        "{base_url}/publishers/google/models/{model}:{method}"
+                    ))
                     .bearer_auth(token)
             }
         };
@@ -135,7 +137,12 @@ impl Gemini {
         if !stream {
             req = req.timeout(self.idle_timeout);
         }
-        http::send(req.json(&self.body(request)), self.base_url(), self.idle_timeout).await
+        http::send(
+            req.json(&self.body(request)),
+            self.base_url(),
+            self.idle_timeout,
+        )
+        .await
     }
 }
 
@@ -179,7 +186,11 @@ fn part(p: &Part) -> Value {
 }
 
 fn mime_from_url(url: &str) -> &'static str {
-    let path = url.split(['?', '#']).next().unwrap_or(url).to_ascii_lowercase();
+    let path = url
+        .split(['?', '#'])
+        .next()
+        .unwrap_or(url)
+        .to_ascii_lowercase();
     match path.rsplit('.').next() {
         Some("png") => "image/png",
         Some("webp") => "image/webp",
@@ -263,7 +274,10 @@ impl Reader {
 }
 
 impl Provider for Gemini {
-    fn stream(&self, request: ChatRequest) -> BoxStream<'static, Result<StreamEvent, GatewayError>> {
+    fn stream(
+        &self,
+        request: ChatRequest,
+    ) -> BoxStream<'static, Result<StreamEvent, GatewayError>> {
         let this = self.clone();
         async_stream::stream! {
             let resp = match this.post(&request, true).await {

@@ -31,10 +31,9 @@ pub(crate) async fn json<T: serde::de::DeserializeOwned>(
     resp: reqwest::Response,
     what: &str,
 ) -> Result<T, GatewayError> {
-    let bytes = resp
-        .bytes()
-        .await
-        .map_err(|e| GatewayError::Malformed(format!("reading {what} failed: {}", root_cause(&e))))?;
+    let bytes = resp.bytes().await.map_err(|e| {
+        GatewayError::Malformed(format!("reading {what} failed: {}", root_cause(&e)))
+    })?;
     serde_json::from_slice(&bytes).map_err(|e| {
         GatewayError::Malformed(format!(
             "{what} is not what the protocol documents ({e}): {}",
@@ -214,7 +213,8 @@ mod tests {
             error_message(openai),
             "Incorrect API key provided (invalid_request_error)"
         );
-        let anthropic = r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
+        let anthropic =
+            r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
         assert_eq!(error_message(anthropic), "Overloaded (overloaded_error)");
         let gemini = r#"[{"error":{"code":400,"message":"API key not valid. Please pass a valid API key.","status":"INVALID_ARGUMENT"}}]"#;
         assert_eq!(
@@ -226,7 +226,10 @@ mod tests {
             error_message(bedrock),
             "The security token included in the request is invalid."
         );
-        assert_eq!(error_message("<html>Bad Gateway</html>"), "<html>Bad Gateway</html>");
+        assert_eq!(
+            error_message("<html>Bad Gateway</html>"),
+            "<html>Bad Gateway</html>"
+        );
         assert_eq!(error_message(""), "no details given");
     }
 }

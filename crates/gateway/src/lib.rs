@@ -4,8 +4,8 @@
 //! typed [`GatewayError`]. One adapter per wire protocol; [`Gateway`] holds the
 //! configured endpoints, their model lists and retry policy.
 
-mod anthropic;
 mod answer;
+mod anthropic;
 mod bedrock;
 mod error;
 mod gateway;
@@ -16,8 +16,8 @@ mod request;
 mod retry;
 mod vertex;
 
-pub use anthropic::{ANTHROPIC_VERSION, Anthropic, AnthropicTarget};
 pub use answer::Answer;
+pub use anthropic::{ANTHROPIC_VERSION, Anthropic, AnthropicTarget};
 pub use bedrock::Bedrock;
 pub use error::GatewayError;
 pub use gateway::{Gateway, UserCredentials};

@@ -204,10 +204,15 @@ impl FinishReason {
                 FinishReason::Length
             }
             "tool_calls" | "tool_use" | "function_call" => FinishReason::ToolCalls,
-            "content_filter" | "SAFETY" | "RECITATION" | "refusal" | "guardrail_intervened"
-            | "content_filtered" | "PROHIBITED_CONTENT" | "BLOCKLIST" | "SPII" => {
-                FinishReason::ContentFilter
-            }
+            "content_filter"
+            | "SAFETY"
+            | "RECITATION"
+            | "refusal"
+            | "guardrail_intervened"
+            | "content_filtered"
+            | "PROHIBITED_CONTENT"
+            | "BLOCKLIST"
+            | "SPII" => FinishReason::ContentFilter,
             other => FinishReason::Other(other.to_string()),
         }
     }

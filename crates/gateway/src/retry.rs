@@ -61,7 +61,10 @@ impl Retrying {
 }
 
 impl Provider for Retrying {
-    fn stream(&self, request: ChatRequest) -> BoxStream<'static, Result<StreamEvent, GatewayError>> {
+    fn stream(
+        &self,
+        request: ChatRequest,
+    ) -> BoxStream<'static, Result<StreamEvent, GatewayError>> {
         let inner = self.inner.clone();
         let policy = self.policy;
         async_stream::stream! {

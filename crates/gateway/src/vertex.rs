@@ -88,12 +88,13 @@ impl GoogleAuth {
         let resp = http::send(req, &self.account.token_uri, Duration::from_secs(30))
             .await
             .map_err(|e| match e {
-                GatewayError::Upstream { message, .. } | GatewayError::Unauthorized { message, .. } => {
-                    GatewayError::Unauthorized {
-                        status: 401,
-                        message: format!("Google refused the service account's token request: {message}"),
-                    }
-                }
+                GatewayError::Upstream { message, .. }
+                | GatewayError::Unauthorized { message, .. } => GatewayError::Unauthorized {
+                    status: 401,
+                    message: format!(
+                        "Google refused the service account's token request: {message}"
+                    ),
+                },
                 other => other,
             })?;
         let reply: TokenReply = http::json(resp, "Google's token reply").await?;

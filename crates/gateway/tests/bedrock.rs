@@ -51,18 +51,34 @@ fn expected_signature(req: &Received, secret: &str) -> Option<String> {
         .into();
     let url = format!("http://{}{}", req.header("host")?, req.uri);
     let headers = [("content-type", req.header("content-type")?)];
-    let signable = SignableRequest::new("POST", url, headers.into_iter(), SignableBody::Bytes(&req.body)).ok()?;
+    let signable = SignableRequest::new(
+        "POST",
+        url,
+        headers.into_iter(),
+        SignableBody::Bytes(&req.body),
+    )
+    .ok()?;
     let (instructions, _) = sign(signable, &params).ok()?.into_parts();
-    instructions.headers().find(|(k, _)| *k == "authorization").map(|(_, v)| v.to_string())
+    instructions
+        .headers()
+        .find(|(k, _)| *k == "authorization")
+        .map(|(_, v)| v.to_string())
 }
 
 fn aws_error(status: u16, kind: &str, message: &str) -> Reply {
-    Reply::json(status, &json!({"message": message})).header("x-amzn-ErrorType", &format!("{kind}:http://internal.amazon.com/coral/com.amazon.bedrock/"))
+    Reply::json(status, &json!({"message": message})).header(
+        "x-amzn-ErrorType",
+        &format!("{kind}:http://internal.amazon.com/coral/com.amazon.bedrock/"),
+    )
 }
 
 fn frame(headers: Vec<Header>, payload: &Value) -> Vec<u8> {
     let mut out = Vec::new();
-    write_message_to(&Message::new_from_parts(headers, payload.to_string().into_bytes()), &mut out).unwrap();
+    write_message_to(
+        &Message::new_from_parts(headers, payload.to_string().into_bytes()),
+        &mut out,
+    )
+    .unwrap();
     out
 }
 
@@ -70,7 +86,10 @@ fn event(kind: &str, payload: Value) -> Vec<u8> {
     frame(
         vec![
             Header::new(":event-type", HeaderValue::String(kind.to_string().into())),
-            Header::new(":content-type", HeaderValue::String("application/json".into())),
+            Header::new(
+                ":content-type",
+                HeaderValue::String("application/json".into()),
+            ),
             Header::new(":message-type", HeaderValue::String("event".into())),
         ],
         &payload,
@@ -126,7 +145,14 @@ async fn upstream(body: fn() -> Vec<u8>) -> FakeUpstream {
 }
 
 fn provider(up: &FakeUpstream, secret: &str) -> Bedrock {
-    Bedrock::new(reqwest::Client::new(), Some(&up.url()), REGION, AKID, secret, None)
+    Bedrock::new(
+        reqwest::Client::new(),
+        Some(&up.url()),
+        REGION,
+        AKID,
+        secret,
+        None,
+    )
 }
 
 #[tokio::test]
@@ -138,18 +164,39 @@ async fn signed_converse_stream_yields_text_reasoning_tool_call_and_usage() {
     assert_eq!(run.reasoning(), "Need the weather.");
     let answer = run.answer().await;
     assert_eq!(answer.tool_calls[0].id, "tooluse_kZJMlvQmRJ6eAyJE5GIl7Q");
-    assert_eq!(serde_json::from_str::<Value>(&answer.tool_calls[0].arguments).unwrap(), json!({"location": "Seattle"}));
+    assert_eq!(
+        serde_json::from_str::<Value>(&answer.tool_calls[0].arguments).unwrap(),
+        json!({"location": "Seattle"})
+    );
     assert_eq!(answer.finish, FinishReason::ToolCalls);
     let u = answer.usage.unwrap();
-    assert_eq!((u.input_tokens, u.cached_tokens, u.output_tokens), (512, 100, 56));
+    assert_eq!(
+        (u.input_tokens, u.cached_tokens, u.output_tokens),
+        (512, 100, 56)
+    );
 
     let body = up.only().json();
     assert_eq!(body["system"], json!([{"text": "You are a weather bot."}]));
-    assert_eq!(body["messages"][0]["content"][1], json!({"image": {"format": "png", "source": {"bytes": PNG_1PX}}}));
-    assert_eq!(body["messages"][1]["content"][1], json!({"toolUse": {"toolUseId": "call_1", "name": "get_weather", "input": {"location": "Paris, France"}}}));
-    assert_eq!(body["messages"][2]["content"][0], json!({"toolResult": {"toolUseId": "call_1", "content": [{"text": "18°C, sunny"}], "status": "success"}}));
-    assert_eq!(body["inferenceConfig"], json!({"maxTokens": 300, "temperature": 0.3f32, "topP": 0.9f32, "stopSequences": ["END"]}));
-    assert_eq!(body["toolConfig"]["tools"][0]["toolSpec"]["inputSchema"]["json"]["required"], json!(["location"]));
+    assert_eq!(
+        body["messages"][0]["content"][1],
+        json!({"image": {"format": "png", "source": {"bytes": PNG_1PX}}})
+    );
+    assert_eq!(
+        body["messages"][1]["content"][1],
+        json!({"toolUse": {"toolUseId": "call_1", "name": "get_weather", "input": {"location": "Paris, France"}}})
+    );
+    assert_eq!(
+        body["messages"][2]["content"][0],
+        json!({"toolResult": {"toolUseId": "call_1", "content": [{"text": "18°C, sunny"}], "status": "success"}})
+    );
+    assert_eq!(
+        body["inferenceConfig"],
+        json!({"maxTokens": 300, "temperature": 0.3f32, "topP": 0.9f32, "stopSequences": ["END"]})
+    );
+    assert_eq!(
+        body["toolConfig"]["tools"][0]["toolSpec"]["inputSchema"]["json"]["required"],
+        json!(["location"])
+    );
 }
 
 #[tokio::test]
@@ -157,8 +204,14 @@ async fn a_wrong_secret_fails_the_signature_check() {
     let up = upstream(stream_body).await;
     let run = run(&provider(&up, "not-the-secret"), simple(MODEL, "hi")).await;
     match run.error {
-        Some(GatewayError::Unauthorized { status: 403, message }) => {
-            assert_eq!(message, "The request signature we calculated does not match the signature you provided. (InvalidSignatureException)");
+        Some(GatewayError::Unauthorized {
+            status: 403,
+            message,
+        }) => {
+            assert_eq!(
+                message,
+                "The request signature we calculated does not match the signature you provided. (InvalidSignatureException)"
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -169,11 +222,20 @@ async fn an_exception_frame_mid_stream_is_typed() {
     fn body() -> Vec<u8> {
         [
             event("messageStart", json!({"role": "assistant"})),
-            event("contentBlockDelta", json!({"contentBlockIndex": 0, "delta": {"text": "Half"}})),
+            event(
+                "contentBlockDelta",
+                json!({"contentBlockIndex": 0, "delta": {"text": "Half"}}),
+            ),
             frame(
                 vec![
-                    Header::new(":exception-type", HeaderValue::String("throttlingException".into())),
-                    Header::new(":content-type", HeaderValue::String("application/json".into())),
+                    Header::new(
+                        ":exception-type",
+                        HeaderValue::String("throttlingException".into()),
+                    ),
+                    Header::new(
+                        ":content-type",
+                        HeaderValue::String("application/json".into()),
+                    ),
                     Header::new(":message-type", HeaderValue::String("exception".into())),
                 ],
                 &json!({"message": "Too many requests, please wait before trying again."}),
@@ -184,7 +246,11 @@ async fn an_exception_frame_mid_stream_is_typed() {
     let up = upstream(body).await;
     let run = run(&provider(&up, SECRET), simple(MODEL, "hi")).await;
     assert_eq!(run.text(), "Half");
-    assert!(matches!(run.error, Some(GatewayError::RateLimited { .. })), "{:?}", run.error);
+    assert!(
+        matches!(run.error, Some(GatewayError::RateLimited { .. })),
+        "{:?}",
+        run.error
+    );
 }
 
 #[tokio::test]
@@ -197,7 +263,11 @@ async fn a_frame_cut_in_half_or_a_stream_without_stop_is_an_error() {
     let up = upstream(half).await;
     let run = run(&provider(&up, SECRET), simple(MODEL, "hi")).await;
     assert_eq!(run.text(), "Checking now.");
-    assert!(matches!(run.error, Some(GatewayError::Malformed(_))), "{:?}", run.error);
+    assert!(
+        matches!(run.error, Some(GatewayError::Malformed(_))),
+        "{:?}",
+        run.error
+    );
 
     let up = upstream(Vec::new).await;
     let run = common::run(&provider(&up, SECRET), simple(MODEL, "hi")).await;
@@ -208,7 +278,10 @@ async fn a_frame_cut_in_half_or_a_stream_without_stop_is_an_error() {
 #[tokio::test]
 async fn non_streamed_converse() {
     let up = upstream(stream_body).await;
-    let answer = provider(&up, SECRET).complete(simple(MODEL, "hi")).await.unwrap();
+    let answer = provider(&up, SECRET)
+        .complete(simple(MODEL, "hi"))
+        .await
+        .unwrap();
     assert_eq!(answer.text, "Hello from Bedrock.");
     assert_eq!(answer.finish, FinishReason::Stop);
     assert_eq!(answer.usage.unwrap().output_tokens, 4);

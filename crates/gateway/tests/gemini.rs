@@ -17,35 +17,83 @@ use std::time::Duration;
 const KEY: &str = "AIza-test-key";
 
 fn error(code: u16, status: &str, message: &str) -> Reply {
-    Reply::json(code, &json!({"error": {"code": code, "message": message, "status": status}}))
+    Reply::json(
+        code,
+        &json!({"error": {"code": code, "message": message, "status": status}}),
+    )
 }
 
 fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    std::fs::read(format!(
+        "{}/tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
 }
 
 /// Google's checks on a GenerateContentRequest.
 fn check_body(body: &Value) -> Result<(), Reply> {
-    const TOP: [&str; 7] = ["contents", "systemInstruction", "tools", "toolConfig", "generationConfig", "safetySettings", "cachedContent"];
+    const TOP: [&str; 7] = [
+        "contents",
+        "systemInstruction",
+        "tools",
+        "toolConfig",
+        "generationConfig",
+        "safetySettings",
+        "cachedContent",
+    ];
     for key in body.as_object().into_iter().flat_map(|o| o.keys()) {
         if !TOP.contains(&key.as_str()) {
-            return Err(error(400, "INVALID_ARGUMENT", &format!("Invalid JSON payload received. Unknown name \"{key}\": Cannot find field.")));
+            return Err(error(
+                400,
+                "INVALID_ARGUMENT",
+                &format!(
+                    "Invalid JSON payload received. Unknown name \"{key}\": Cannot find field."
+                ),
+            ));
         }
     }
     let Some(contents) = body["contents"].as_array().filter(|c| !c.is_empty()) else {
-        return Err(error(400, "INVALID_ARGUMENT", "* GenerateContentRequest.contents: contents is not specified"));
+        return Err(error(
+            400,
+            "INVALID_ARGUMENT",
+            "* GenerateContentRequest.contents: contents is not specified",
+        ));
     };
     for c in contents {
         if !matches!(c["role"].as_str(), Some("user" | "model")) {
-            return Err(error(400, "INVALID_ARGUMENT", "Please use a valid role: user, model."));
+            return Err(error(
+                400,
+                "INVALID_ARGUMENT",
+                "Please use a valid role: user, model.",
+            ));
         }
         for p in c["parts"].as_array().into_iter().flatten() {
-            let kinds = ["text", "inlineData", "fileData", "functionCall", "functionResponse"];
-            if p.as_object().map(|o| o.keys().filter(|k| kinds.contains(&k.as_str())).count()) != Some(1) {
-                return Err(error(400, "INVALID_ARGUMENT", "* GenerateContentRequest.contents.parts: a part must hold exactly one kind of data"));
+            let kinds = [
+                "text",
+                "inlineData",
+                "fileData",
+                "functionCall",
+                "functionResponse",
+            ];
+            if p.as_object()
+                .map(|o| o.keys().filter(|k| kinds.contains(&k.as_str())).count())
+                != Some(1)
+            {
+                return Err(error(
+                    400,
+                    "INVALID_ARGUMENT",
+                    "* GenerateContentRequest.contents.parts: a part must hold exactly one kind of data",
+                ));
             }
-            if p.get("functionResponse").is_some_and(|f| !f["response"].is_object()) {
-                return Err(error(400, "INVALID_ARGUMENT", "functionResponse.response must be an object"));
+            if p.get("functionResponse")
+                .is_some_and(|f| !f["response"].is_object())
+            {
+                return Err(error(
+                    400,
+                    "INVALID_ARGUMENT",
+                    "functionResponse.response must be an object",
+                ));
             }
         }
     }
@@ -66,15 +114,26 @@ fn answer(req: &Received, stream_fixture: &'static str) -> Reply {
     }
     let (model, method) = target(&req.uri);
     if model != "gemini-2.5-flash" {
-        return error(404, "NOT_FOUND", &format!("models/{model} is not found for API version v1beta, or is not supported for generateContent."));
+        return error(
+            404,
+            "NOT_FOUND",
+            &format!(
+                "models/{model} is not found for API version v1beta, or is not supported for generateContent."
+            ),
+        );
     }
     match method.as_str() {
-        "streamGenerateContent" if req.uri.ends_with("?alt=sse") => Reply::sse(fixture(stream_fixture)).in_chunks(29, Duration::ZERO),
-        "generateContent" => Reply::json(200, &json!({
-            "candidates": [{"content": {"parts": [{"text": "Paris is sunny."}], "role": "model"}, "finishReason": "STOP", "index": 0}],
-            "usageMetadata": {"promptTokenCount": 9, "candidatesTokenCount": 4, "totalTokenCount": 13},
-            "modelVersion": "gemini-2.5-flash"
-        })),
+        "streamGenerateContent" if req.uri.ends_with("?alt=sse") => {
+            Reply::sse(fixture(stream_fixture)).in_chunks(29, Duration::ZERO)
+        }
+        "generateContent" => Reply::json(
+            200,
+            &json!({
+                "candidates": [{"content": {"parts": [{"text": "Paris is sunny."}], "role": "model"}, "finishReason": "STOP", "index": 0}],
+                "usageMetadata": {"promptTokenCount": 9, "candidatesTokenCount": 4, "totalTokenCount": 13},
+                "modelVersion": "gemini-2.5-flash"
+            }),
+        ),
         _ => error(400, "INVALID_ARGUMENT", "unsupported method"),
     }
 }
@@ -99,7 +158,13 @@ async fn api_upstream(stream_fixture: &'static str) -> FakeUpstream {
 }
 
 fn api(up: &FakeUpstream, key: &str) -> Gemini {
-    Gemini::new(reqwest::Client::new(), GeminiTarget::Api { base_url: up.url(), api_key: key.into() })
+    Gemini::new(
+        reqwest::Client::new(),
+        GeminiTarget::Api {
+            base_url: up.url(),
+            api_key: key.into(),
+        },
+    )
 }
 
 #[tokio::test]
@@ -113,14 +178,31 @@ async fn streams_thoughts_text_and_usage() {
     assert_eq!(run.text(), "The image shows one white pixel.");
     let answer = run.answer().await;
     let u = answer.usage.unwrap();
-    assert_eq!((u.input_tokens, u.output_tokens, u.reasoning_tokens, u.cached_tokens), (12, 28, 20, 4));
+    assert_eq!(
+        (
+            u.input_tokens,
+            u.output_tokens,
+            u.reasoning_tokens,
+            u.cached_tokens
+        ),
+        (12, 28, 20, 4)
+    );
     assert_eq!(answer.finish, FinishReason::Stop);
 
     let sent = up.only();
-    assert_eq!(sent.uri, "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse");
+    assert_eq!(
+        sent.uri,
+        "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
+    );
     let body = sent.json();
-    assert_eq!(body["systemInstruction"], json!({"parts": [{"text": "You are terse."}]}));
-    assert_eq!(body["generationConfig"]["thinkingConfig"], json!({"thinkingBudget": 4096, "includeThoughts": true}));
+    assert_eq!(
+        body["systemInstruction"],
+        json!({"parts": [{"text": "You are terse."}]})
+    );
+    assert_eq!(
+        body["generationConfig"]["thinkingConfig"],
+        json!({"thinkingBudget": 4096, "includeThoughts": true})
+    );
 }
 
 #[tokio::test]
@@ -131,17 +213,38 @@ async fn sends_images_calls_and_results_and_reads_a_function_call() {
     let answer = run.answer().await;
     assert_eq!(answer.tool_calls.len(), 1);
     assert_eq!(answer.tool_calls[0].name, "get_weather");
-    assert_eq!(serde_json::from_str::<Value>(&answer.tool_calls[0].arguments).unwrap(), json!({"location": "Paris, France"}));
+    assert_eq!(
+        serde_json::from_str::<Value>(&answer.tool_calls[0].arguments).unwrap(),
+        json!({"location": "Paris, France"})
+    );
     assert_eq!(answer.finish, FinishReason::ToolCalls);
-    assert!(matches!(run.events[0], StreamEvent::ToolCallStart { index: 0, .. }));
+    assert!(matches!(
+        run.events[0],
+        StreamEvent::ToolCallStart { index: 0, .. }
+    ));
 
     let body = up.only().json();
-    assert_eq!(body["contents"][0]["parts"][1], json!({"inlineData": {"mimeType": "image/png", "data": PNG_1PX}}));
+    assert_eq!(
+        body["contents"][0]["parts"][1],
+        json!({"inlineData": {"mimeType": "image/png", "data": PNG_1PX}})
+    );
     assert_eq!(body["contents"][1]["role"], "model");
-    assert_eq!(body["contents"][1]["parts"][1], json!({"functionCall": {"name": "get_weather", "args": {"location": "Paris, France"}}}));
-    assert_eq!(body["contents"][2]["parts"][0], json!({"functionResponse": {"name": "get_weather", "response": {"result": "18°C, sunny"}}}));
-    assert_eq!(body["tools"][0]["functionDeclarations"][0]["name"], "get_weather");
-    assert_eq!(body["generationConfig"], json!({"temperature": 0.3f32, "topP": 0.9f32, "maxOutputTokens": 300, "stopSequences": ["END"]}));
+    assert_eq!(
+        body["contents"][1]["parts"][1],
+        json!({"functionCall": {"name": "get_weather", "args": {"location": "Paris, France"}}})
+    );
+    assert_eq!(
+        body["contents"][2]["parts"][0],
+        json!({"functionResponse": {"name": "get_weather", "response": {"result": "18°C, sunny"}}})
+    );
+    assert_eq!(
+        body["tools"][0]["functionDeclarations"][0]["name"],
+        "get_weather"
+    );
+    assert_eq!(
+        body["generationConfig"],
+        json!({"temperature": 0.3f32, "topP": 0.9f32, "maxOutputTokens": 300, "stopSequences": ["END"]})
+    );
 }
 
 #[tokio::test]
@@ -149,14 +252,32 @@ async fn errors_keep_googles_message() {
     let up = api_upstream("gemini_text.sse").await;
     let run = run(&api(&up, "wrong"), simple("gemini-2.5-flash", "hi")).await;
     let err = run.error.unwrap();
-    assert_eq!(err.to_string(), "the provider returned an error (HTTP 400): API key not valid. Please pass a valid API key. (INVALID_ARGUMENT)");
+    assert_eq!(
+        err.to_string(),
+        "the provider returned an error (HTTP 400): API key not valid. Please pass a valid API key. (INVALID_ARGUMENT)"
+    );
 
     let run = common::run(&api(&up, KEY), simple("gemini-1.0-nope", "hi")).await;
-    assert!(matches!(run.error, Some(GatewayError::Upstream { status: 404, .. })), "{:?}", run.error);
+    assert!(
+        matches!(run.error, Some(GatewayError::Upstream { status: 404, .. })),
+        "{:?}",
+        run.error
+    );
 
-    let busy = FakeUpstream::start(|_| error(429, "RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota).")).await;
+    let busy = FakeUpstream::start(|_| {
+        error(
+            429,
+            "RESOURCE_EXHAUSTED",
+            "Resource has been exhausted (e.g. check quota).",
+        )
+    })
+    .await;
     let run = common::run(&api(&busy, KEY), simple("gemini-2.5-flash", "hi")).await;
-    assert!(matches!(run.error, Some(GatewayError::RateLimited { .. })), "{:?}", run.error);
+    assert!(
+        matches!(run.error, Some(GatewayError::RateLimited { .. })),
+        "{:?}",
+        run.error
+    );
 }
 
 #[tokio::test]
@@ -175,12 +296,19 @@ async fn a_stream_without_a_finish_reason_was_cut() {
 #[tokio::test]
 async fn lists_only_models_that_generate_content() {
     let up = api_upstream("gemini_text.sse").await;
-    assert_eq!(api(&up, KEY).list_models().await.unwrap(), ["gemini-2.5-flash"]);
+    assert_eq!(
+        api(&up, KEY).list_models().await.unwrap(),
+        ["gemini-2.5-flash"]
+    );
 }
 
 #[tokio::test]
 async fn vertex_exchanges_a_signed_service_account_token_then_streams() {
-    let public = std::fs::read(format!("{}/tests/fixtures/vertex_test_pub.pem", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let public = std::fs::read(format!(
+        "{}/tests/fixtures/vertex_test_pub.pem",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
     let up = FakeUpstream::start(move |req| {
         if req.uri == "/token" {
             // RFC 7523: a JWT signed with the account's key, for the token URI.
@@ -211,12 +339,21 @@ async fn vertex_exchanges_a_signed_service_account_token_then_streams() {
         answer(req, "gemini_text.sse")
     })
     .await;
-    let template = std::fs::read_to_string(format!("{}/tests/fixtures/vertex_service_account.json", env!("CARGO_MANIFEST_DIR"))).unwrap();
-    let account: ServiceAccount = serde_json::from_str(&template.replace("TOKEN_URI", &format!("{}/token", up.url()))).unwrap();
+    let template = std::fs::read_to_string(format!(
+        "{}/tests/fixtures/vertex_service_account.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let account: ServiceAccount =
+        serde_json::from_str(&template.replace("TOKEN_URI", &format!("{}/token", up.url())))
+            .unwrap();
     let auth = Arc::new(GoogleAuth::new(account));
     let gemini = Gemini::new(
         reqwest::Client::new(),
-        GeminiTarget::Vertex { base_url: format!("{}/v1/projects/chorus-test/locations/us-central1", up.url()), auth },
+        GeminiTarget::Vertex {
+            base_url: format!("{}/v1/projects/chorus-test/locations/us-central1", up.url()),
+            auth,
+        },
     );
     for _ in 0..2 {
         let run = run(&gemini, simple("gemini-2.5-flash", "hi")).await;
@@ -224,5 +361,8 @@ async fn vertex_exchanges_a_signed_service_account_token_then_streams() {
         assert_eq!(run.text(), "The image shows one white pixel.");
     }
     let token_requests = up.received().iter().filter(|r| r.uri == "/token").count();
-    assert_eq!(token_requests, 1, "the access token is reused until it expires");
+    assert_eq!(
+        token_requests, 1,
+        "the access token is reused until it expires"
+    );
 }

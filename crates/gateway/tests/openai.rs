@@ -51,7 +51,10 @@ async fn streams_text_usage_and_finish() {
         usage.output_tokens > 5 && usage.input_tokens > 0,
         "{usage:?}"
     );
-    assert_eq!(events.last(), Some(&StreamEvent::Finish(chorus_gateway::FinishReason::Stop)));
+    assert_eq!(
+        events.last(),
+        Some(&StreamEvent::Finish(chorus_gateway::FinishReason::Stop))
+    );
 
     let sent = &mock.requests()[0];
     assert_eq!(sent.headers["authorization"], "Bearer sk-test");

@@ -18,11 +18,18 @@ use std::time::{Duration, Instant};
 const KEY: &str = "sk-test";
 
 fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    std::fs::read(format!(
+        "{}/tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
 }
 
 fn openai_error(status: u16, message: &str, kind: &str) -> Reply {
-    Reply::json(status, &json!({"error": {"message": message, "type": kind, "param": null, "code": null}}))
+    Reply::json(
+        status,
+        &json!({"error": {"message": message, "type": kind, "param": null, "code": null}}),
+    )
 }
 
 fn bearer_ok(req: &Received) -> bool {
@@ -50,22 +57,49 @@ async fn chat_tool_calls_split_across_chunks_become_whole_calls() {
     assert_eq!(
         calls,
         [
-            ("call_DdmO9pD3xa9XTPNJ32zg2hcA".to_string(), json!({"location": "Paris, France"})),
+            (
+                "call_DdmO9pD3xa9XTPNJ32zg2hcA".to_string(),
+                json!({"location": "Paris, France"})
+            ),
             ("call_2".to_string(), json!({"location": "Rome"})),
         ]
     );
     assert_eq!(answer.finish, FinishReason::ToolCalls);
     let u = answer.usage.unwrap();
-    assert_eq!((u.input_tokens, u.cached_tokens, u.output_tokens, u.reasoning_tokens), (82, 64, 40, 16));
+    assert_eq!(
+        (
+            u.input_tokens,
+            u.cached_tokens,
+            u.output_tokens,
+            u.reasoning_tokens
+        ),
+        (82, 64, 40, 16)
+    );
 
     // The conversation went out in Chat Completions' shape.
     let body = up.only().json();
     let msgs = body["messages"].as_array().unwrap();
-    assert_eq!(msgs[0], json!({"role": "system", "content": "You are a weather bot."}));
-    assert_eq!(msgs[1]["content"][1], json!({"type": "image_url", "image_url": {"url": format!("data:image/png;base64,{PNG_1PX}")}}));
-    assert_eq!(msgs[2]["tool_calls"][0], json!({"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"location\":\"Paris, France\"}"}}));
-    assert_eq!(msgs[3], json!({"role": "tool", "tool_call_id": "call_1", "content": "18°C, sunny"}));
-    assert_eq!(msgs.len(), 4, "a user turn holding only tool results adds no empty user message");
+    assert_eq!(
+        msgs[0],
+        json!({"role": "system", "content": "You are a weather bot."})
+    );
+    assert_eq!(
+        msgs[1]["content"][1],
+        json!({"type": "image_url", "image_url": {"url": format!("data:image/png;base64,{PNG_1PX}")}})
+    );
+    assert_eq!(
+        msgs[2]["tool_calls"][0],
+        json!({"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"location\":\"Paris, France\"}"}})
+    );
+    assert_eq!(
+        msgs[3],
+        json!({"role": "tool", "tool_call_id": "call_1", "content": "18°C, sunny"})
+    );
+    assert_eq!(
+        msgs.len(),
+        4,
+        "a user turn holding only tool results adds no empty user message"
+    );
     assert_eq!(body["tools"][0]["function"]["name"], "get_weather");
     assert_eq!(body["stop"], json!(["END"]));
     assert_eq!(body["top_p"], json!(0.9f32));
@@ -78,7 +112,10 @@ async fn chat_reasoning_content_is_reasoning() {
     let mut req = simple("deepseek-reasoner", "2+2?");
     req.reasoning = Some(Reasoning::Effort(Effort::High));
     let run = run(&p, req).await;
-    assert_eq!((run.reasoning().as_str(), run.text().as_str()), ("Hmm, 2+2.", "4"));
+    assert_eq!(
+        (run.reasoning().as_str(), run.text().as_str()),
+        ("Hmm, 2+2.", "4")
+    );
     assert_eq!(up.only().json()["reasoning_effort"], "high");
 }
 
@@ -86,10 +123,18 @@ async fn chat_reasoning_content_is_reasoning() {
 async fn azure_uses_the_deployment_url_api_version_and_api_key_header() {
     let up = FakeUpstream::start(|req| {
         if req.header("api-key") != Some("az-key") {
-            return openai_error(401, "Access denied due to invalid subscription key or wrong API endpoint.", "invalid_request_error");
+            return openai_error(
+                401,
+                "Access denied due to invalid subscription key or wrong API endpoint.",
+                "invalid_request_error",
+            );
         }
         if req.uri != "/openai/deployments/acme-gpt4o/chat/completions?api-version=2024-10-21" {
-            return openai_error(404, "The API deployment for this resource does not exist.", "invalid_request_error");
+            return openai_error(
+                404,
+                "The API deployment for this resource does not exist.",
+                "invalid_request_error",
+            );
         }
         Reply::sse(fixture("chat_reasoning.sse"))
     })
@@ -107,7 +152,10 @@ async fn azure_uses_the_deployment_url_api_version_and_api_key_header() {
     assert_eq!(run.error, None);
     assert_eq!(run.text(), "4");
     let sent = up.only();
-    assert!(sent.json().get("model").is_none(), "Azure takes the model from the deployment");
+    assert!(
+        sent.json().get("model").is_none(),
+        "Azure takes the model from the deployment"
+    );
     assert!(sent.header("authorization").is_none());
     assert_eq!(p.list_models().await.unwrap(), ["gpt-4o"]);
 }
@@ -119,20 +167,31 @@ fn responses_upstream(fixture_name: &'static str) -> impl Fn(&Received) -> Reply
         }
         let body = req.json();
         if req.uri != "/v1/responses" || !body["model"].is_string() || !body["input"].is_array() {
-            return openai_error(400, "Missing required parameter: 'input'.", "invalid_request_error");
+            return openai_error(
+                400,
+                "Missing required parameter: 'input'.",
+                "invalid_request_error",
+            );
         }
         if body.get("messages").is_some() {
-            return openai_error(400, "Unsupported parameter: 'messages'. In the Responses API, this parameter has moved to 'input'.", "invalid_request_error");
+            return openai_error(
+                400,
+                "Unsupported parameter: 'messages'. In the Responses API, this parameter has moved to 'input'.",
+                "invalid_request_error",
+            );
         }
         if body["stream"] == true {
             Reply::sse(fixture(fixture_name)).in_chunks(41, Duration::ZERO)
         } else {
-            Reply::json(200, &json!({
-                "id": "resp_1", "object": "response", "status": "completed", "model": "gpt-4.1",
-                "output": [{"type": "message", "id": "msg_1", "status": "completed", "role": "assistant",
-                            "content": [{"type": "output_text", "text": "Hello there.", "annotations": []}]}],
-                "usage": {"input_tokens": 10, "output_tokens": 3, "total_tokens": 13}
-            }))
+            Reply::json(
+                200,
+                &json!({
+                    "id": "resp_1", "object": "response", "status": "completed", "model": "gpt-4.1",
+                    "output": [{"type": "message", "id": "msg_1", "status": "completed", "role": "assistant",
+                                "content": [{"type": "output_text", "text": "Hello there.", "annotations": []}]}],
+                    "usage": {"input_tokens": 10, "output_tokens": 3, "total_tokens": 13}
+                }),
+            )
         }
     }
 }
@@ -149,21 +208,47 @@ async fn responses_api_streams_reasoning_text_and_calls() {
     assert_eq!(run.text(), "Let me check.");
     let answer = run.answer().await;
     assert_eq!(answer.tool_calls[0].id, "call_Ta9XWQv5");
-    assert_eq!(answer.tool_calls[0].arguments, r#"{"location":"Paris, France"}"#);
+    assert_eq!(
+        answer.tool_calls[0].arguments,
+        r#"{"location":"Paris, France"}"#
+    );
     assert_eq!(answer.finish, FinishReason::ToolCalls);
     let u = answer.usage.unwrap();
-    assert_eq!((u.input_tokens, u.cached_tokens, u.output_tokens, u.reasoning_tokens), (328, 128, 52, 30));
+    assert_eq!(
+        (
+            u.input_tokens,
+            u.cached_tokens,
+            u.output_tokens,
+            u.reasoning_tokens
+        ),
+        (328, 128, 52, 30)
+    );
 
     let body = up.only().json();
     assert_eq!(body["instructions"], "You are a weather bot.");
     assert_eq!(body["store"], false);
-    assert_eq!(body["reasoning"], json!({"effort": "high", "summary": "auto"}));
+    assert_eq!(
+        body["reasoning"],
+        json!({"effort": "high", "summary": "auto"})
+    );
     let input = body["input"].as_array().unwrap();
-    assert_eq!(input[0]["content"][1], json!({"type": "input_image", "image_url": format!("data:image/png;base64,{PNG_1PX}")}));
-    assert_eq!(input[1], json!({"role": "assistant", "content": [{"type": "output_text", "text": "A white pixel. Let me check the weather."}]}));
+    assert_eq!(
+        input[0]["content"][1],
+        json!({"type": "input_image", "image_url": format!("data:image/png;base64,{PNG_1PX}")})
+    );
+    assert_eq!(
+        input[1],
+        json!({"role": "assistant", "content": [{"type": "output_text", "text": "A white pixel. Let me check the weather."}]})
+    );
     assert_eq!(input[2]["type"], "function_call");
-    assert_eq!(input[3], json!({"type": "function_call_output", "call_id": "call_1", "output": "18°C, sunny"}));
-    assert_eq!(body["tools"][0], json!({"type": "function", "name": "get_weather", "description": "Get the current weather in a given location", "parameters": weather_tool().parameters}));
+    assert_eq!(
+        input[3],
+        json!({"type": "function_call_output", "call_id": "call_1", "output": "18°C, sunny"})
+    );
+    assert_eq!(
+        body["tools"][0],
+        json!({"type": "function", "name": "get_weather", "description": "Get the current weather in a given location", "parameters": weather_tool().parameters})
+    );
     assert_eq!(body["max_output_tokens"], 300);
 }
 
@@ -174,7 +259,10 @@ async fn responses_api_error_event_and_non_streamed_reply() {
     let run = run(&p, simple("gpt-4.1", "hi")).await;
     assert_eq!(
         run.error,
-        Some(GatewayError::Upstream { status: 500, message: "The server had an error while processing your request. (server_error)".into() })
+        Some(GatewayError::Upstream {
+            status: 500,
+            message: "The server had an error while processing your request. (server_error)".into()
+        })
     );
     let answer = p.complete(simple("gpt-4.1", "hi")).await.unwrap();
     assert_eq!(answer.text, "Hello there.");
@@ -182,7 +270,11 @@ async fn responses_api_error_event_and_non_streamed_reply() {
 }
 
 /// An upstream that fails `failures` times with `status`, then answers.
-async fn flaky(failures: usize, status: u16, retry_after: Option<&'static str>) -> (FakeUpstream, Arc<Mutex<Vec<Instant>>>) {
+async fn flaky(
+    failures: usize,
+    status: u16,
+    retry_after: Option<&'static str>,
+) -> (FakeUpstream, Arc<Mutex<Vec<Instant>>>) {
     let times = Arc::new(Mutex::new(Vec::new()));
     let seen = times.clone();
     let up = FakeUpstream::start(move |_| {
@@ -204,7 +296,14 @@ async fn flaky(failures: usize, status: u16, retry_after: Option<&'static str>) 
 
 fn retrying(up: &FakeUpstream) -> Retrying {
     let inner = Arc::new(OpenAiChat::new(reqwest::Client::new(), &up.url(), KEY));
-    Retrying::new(inner, RetryPolicy { attempts: 3, base_delay: Duration::from_millis(40), max_delay: Duration::from_secs(5) })
+    Retrying::new(
+        inner,
+        RetryPolicy {
+            attempts: 3,
+            base_delay: Duration::from_millis(40),
+            max_delay: Duration::from_secs(5),
+        },
+    )
 }
 
 #[tokio::test]
@@ -215,17 +314,28 @@ async fn retries_429_honouring_retry_after_then_streams_once() {
     assert_eq!(run.text(), "4");
     let t = times.lock().unwrap();
     assert_eq!(t.len(), 2);
-    assert!(t[1] - t[0] >= Duration::from_millis(300), "waited {:?}", t[1] - t[0]);
+    assert!(
+        t[1] - t[0] >= Duration::from_millis(300),
+        "waited {:?}",
+        t[1] - t[0]
+    );
 }
 
 #[tokio::test]
 async fn retries_5xx_with_backoff_and_gives_up_after_the_last_attempt() {
     let (up, times) = flaky(5, 503, None).await;
     let run = run(&retrying(&up), simple("m", "hi")).await;
-    assert!(matches!(run.error, Some(GatewayError::Upstream { status: 503, .. })), "{:?}", run.error);
+    assert!(
+        matches!(run.error, Some(GatewayError::Upstream { status: 503, .. })),
+        "{:?}",
+        run.error
+    );
     let t = times.lock().unwrap();
     assert_eq!(t.len(), 3, "three attempts in all");
-    assert!(t[2] - t[1] >= 2 * (t[1] - t[0]) - Duration::from_millis(20), "the wait doubles");
+    assert!(
+        t[2] - t[1] >= 2 * (t[1] - t[0]) - Duration::from_millis(20),
+        "the wait doubles"
+    );
 }
 
 #[tokio::test]
@@ -235,14 +345,22 @@ async fn never_retries_once_text_has_streamed_or_for_a_bad_key() {
     let up = FakeUpstream::start(move |_| {
         *seen.lock().unwrap() += 1;
         let body = fixture("chat_reasoning.sse");
-        let cut = String::from_utf8_lossy(&body).find(r#""content":"4""#).unwrap();
-        Reply::sse(body).in_chunks(64, Duration::from_millis(1)).cut_after(cut)
+        let cut = String::from_utf8_lossy(&body)
+            .find(r#""content":"4""#)
+            .unwrap();
+        Reply::sse(body)
+            .in_chunks(64, Duration::from_millis(1))
+            .cut_after(cut)
     })
     .await;
     let run = run(&retrying(&up), simple("m", "hi")).await;
     assert!(!run.events.is_empty());
     assert!(run.error.is_some());
-    assert_eq!(*calls.lock().unwrap(), 1, "an error after the first event is final");
+    assert_eq!(
+        *calls.lock().unwrap(),
+        1,
+        "an error after the first event is final"
+    );
 
     let (up, times) = flaky(5, 401, None).await;
     let run = common::run(&retrying(&up), simple("m", "hi")).await;
@@ -271,7 +389,10 @@ async fn dropping_the_stream_closes_the_upstream_connection() {
     // The upstream notices: its connection count drops to zero.
     let deadline = Instant::now() + Duration::from_secs(5);
     while up.open_connections() > 0 {
-        assert!(Instant::now() < deadline, "the upstream connection stayed open");
+        assert!(
+            Instant::now() < deadline,
+            "the upstream connection stayed open"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -8,7 +8,7 @@ use surrealdb::engine::any::Any;
 const MIGRATIONS: &[(i64, &str)] = &[
     (
         1,
-    r#"
+        r#"
     DEFINE TABLE user SCHEMAFULL;
     DEFINE FIELD email ON user TYPE string;
     DEFINE FIELD name ON user TYPE string;

@@ -261,13 +261,26 @@ async fn sessions_expire() {
 #[tokio::test]
 async fn api_keys_are_hashed_owner_scoped_and_revocable() {
     let store = Store::memory().await.unwrap();
-    let ann = store.create_user("ann@example.com", "Ann", "h", false).await.unwrap();
-    let bob = store.create_user("bob@example.com", "Bob", "h", false).await.unwrap();
+    let ann = store
+        .create_user("ann@example.com", "Ann", "h", false)
+        .await
+        .unwrap();
+    let bob = store
+        .create_user("bob@example.com", "Bob", "h", false)
+        .await
+        .unwrap();
     let (ann, bob) = (UserId(ann.id), UserId(bob.id));
     let key = store.create_api_key(&ann, "laptop").await.unwrap();
-    assert!(key.secret.starts_with("chorus-") && key.secret.len() == 71, "{}", key.secret);
+    assert!(
+        key.secret.starts_with("chorus-") && key.secret.len() == 71,
+        "{}",
+        key.secret
+    );
     assert!(key.secret.starts_with(&key.info.prefix));
-    assert_eq!(store.user_for_api_key(&key.secret).await.unwrap(), Some(ann.clone()));
+    assert_eq!(
+        store.user_for_api_key(&key.secret).await.unwrap(),
+        Some(ann.clone())
+    );
     assert_eq!(store.user_for_api_key("chorus-wrong").await.unwrap(), None);
     let listed = store.api_keys(&ann).await.unwrap();
     assert_eq!(listed.len(), 1);
@@ -275,7 +288,10 @@ async fn api_keys_are_hashed_owner_scoped_and_revocable() {
     assert!(store.api_keys(&bob).await.unwrap().is_empty());
     // Bob cannot revoke Ann's key; Ann can.
     assert!(!store.revoke_api_key(&bob, &key.info.id).await.unwrap());
-    assert_eq!(store.user_for_api_key(&key.secret).await.unwrap(), Some(ann.clone()));
+    assert_eq!(
+        store.user_for_api_key(&key.secret).await.unwrap(),
+        Some(ann.clone())
+    );
     assert!(store.revoke_api_key(&ann, &key.info.id).await.unwrap());
     assert_eq!(store.user_for_api_key(&key.secret).await.unwrap(), None);
 }

@@ -160,7 +160,12 @@ impl FakeUpstream {
     /// The only request received (panics when there were none or several).
     pub fn only(&self) -> Received {
         let all = self.received();
-        assert_eq!(all.len(), 1, "expected exactly one request, got {}", all.len());
+        assert_eq!(
+            all.len(),
+            1,
+            "expected exactly one request, got {}",
+            all.len()
+        );
         all.into_iter().next().unwrap()
     }
 }

@@ -262,7 +262,10 @@ pub(crate) fn image_url(img: &Image) -> String {
 }
 
 impl Provider for OpenAiChat {
-    fn stream(&self, request: ChatRequest) -> BoxStream<'static, Result<StreamEvent, GatewayError>> {
+    fn stream(
+        &self,
+        request: ChatRequest,
+    ) -> BoxStream<'static, Result<StreamEvent, GatewayError>> {
         let this = self.clone();
         async_stream::stream! {
             let resp = match this.post(&request, true).await {
@@ -339,11 +342,10 @@ impl Provider for OpenAiChat {
         async move {
             let resp = this.post(&request, false).await?;
             let parsed: Completion = http::json(resp, "the completion").await?;
-            let choice = parsed
-                .choices
-                .into_iter()
-                .next()
-                .ok_or_else(|| GatewayError::Malformed("the completion has no choices".into()))?;
+            let choice =
+                parsed.choices.into_iter().next().ok_or_else(|| {
+                    GatewayError::Malformed("the completion has no choices".into())
+                })?;
             let m = choice.message;
             Ok(Answer {
                 text: m.content.unwrap_or_default(),
@@ -377,7 +379,9 @@ impl Provider for OpenAiChat {
                     return Ok(deployments.keys().cloned().collect());
                 }
             };
-            let req = this.authorized(this.http.get(url)).timeout(this.idle_timeout);
+            let req = this
+                .authorized(this.http.get(url))
+                .timeout(this.idle_timeout);
             let resp = http::send(req, this.base_url(), this.idle_timeout).await?;
             let list: ModelList = http::json(resp, "the model list").await?;
             Ok(list.data.into_iter().map(|m| m.id).collect())

@@ -118,12 +118,22 @@ fn input(request: &ChatRequest) -> Vec<Value> {
                 (_, Part::Image(img)) => {
                     content.push(json!({"type": "input_image", "image_url": image_url(img)}))
                 }
-                (_, Part::ToolCall(c)) => flush(&mut out, m.speaker, &mut content, json!({
-                    "type": "function_call", "call_id": c.id, "name": c.name, "arguments": c.arguments,
-                })),
-                (_, Part::ToolResult(r)) => flush(&mut out, m.speaker, &mut content, json!({
-                    "type": "function_call_output", "call_id": r.call_id, "output": r.content,
-                })),
+                (_, Part::ToolCall(c)) => flush(
+                    &mut out,
+                    m.speaker,
+                    &mut content,
+                    json!({
+                        "type": "function_call", "call_id": c.id, "name": c.name, "arguments": c.arguments,
+                    }),
+                ),
+                (_, Part::ToolResult(r)) => flush(
+                    &mut out,
+                    m.speaker,
+                    &mut content,
+                    json!({
+                        "type": "function_call_output", "call_id": r.call_id, "output": r.content,
+                    }),
+                ),
             }
         }
         flush(&mut out, m.speaker, &mut content, Value::Null);
@@ -147,7 +157,10 @@ fn flush(out: &mut Vec<Value>, speaker: Speaker, content: &mut Vec<Value>, item:
 }
 
 impl Provider for OpenAiResponses {
-    fn stream(&self, request: ChatRequest) -> BoxStream<'static, Result<StreamEvent, GatewayError>> {
+    fn stream(
+        &self,
+        request: ChatRequest,
+    ) -> BoxStream<'static, Result<StreamEvent, GatewayError>> {
         let this = self.clone();
         async_stream::stream! {
             let resp = match this.post(&request, true).await {
@@ -220,7 +233,10 @@ impl Provider for OpenAiResponses {
             let resp = this.post(&request, false).await?;
             let response: ResponseObject = http::json(resp, "the response").await?;
             if let Some(e) = response.error.clone() {
-                return Err(GatewayError::Upstream { status: 500, message: e.describe() });
+                return Err(GatewayError::Upstream {
+                    status: 500,
+                    message: e.describe(),
+                });
             }
             let mut answer = Answer::default();
             for item in &response.output {
@@ -237,7 +253,11 @@ impl Provider for OpenAiResponses {
                             answer.reasoning.push_str(&s.text);
                         }
                     }
-                    Item::FunctionCall { call_id, name, arguments } => answer.tool_calls.push(ToolCall {
+                    Item::FunctionCall {
+                        call_id,
+                        name,
+                        arguments,
+                    } => answer.tool_calls.push(ToolCall {
                         id: call_id.clone(),
                         name: name.clone(),
                         arguments: arguments.clone(),
@@ -339,7 +359,8 @@ struct ResponseObject {
 impl ResponseObject {
     fn finish(&self, called_tools: bool) -> FinishReason {
         match self.status.as_deref() {
-            Some("incomplete") => match self.incomplete_details.as_ref().map(|d| d.reason.as_str()) {
+            Some("incomplete") => match self.incomplete_details.as_ref().map(|d| d.reason.as_str())
+            {
                 Some("content_filter") => FinishReason::ContentFilter,
                 _ => FinishReason::Length,
             },

@@ -38,9 +38,11 @@ impl Run {
     /// The answer these events add up to (fails if the stream failed).
     pub async fn answer(&self) -> Answer {
         assert_eq!(self.error, None, "the stream failed");
-        Answer::collect(futures::stream::iter(self.events.clone().into_iter().map(Ok)))
-            .await
-            .expect("a complete answer")
+        Answer::collect(futures::stream::iter(
+            self.events.clone().into_iter().map(Ok),
+        ))
+        .await
+        .expect("a complete answer")
     }
 }
 

@@ -1,0 +1,64 @@
+//! The OpenAI-compatible API's use cases: which models a key may call, and
+//! running one completion through the gateway. Model ids are
+//! `{endpoint}/{model}`, so every configured endpoint is reachable.
+
+use crate::{Engine, EngineError};
+use chorus_gateway::Provider;
+use std::sync::Arc;
+
+/// One entry of `GET /v1/models`.
+pub struct ApiModel {
+    pub id: String,
+    pub endpoint: String,
+}
+
+impl Engine {
+    pub async fn api_models(&self) -> Vec<ApiModel> {
+        let mut out = Vec::new();
+        for ep in self.gateway.endpoints().await {
+            for m in ep.models {
+                out.push(ApiModel {
+                    id: format!("{}/{m}", ep.name),
+                    endpoint: ep.name.clone(),
+                });
+            }
+        }
+        out
+    }
+
+    /// The provider and upstream model for a `{endpoint}/{model}` id; a bare
+    /// model name works when exactly one endpoint lists it.
+    pub async fn api_provider(
+        &self,
+        model_id: &str,
+    ) -> Result<(Arc<dyn Provider>, String), EngineError> {
+        let endpoints = self.gateway.endpoints().await;
+        let by_prefix = model_id.split_once('/').and_then(|(ep, model)| {
+            endpoints
+                .iter()
+                .find(|e| e.name == ep)
+                .map(|e| (e.name.clone(), model.to_string()))
+        });
+        let (endpoint, model) = match by_prefix {
+            Some(found) => found,
+            None => {
+                let mut listing = endpoints
+                    .iter()
+                    .filter(|e| e.models.iter().any(|m| m == model_id));
+                match (listing.next(), listing.next()) {
+                    (Some(e), None) => (e.name.clone(), model_id.to_string()),
+                    _ => {
+                        return Err(EngineError::Invalid(format!(
+                            "The model `{model_id}` does not exist. GET /v1/models lists the models this server offers, as \"endpoint/model\"."
+                        )));
+                    }
+                }
+            }
+        };
+        let provider = self
+            .gateway
+            .provider(&endpoint)
+            .map_err(|e| EngineError::Invalid(e.to_string()))?;
+        Ok((provider, model))
+    }
+}

@@ -1,0 +1,250 @@
+//! The OpenAI-compatible API over HTTP, as an OpenAI client uses it: bearer
+//! keys, `/v1/models`, and `/v1/chat/completions` streamed and not, in front of
+//! a local upstream speaking Chat Completions.
+
+use chorus_store::Store;
+use chorus_testkit::{MockOpenAi, MockOptions, answer_for};
+use chorus_types::UserId;
+use futures::StreamExt;
+use serde_json::{Value, json};
+use std::path::Path;
+
+struct Api {
+    base: String,
+    key: String,
+    http: reqwest::Client,
+    _mock: MockOpenAi,
+}
+
+async fn start() -> Api {
+    let mock = MockOpenAi::start(MockOptions::default()).await;
+    let yaml = format!(
+        "endpoints:\n  custom:\n    - name: Mock\n      apiKey: sk-test\n      baseURL: {}\n      models: {{default: [mock-small, mock-large]}}\n",
+        mock.base_url()
+    );
+    let config = chorus_config::load_str(&yaml, Path::new("test.yaml"), &|_| None)
+        .unwrap()
+        .config;
+    let store = Store::memory().await.unwrap();
+    let user = store
+        .create_user("dev@example.com", "Dev", "h", false)
+        .await
+        .unwrap();
+    let key = store
+        .create_api_key(&UserId(user.id), "test")
+        .await
+        .unwrap()
+        .secret;
+    let router = chorus_server::build_with_store(store, &config)
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    Api {
+        base: format!("http://{addr}/v1"),
+        key,
+        http: reqwest::Client::new(),
+        _mock: mock,
+    }
+}
+
+impl Api {
+    async fn post(&self, body: Value) -> (u16, String) {
+        let resp = self
+            .http
+            .post(format!("{}/chat/completions", self.base))
+            .bearer_auth(&self.key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (resp.status().as_u16(), resp.text().await.unwrap())
+    }
+}
+
+#[tokio::test]
+async fn keys_gate_the_api_and_models_are_listed_per_endpoint() {
+    let api = start().await;
+    let resp = api
+        .http
+        .get(format!("{}/models", api.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_api_key");
+
+    let resp = api
+        .http
+        .get(format!("{}/models", api.base))
+        .bearer_auth("chorus-nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+
+    let body: Value = api
+        .http
+        .get(format!("{}/models", api.base))
+        .bearer_auth(&api.key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["Mock/mock-small", "Mock/mock-large"]);
+    assert_eq!(body["data"][0]["owned_by"], "Mock");
+}
+
+#[tokio::test]
+async fn a_non_streamed_completion_comes_back_whole() {
+    let api = start().await;
+    let (status, text) = api
+        .post(json!({"model": "Mock/mock-small", "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hello there"}]}))
+        .await;
+    assert_eq!(status, 200, "{text}");
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["object"], "chat.completion");
+    assert_eq!(body["model"], "Mock/mock-small");
+    assert_eq!(body["choices"][0]["finish_reason"], "stop");
+    // The mock writes titles for non-streamed calls; what matters is that the
+    // upstream's message came through intact.
+    assert!(
+        body["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("Chat about")
+    );
+    assert!(body["usage"]["total_tokens"].as_u64().unwrap() > 0);
+    let sent = &api._mock.requests()[0];
+    assert_eq!(
+        sent.body["messages"][0],
+        json!({"role": "system", "content": "Be brief."})
+    );
+    assert_eq!(sent.body["model"], "mock-small");
+}
+
+#[tokio::test]
+async fn a_streamed_completion_is_openai_chunks_ending_in_done() {
+    let api = start().await;
+    let resp = api
+        .http
+        .post(format!("{}/chat/completions", api.base))
+        .bearer_auth(&api.key)
+        .json(&json!({"model": "mock-small", "stream": true, "stream_options": {"include_usage": true},
+                      "messages": [{"role": "user", "content": "stream me"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    let mut raw = String::new();
+    let mut body = resp.bytes_stream();
+    while let Some(chunk) = body.next().await {
+        raw.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+    }
+    let datas: Vec<&str> = raw
+        .split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .collect();
+    assert_eq!(datas.last(), Some(&"[DONE]"));
+    let chunks: Vec<Value> = datas[..datas.len() - 1]
+        .iter()
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    let text: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(text, answer_for("stream me"));
+    assert!(
+        chunks
+            .iter()
+            .any(|c| c["choices"][0]["finish_reason"] == "stop")
+    );
+    let usage = chunks.last().unwrap();
+    assert_eq!(usage["choices"], json!([]));
+    assert!(usage["usage"]["completion_tokens"].as_u64().unwrap() > 0);
+}
+
+#[tokio::test]
+async fn bad_requests_get_openai_shaped_4xx_errors() {
+    let api = start().await;
+    let cases = [
+        (
+            json!({"messages": [{"role": "user", "content": "x"}]}),
+            400,
+            "Missing required parameter: 'model'.",
+        ),
+        (
+            json!({"model": "Mock/mock-small"}),
+            400,
+            "Missing required parameter: 'messages'.",
+        ),
+        (
+            json!({"model": "Mock/mock-small", "messages": []}),
+            400,
+            "[] is too short - 'messages'",
+        ),
+        (
+            json!({"model": "Mock/mock-small", "messages": [{"role": "wizard", "content": "x"}]}),
+            400,
+            "Invalid value for 'messages[0].role': unknown variant `wizard`",
+        ),
+        (
+            json!({"model": "Mock/mock-small", "messages": [{"role": "user", "content": "x"}], "temperature": 9}),
+            400,
+            "Invalid 'temperature'",
+        ),
+        (
+            json!({"model": "Nope/gpt", "messages": [{"role": "user", "content": "x"}]}),
+            404,
+            "The model `Nope/gpt` does not exist",
+        ),
+        (
+            json!({"model": "Mock/mock-small", "messages": [{"role": "tool", "tool_call_id": "c1", "content": "x"}]}),
+            400,
+            "Invalid parameter: messages with role 'tool' must be a response to a preceding message with 'tool_calls'",
+        ),
+    ];
+    for (body, status, message) in cases {
+        let (got, text) = api.post(body.clone()).await;
+        assert_eq!(got, status, "{body} -> {text}");
+        let err: Value = serde_json::from_str(&text).unwrap();
+        let msg = err["error"]["message"].as_str().unwrap();
+        assert!(msg.starts_with(message), "{body}: {msg}");
+        assert!(err["error"]["type"].is_string());
+    }
+    let resp = api
+        .http
+        .post(format!("{}/chat/completions", api.base))
+        .bearer_auth(&api.key)
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+}
+
+#[tokio::test]
+async fn upstream_failures_before_output_are_http_errors() {
+    let api = start().await;
+    let (status, text) = api
+        .post(json!({"model": "Mock/mock-small", "stream": true, "messages": [{"role": "user", "content": "[[status:401]]"}]}))
+        .await;
+    assert_eq!(
+        status, 502,
+        "the gateway's own upstream key failing is a bad gateway: {text}"
+    );
+    assert!(text.contains("rejected the API key"), "{text}");
+}
