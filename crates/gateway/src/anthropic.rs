@@ -243,9 +243,9 @@ impl Provider for Anthropic {
                         _ => {}
                     },
                     WireEvent::ContentBlockDelta { index, delta } => match delta {
-                        Delta::TextDelta { text } => yield Ok(StreamEvent::Text(text)),
-                        Delta::ThinkingDelta { thinking } => yield Ok(StreamEvent::Reasoning(thinking)),
-                        Delta::InputJsonDelta { partial_json } if !partial_json.is_empty() => {
+                        BlockChange::TextDelta { text } => yield Ok(StreamEvent::Text(text)),
+                        BlockChange::ThinkingDelta { thinking } => yield Ok(StreamEvent::Reasoning(thinking)),
+                        BlockChange::InputJsonDelta { partial_json } if !partial_json.is_empty() => {
                             yield Ok(StreamEvent::ToolCallDelta { index, arguments: partial_json })
                         }
                         _ => {}
@@ -348,7 +348,7 @@ enum WireEvent {
     },
     ContentBlockDelta {
         index: u32,
-        delta: Delta,
+        delta: BlockChange,
     },
     ContentBlockStop {
         index: u32,
@@ -404,7 +404,7 @@ enum Block {
 
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-enum Delta {
+enum BlockChange {
     TextDelta {
         text: String,
     },
