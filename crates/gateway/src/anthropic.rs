@@ -6,8 +6,7 @@
 use crate::http::{self, cut_short, parse_event};
 use crate::vertex::GoogleAuth;
 use crate::{
-    Answer, ChatRequest, FinishReason, GatewayError, Image, Part, Provider, Speaker, StreamEvent,
-    ToolCall,
+    Answer, ChatRequest, FinishReason, GatewayError, Image, Part, Provider, StreamEvent, ToolCall,
 };
 use chorus_types::Usage;
 use futures::future::BoxFuture;
@@ -160,18 +159,7 @@ impl Anthropic {
 }
 
 fn messages(request: &ChatRequest) -> Vec<Value> {
-    request
-        .messages
-        .iter()
-        .map(|m| {
-            let role = match m.speaker {
-                Speaker::User => "user",
-                Speaker::Assistant => "assistant",
-            };
-            let content: Vec<Value> = m.parts.iter().map(block).collect();
-            json!({"role": role, "content": content})
-        })
-        .collect()
+    crate::request::role_messages(request, "assistant", "content", block)
 }
 
 fn block(part: &Part) -> Value {

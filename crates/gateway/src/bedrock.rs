@@ -6,8 +6,7 @@
 use crate::anthropic::arguments_object;
 use crate::http::{self, cut_short, parse_event};
 use crate::{
-    Answer, ChatRequest, FinishReason, GatewayError, Image, Part, Provider, Speaker, StreamEvent,
-    ToolCall,
+    Answer, ChatRequest, FinishReason, GatewayError, Image, Part, Provider, StreamEvent, ToolCall,
 };
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
@@ -201,18 +200,7 @@ impl Bedrock {
 }
 
 fn messages(request: &ChatRequest) -> Vec<Value> {
-    request
-        .messages
-        .iter()
-        .map(|m| {
-            let role = match m.speaker {
-                Speaker::User => "user",
-                Speaker::Assistant => "assistant",
-            };
-            let content: Vec<Value> = m.parts.iter().map(block).collect();
-            json!({"role": role, "content": content})
-        })
-        .collect()
+    crate::request::role_messages(request, "assistant", "content", block)
 }
 
 fn block(part: &Part) -> Value {

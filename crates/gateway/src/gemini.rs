@@ -5,9 +5,7 @@
 use crate::anthropic::arguments_object;
 use crate::http::{self, cut_short, parse_event};
 use crate::vertex::GoogleAuth;
-use crate::{
-    Answer, ChatRequest, FinishReason, GatewayError, Image, Part, Provider, Speaker, StreamEvent,
-};
+use crate::{Answer, ChatRequest, FinishReason, GatewayError, Image, Part, Provider, StreamEvent};
 use chorus_types::Usage;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
@@ -147,18 +145,7 @@ impl Gemini {
 }
 
 fn contents(request: &ChatRequest) -> Vec<Value> {
-    request
-        .messages
-        .iter()
-        .map(|m| {
-            let role = match m.speaker {
-                Speaker::User => "user",
-                Speaker::Assistant => "model",
-            };
-            let parts: Vec<Value> = m.parts.iter().map(part).collect();
-            json!({"role": role, "parts": parts})
-        })
-        .collect()
+    crate::request::role_messages(request, "model", "parts", part)
 }
 
 fn part(p: &Part) -> Value {

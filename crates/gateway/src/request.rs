@@ -228,3 +228,25 @@ impl FinishReason {
         }
     }
 }
+
+/// Messages as `{"role": …, <parts_key>: [...]}` objects, the shape Anthropic,
+/// Gemini and Bedrock share; each names the assistant and the parts differently.
+pub(crate) fn role_messages(
+    request: &ChatRequest,
+    assistant_role: &str,
+    parts_key: &str,
+    part: fn(&Part) -> Value,
+) -> Vec<Value> {
+    request
+        .messages
+        .iter()
+        .map(|m| {
+            let role = match m.speaker {
+                Speaker::User => "user",
+                Speaker::Assistant => assistant_role,
+            };
+            let parts: Vec<Value> = m.parts.iter().map(part).collect();
+            serde_json::json!({"role": role, parts_key: parts})
+        })
+        .collect()
+}
