@@ -67,34 +67,22 @@ impl Answer {
         answer.tool_calls = calls.into_iter().map(|(_, c)| c).collect();
         Ok(answer)
     }
+}
 
-    /// The events that stream this answer (for adapters whose upstream answered
-    /// in one piece, and for the OpenAI-compatible API's replay).
-    pub fn into_events(self) -> Vec<StreamEvent> {
-        let mut out = Vec::new();
-        if !self.reasoning.is_empty() {
-            out.push(StreamEvent::Reasoning(self.reasoning));
-        }
-        if !self.text.is_empty() {
-            out.push(StreamEvent::Text(self.text));
-        }
-        for (i, call) in self.tool_calls.into_iter().enumerate() {
-            let index = i as u32;
-            out.push(StreamEvent::ToolCallStart {
-                index,
-                id: call.id,
-                name: call.name,
-            });
-            out.push(StreamEvent::ToolCallDelta {
-                index,
-                arguments: call.arguments,
-            });
-            out.push(StreamEvent::ToolCallEnd { index });
-        }
-        if let Some(u) = self.usage {
-            out.push(StreamEvent::Usage(u));
-        }
-        out.push(StreamEvent::Finish(self.finish));
-        out
+/// Usage for providers that count prompt-cache reads and writes apart from
+/// `input_tokens` (Anthropic, Bedrock). Chorus reports every prompt token as
+/// input and the cache reads as cached.
+pub(crate) fn usage_with_cache(
+    input: u64,
+    output: u64,
+    cache_read: Option<u64>,
+    cache_write: Option<u64>,
+) -> Usage {
+    let read = cache_read.unwrap_or(0);
+    Usage {
+        input_tokens: input + read + cache_write.unwrap_or(0),
+        output_tokens: output,
+        cached_tokens: read,
+        ..Default::default()
     }
 }

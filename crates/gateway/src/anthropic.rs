@@ -3,20 +3,19 @@
 //! thinking, and named SSE events `message_start` … `message_stop`. Also serves
 //! Claude on Vertex AI, which takes the same body at `:streamRawPredict`.
 
-use crate::http::{self, cut_short, parse_event};
+use crate::http::{self, Connection, parse_event};
 use crate::vertex::GoogleAuth;
 use crate::{
     Answer, ChatRequest, FinishReason, GatewayError, Image, Part, Provider, StreamEvent, ToolCall,
 };
 use chorus_types::Usage;
+use eventsource_stream::Event;
+use futures::FutureExt;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
-use futures::{FutureExt, StreamExt};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// The API version Chorus speaks (the one Anthropic documents for Messages).
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
@@ -37,30 +36,16 @@ pub enum AnthropicTarget {
 
 #[derive(Clone)]
 pub struct Anthropic {
-    http: reqwest::Client,
+    conn: Connection,
     target: AnthropicTarget,
-    headers: BTreeMap<String, String>,
-    idle_timeout: Duration,
 }
 
 impl Anthropic {
-    pub fn new(http: reqwest::Client, target: AnthropicTarget) -> Self {
+    pub fn new(conn: impl Into<Connection>, target: AnthropicTarget) -> Self {
         Self {
-            http,
+            conn: conn.into(),
             target,
-            headers: BTreeMap::new(),
-            idle_timeout: crate::openai::IDLE_TIMEOUT,
         }
-    }
-
-    pub fn with_headers(mut self, headers: BTreeMap<String, String>) -> Self {
-        self.headers = headers;
-        self
-    }
-
-    pub fn with_idle_timeout(mut self, idle: Duration) -> Self {
-        self.idle_timeout = idle;
-        self
     }
 
     fn base_url(&self) -> &str {
@@ -127,9 +112,10 @@ impl Anthropic {
         stream: bool,
     ) -> Result<reqwest::Response, GatewayError> {
         let body = self.body(request, stream);
-        let mut req = match &self.target {
+        let req = match &self.target {
             AnthropicTarget::Direct { base_url, api_key } => self
-                .http
+                .conn
+                .client()
                 .post(format!("{base_url}/v1/messages"))
                 .header("x-api-key", api_key)
                 .header("anthropic-version", ANTHROPIC_VERSION),
@@ -139,8 +125,9 @@ impl Anthropic {
                 } else {
                     "rawPredict"
                 };
-                let token = auth.token(&self.http).await?;
-                self.http
+                let token = auth.token(self.conn.client()).await?;
+                self.conn
+                    .client()
                     .post(format!(
                         "{base_url}/publishers/anthropic/models/{}:{method}",
                         request.model
@@ -148,13 +135,9 @@ impl Anthropic {
                     .bearer_auth(token)
             }
         };
-        for (k, v) in &self.headers {
-            req = req.header(k, v);
-        }
-        if !stream {
-            req = req.timeout(self.idle_timeout);
-        }
-        http::send(req.json(&body), self.base_url(), self.idle_timeout).await
+        self.conn
+            .send(req.json(&body), self.base_url(), stream)
+            .await
     }
 }
 
@@ -189,90 +172,93 @@ pub(crate) fn arguments_object(arguments: &str) -> Value {
     }
 }
 
+/// Reads the named events `message_start` … `message_stop`.
+#[derive(Default)]
+struct Reader {
+    usage: Usage,
+    finish: Option<FinishReason>,
+    /// Content-block indexes that are tool calls.
+    tool_blocks: Vec<u32>,
+}
+
+impl http::Reader<Event> for Reader {
+    fn read(&mut self, event: Event, out: &mut Vec<StreamEvent>) -> Result<bool, GatewayError> {
+        let ev: WireEvent = parse_event(&event.data, format_args!("the {:?} event", event.event))?;
+        match ev {
+            WireEvent::MessageStart { message } => self.usage = message.usage.into_usage(),
+            WireEvent::ContentBlockStart {
+                index,
+                content_block,
+            } => match content_block {
+                Block::ToolUse { id, name, .. } => {
+                    self.tool_blocks.push(index);
+                    out.push(StreamEvent::ToolCallStart { index, id, name });
+                }
+                Block::Text { text } if !text.is_empty() => out.push(StreamEvent::Text(text)),
+                Block::Thinking { thinking } if !thinking.is_empty() => {
+                    out.push(StreamEvent::Reasoning(thinking))
+                }
+                _ => {}
+            },
+            WireEvent::ContentBlockDelta { index, delta } => match delta {
+                BlockChange::TextDelta { text } => out.push(StreamEvent::Text(text)),
+                BlockChange::ThinkingDelta { thinking } => {
+                    out.push(StreamEvent::Reasoning(thinking))
+                }
+                BlockChange::InputJsonDelta { partial_json } if !partial_json.is_empty() => out
+                    .push(StreamEvent::ToolCallDelta {
+                        index,
+                        arguments: partial_json,
+                    }),
+                _ => {}
+            },
+            WireEvent::ContentBlockStop { index } => {
+                if self.tool_blocks.contains(&index) {
+                    out.push(StreamEvent::ToolCallEnd { index });
+                }
+            }
+            WireEvent::MessageDelta { delta, usage } => {
+                if let Some(reason) = delta.stop_reason {
+                    self.finish = Some(FinishReason::from_wire(&reason));
+                }
+                if let Some(n) = usage.and_then(|u| u.output_tokens) {
+                    self.usage.output_tokens = n;
+                }
+            }
+            WireEvent::MessageStop => {
+                out.push(StreamEvent::Usage(self.usage));
+                out.push(StreamEvent::Finish(
+                    self.finish.take().unwrap_or(FinishReason::Stop),
+                ));
+                return Ok(true);
+            }
+            WireEvent::Error { error } => {
+                let status = match error.kind.as_str() {
+                    "overloaded_error" => 529,
+                    "rate_limit_error" => 429,
+                    "api_error" => 500,
+                    _ => 400,
+                };
+                let message = format!("{} ({})", error.message, error.kind);
+                return Err(http::error_for_status(status, message, None));
+            }
+            WireEvent::Ping | WireEvent::Other => {}
+        }
+        Ok(false)
+    }
+}
+
 impl Provider for Anthropic {
     fn stream(
         &self,
         request: ChatRequest,
     ) -> BoxStream<'static, Result<StreamEvent, GatewayError>> {
         let this = self.clone();
-        async_stream::stream! {
-            let resp = match this.post(&request, true).await {
-                Ok(r) => r,
-                Err(e) => { yield Err(e); return; }
-            };
-            let mut events = http::sse(resp, this.idle_timeout);
-            let mut usage = Usage::default();
-            let mut finish: Option<FinishReason> = None;
-            // Content-block indexes that are tool calls.
-            let mut tool_blocks: Vec<u32> = Vec::new();
-            while let Some(event) = events.next().await {
-                let event = match event {
-                    Ok(ev) => ev,
-                    Err(e) => { yield Err(e); return; }
-                };
-                if event.data.trim().is_empty() {
-                    continue;
-                }
-                let ev: WireEvent = match parse_event(&event.data, &format!("the {:?} event", event.event)) {
-                    Ok(ev) => ev,
-                    Err(e) => { yield Err(e); return; }
-                };
-                match ev {
-                    WireEvent::MessageStart { message } => usage = message.usage.into_usage(),
-                    WireEvent::ContentBlockStart { index, content_block } => match content_block {
-                        Block::ToolUse { id, name, .. } => {
-                            tool_blocks.push(index);
-                            yield Ok(StreamEvent::ToolCallStart { index, id, name });
-                        }
-                        Block::Text { text } if !text.is_empty() => yield Ok(StreamEvent::Text(text)),
-                        Block::Thinking { thinking } if !thinking.is_empty() => {
-                            yield Ok(StreamEvent::Reasoning(thinking))
-                        }
-                        _ => {}
-                    },
-                    WireEvent::ContentBlockDelta { index, delta } => match delta {
-                        BlockChange::TextDelta { text } => yield Ok(StreamEvent::Text(text)),
-                        BlockChange::ThinkingDelta { thinking } => yield Ok(StreamEvent::Reasoning(thinking)),
-                        BlockChange::InputJsonDelta { partial_json } if !partial_json.is_empty() => {
-                            yield Ok(StreamEvent::ToolCallDelta { index, arguments: partial_json })
-                        }
-                        _ => {}
-                    },
-                    WireEvent::ContentBlockStop { index } => {
-                        if tool_blocks.contains(&index) {
-                            yield Ok(StreamEvent::ToolCallEnd { index });
-                        }
-                    }
-                    WireEvent::MessageDelta { delta, usage: u } => {
-                        if let Some(reason) = delta.stop_reason {
-                            finish = Some(FinishReason::from_wire(&reason));
-                        }
-                        if let Some(u) = u {
-                            usage.output_tokens = u.output_tokens.unwrap_or(usage.output_tokens);
-                        }
-                    }
-                    WireEvent::MessageStop => {
-                        yield Ok(StreamEvent::Usage(usage));
-                        yield Ok(StreamEvent::Finish(finish.take().unwrap_or(FinishReason::Stop)));
-                        return;
-                    }
-                    WireEvent::Error { error } => {
-                        let message = format!("{} ({})", error.message, error.kind);
-                        let status = match error.kind.as_str() {
-                            "overloaded_error" => 529,
-                            "rate_limit_error" => 429,
-                            "api_error" => 500,
-                            _ => 400,
-                        };
-                        yield Err(http::error_for_status(status, message, None));
-                        return;
-                    }
-                    WireEvent::Ping | WireEvent::Other => {}
-                }
-            }
-            yield Err(cut_short());
-        }
-        .boxed()
+        let open = async move {
+            let resp = this.post(&request, true).await?;
+            Ok(http::sse(resp, this.conn.idle()))
+        };
+        http::drive(open, Reader::default())
     }
 
     fn complete(&self, request: ChatRequest) -> BoxFuture<'static, Result<Answer, GatewayError>> {
@@ -311,12 +297,12 @@ impl Provider for Anthropic {
                 return Ok(Vec::new());
             };
             let req = this
-                .http
+                .conn
+                .client()
                 .get(format!("{base_url}/v1/models?limit=1000"))
                 .header("x-api-key", api_key)
-                .header("anthropic-version", ANTHROPIC_VERSION)
-                .timeout(this.idle_timeout);
-            let resp = http::send(req, base_url, this.idle_timeout).await?;
+                .header("anthropic-version", ANTHROPIC_VERSION);
+            let resp = this.conn.send(req, base_url, false).await?;
             let list: ModelList = http::json(resp, "the model list").await?;
             Ok(list.data.into_iter().map(|m| m.id).collect())
         }
@@ -434,13 +420,12 @@ impl WireUsage {
     /// Anthropic counts cache reads and writes apart from `input_tokens`; Chorus
     /// reports all prompt tokens as input, and the cache reads as cached.
     fn into_usage(self) -> Usage {
-        let read = self.cache_read_input_tokens.unwrap_or(0);
-        Usage {
-            input_tokens: self.input_tokens + read + self.cache_creation_input_tokens.unwrap_or(0),
-            output_tokens: self.output_tokens,
-            cached_tokens: read,
-            ..Default::default()
-        }
+        crate::answer::usage_with_cache(
+            self.input_tokens,
+            self.output_tokens,
+            self.cache_read_input_tokens,
+            self.cache_creation_input_tokens,
+        )
     }
 }
 

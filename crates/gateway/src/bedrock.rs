@@ -4,7 +4,7 @@
 //! are decoded by `aws-smithy-eventstream`.
 
 use crate::anthropic::arguments_object;
-use crate::http::{self, cut_short, parse_event};
+use crate::http::{self, Connection, parse_event};
 use crate::{
     Answer, ChatRequest, FinishReason, GatewayError, Image, Part, Provider, StreamEvent, ToolCall,
 };
@@ -24,19 +24,18 @@ use std::time::{Duration, SystemTime};
 
 #[derive(Clone)]
 pub struct Bedrock {
-    http: reqwest::Client,
+    conn: Connection,
     /// `https://bedrock-runtime.{region}.amazonaws.com` unless configured.
     base_url: String,
     region: String,
     access_key_id: String,
     secret_access_key: String,
     session_token: Option<String>,
-    idle_timeout: Duration,
 }
 
 impl Bedrock {
     pub fn new(
-        http: reqwest::Client,
+        conn: impl Into<Connection>,
         base_url: Option<&str>,
         region: &str,
         access_key_id: &str,
@@ -48,25 +47,24 @@ impl Bedrock {
             .map(|u| u.trim_end_matches('/').to_string())
             .unwrap_or_else(|| format!("https://bedrock-runtime.{region}.amazonaws.com"));
         Self {
-            http,
+            conn: conn.into(),
             base_url,
             region: region.to_string(),
             access_key_id: access_key_id.to_string(),
             secret_access_key: secret_access_key.to_string(),
             session_token: session_token.map(str::to_string),
-            idle_timeout: crate::openai::IDLE_TIMEOUT,
         }
     }
 
     pub(crate) fn from_config(
-        http: reqwest::Client,
+        conn: Connection,
         ep: &chorus_config::Endpoint,
         base_url: &str,
     ) -> Result<Self, String> {
         let missing =
             |what: &str| format!("no {what}: set it in the bedrock section or the AWS_* variables");
         Ok(Self::new(
-            http,
+            conn,
             Some(base_url),
             ep.region.as_deref().ok_or_else(|| missing("region"))?,
             ep.access_key_id
@@ -77,11 +75,6 @@ impl Bedrock {
                 .ok_or_else(|| missing("secret key"))?,
             ep.session_token.as_deref(),
         ))
-    }
-
-    pub fn with_idle_timeout(mut self, idle: Duration) -> Self {
-        self.idle_timeout = idle;
-        self
     }
 
     pub fn body(&self, request: &ChatRequest) -> Value {
@@ -141,7 +134,8 @@ impl Bedrock {
         let body = serde_json::to_vec(&self.body(request)).expect("a JSON value serializes");
         let signed = self.sign(&url, &body)?;
         let mut req = self
-            .http
+            .conn
+            .client()
             .post(&url)
             .header("content-type", "application/json")
             .header(
@@ -155,10 +149,7 @@ impl Bedrock {
         for (name, value) in signed {
             req = req.header(name, value);
         }
-        if !stream {
-            req = req.timeout(self.idle_timeout);
-        }
-        http::send(req.body(body), &self.base_url, self.idle_timeout).await
+        self.conn.send(req.body(body), &self.base_url, stream).await
     }
 
     /// The SigV4 headers (`authorization`, `x-amz-date`, and the session token)
@@ -243,8 +234,9 @@ struct Reader {
     usage: Option<Usage>,
 }
 
-impl Reader {
-    fn read(&mut self, message: &Message) -> Result<Vec<StreamEvent>, GatewayError> {
+impl http::Reader<Message> for Reader {
+    fn read(&mut self, message: Message, out: &mut Vec<StreamEvent>) -> Result<bool, GatewayError> {
+        let message = &message;
         let payload = std::str::from_utf8(message.payload()).unwrap_or_default();
         if header(message, ":message-type") == Some("exception") {
             let kind = header(message, ":exception-type").unwrap_or("exception");
@@ -259,11 +251,9 @@ impl Reader {
             return Err(http::error_for_status(status, message, None));
         }
         let event_type = header(message, ":event-type").unwrap_or_default();
-        let what = format!("the {event_type} event");
-        let mut out = Vec::new();
         match event_type {
             "contentBlockStart" => {
-                let ev: BlockStart = parse_event(payload, &what)?;
+                let ev: BlockStart = parse_event(payload, format_args!("the {event_type} event"))?;
                 if let Some(tool) = ev.start.tool_use {
                     self.tool_blocks.push(ev.content_block_index);
                     out.push(StreamEvent::ToolCallStart {
@@ -274,7 +264,7 @@ impl Reader {
                 }
             }
             "contentBlockDelta" => {
-                let ev: BlockDelta = parse_event(payload, &what)?;
+                let ev: BlockDelta = parse_event(payload, format_args!("the {event_type} event"))?;
                 let index = ev.content_block_index;
                 if let Some(text) = ev.delta.text {
                     out.push(StreamEvent::Text(text));
@@ -290,7 +280,7 @@ impl Reader {
                 }
             }
             "contentBlockStop" => {
-                let ev: BlockStop = parse_event(payload, &what)?;
+                let ev: BlockStop = parse_event(payload, format_args!("the {event_type} event"))?;
                 if self.tool_blocks.contains(&ev.content_block_index) {
                     out.push(StreamEvent::ToolCallEnd {
                         index: ev.content_block_index,
@@ -298,24 +288,67 @@ impl Reader {
                 }
             }
             "messageStop" => {
-                let ev: MessageStop = parse_event(payload, &what)?;
+                let ev: MessageStop = parse_event(payload, format_args!("the {event_type} event"))?;
                 self.finish = Some(FinishReason::from_wire(&ev.stop_reason));
             }
             "metadata" => {
-                let ev: Metadata = parse_event(payload, &what)?;
+                let ev: Metadata = parse_event(payload, format_args!("the {event_type} event"))?;
                 self.usage = ev.usage.map(Into::into);
             }
             _ => {} // messageStart, and event types added later
         }
-        Ok(out)
+        // ConverseStream has no end marker after `metadata`: it ends with the body.
+        Ok(false)
     }
 
-    fn finish(self) -> Option<Vec<StreamEvent>> {
-        let reason = self.finish?;
-        let mut out: Vec<StreamEvent> = self.usage.map(StreamEvent::Usage).into_iter().collect();
-        out.push(StreamEvent::Finish(reason));
-        Some(out)
+    fn end(self, out: &mut Vec<StreamEvent>) -> Result<(), GatewayError> {
+        http::close(self.usage, self.finish, out)
     }
+}
+
+/// The event-stream frames of a reply, decoded as they arrive. A body that
+/// ends inside a frame is cut off.
+fn frames(
+    resp: reqwest::Response,
+    idle: Duration,
+) -> BoxStream<'static, Result<Message, GatewayError>> {
+    async_stream::stream! {
+        let mut body = http::with_idle_timeout(resp.bytes_stream(), idle).boxed();
+        let mut decoder = MessageFrameDecoder::new();
+        let mut buf = BytesMut::new();
+        // Bytes received that no complete frame has used yet (the decoder keeps
+        // a frame's prelude to itself, so `buf` alone cannot tell).
+        let mut pending = false;
+        while let Some(chunk) = body.next().await {
+            let chunk = match chunk {
+                Ok(Ok(c)) => c,
+                Ok(Err(e)) => {
+                    yield Err(GatewayError::Malformed(format!("the event stream broke: {}", http::root_cause(&e))));
+                    return;
+                }
+                Err(e) => { yield Err(e); return; }
+            };
+            pending |= !chunk.is_empty();
+            buf.extend_from_slice(&chunk);
+            loop {
+                match decoder.decode_frame(&mut buf) {
+                    Ok(DecodedFrame::Complete(message)) => {
+                        pending = buf.has_remaining();
+                        yield Ok(message);
+                    }
+                    Ok(DecodedFrame::Incomplete) => break,
+                    Err(e) => {
+                        yield Err(GatewayError::Malformed(format!("an event-stream frame is invalid: {e}")));
+                        return;
+                    }
+                }
+            }
+        }
+        if pending {
+            yield Err(http::cut_short());
+        }
+    }
+    .boxed()
 }
 
 impl Provider for Bedrock {
@@ -324,49 +357,11 @@ impl Provider for Bedrock {
         request: ChatRequest,
     ) -> BoxStream<'static, Result<StreamEvent, GatewayError>> {
         let this = self.clone();
-        async_stream::stream! {
-            let resp = match this.post(&request, true).await {
-                Ok(r) => r,
-                Err(e) => { yield Err(e); return; }
-            };
-            let mut body = http::with_idle_timeout(resp.bytes_stream(), this.idle_timeout).boxed();
-            let mut decoder = MessageFrameDecoder::new();
-            let mut buf = BytesMut::new();
-            let mut reader = Reader::default();
-            while let Some(chunk) = body.next().await {
-                let chunk = match chunk {
-                    Ok(Ok(c)) => c,
-                    Ok(Err(e)) => {
-                        yield Err(GatewayError::Malformed(format!("the event stream broke: {}", http::root_cause(&e))));
-                        return;
-                    }
-                    Err(e) => { yield Err(e); return; }
-                };
-                buf.extend_from_slice(&chunk);
-                loop {
-                    match decoder.decode_frame(&mut buf) {
-                        Ok(DecodedFrame::Complete(message)) => match reader.read(&message) {
-                            Ok(events) => for ev in events { yield Ok(ev); },
-                            Err(e) => { yield Err(e); return; }
-                        },
-                        Ok(DecodedFrame::Incomplete) => break,
-                        Err(e) => {
-                            yield Err(GatewayError::Malformed(format!("an event-stream frame is invalid: {e}")));
-                            return;
-                        }
-                    }
-                }
-            }
-            if buf.has_remaining() {
-                yield Err(cut_short());
-                return;
-            }
-            match reader.finish() {
-                Some(events) => for ev in events { yield Ok(ev); },
-                None => yield Err(cut_short()),
-            }
-        }
-        .boxed()
+        let open = async move {
+            let resp = this.post(&request, true).await?;
+            Ok(frames(resp, this.conn.idle()))
+        };
+        http::drive(open, Reader::default())
     }
 
     fn complete(&self, request: ChatRequest) -> BoxFuture<'static, Result<Answer, GatewayError>> {
@@ -483,13 +478,12 @@ struct WireUsage {
 
 impl From<WireUsage> for Usage {
     fn from(u: WireUsage) -> Self {
-        let read = u.cache_read_input_tokens.unwrap_or(0);
-        Usage {
-            input_tokens: u.input_tokens + read + u.cache_write_input_tokens.unwrap_or(0),
-            output_tokens: u.output_tokens,
-            cached_tokens: read,
-            ..Default::default()
-        }
+        crate::answer::usage_with_cache(
+            u.input_tokens,
+            u.output_tokens,
+            u.cache_read_input_tokens,
+            u.cache_write_input_tokens,
+        )
     }
 }
 

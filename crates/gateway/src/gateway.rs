@@ -1,3 +1,4 @@
+use crate::http::Connection;
 use crate::{
     Anthropic, AnthropicTarget, GatewayError, Gemini, GeminiTarget, GoogleAuth, OpenAiChat,
     Provider, RetryPolicy, Retrying, ServiceAccount, Target,
@@ -133,11 +134,6 @@ impl Gateway {
         self.find(name).map(|e| &e.config)
     }
 
-    /// Every endpoint's configuration, in the order users see them.
-    pub fn endpoint_configs(&self) -> impl Iterator<Item = &EndpointConfig> {
-        self.endpoints.iter().map(|e| &e.config)
-    }
-
     /// Every endpoint with its models. With `models.fetch`, asks the endpoint
     /// (cached for ten minutes) and falls back to `models.default` when it fails.
     pub async fn endpoints(&self) -> Vec<EndpointView> {
@@ -200,20 +196,17 @@ fn build(
     api_key: &str,
     base_url: &str,
 ) -> Result<Arc<dyn Provider>, String> {
-    let http = http.clone();
+    let conn = Connection::from(http.clone()).with_headers(ep.headers.clone());
     let base_url = base_url.trim_end_matches('/').to_string();
     let api_key = api_key.to_string();
     let chat = |target| {
-        OpenAiChat::with_target(http.clone(), target).with_overrides(
-            ep.headers.clone(),
-            ep.add_params.clone(),
-            ep.drop_params.clone(),
-        )
+        OpenAiChat::with_target(conn.clone(), target)
+            .with_params(ep.add_params.clone(), ep.drop_params.clone())
     };
     Ok(match ep.kind {
-        Kind::OpenAi if ep.api.as_deref() != Some("chat") => Arc::new(
-            crate::OpenAiResponses::new(http, &base_url, &api_key).with_headers(ep.headers.clone()),
-        ),
+        Kind::OpenAi if ep.api.as_deref() != Some("chat") => {
+            Arc::new(crate::OpenAiResponses::new(conn, &base_url, &api_key))
+        }
         Kind::Custom | Kind::OpenAi => Arc::new(chat(Target::OpenAi { base_url, api_key })),
         Kind::Azure => Arc::new(chat(Target::Azure {
             base_url,
@@ -221,14 +214,11 @@ fn build(
             api_version: ep.api_version.clone().unwrap_or_default(),
             deployments: ep.deployments.clone(),
         })),
-        Kind::Anthropic => Arc::new(
-            Anthropic::new(http, AnthropicTarget::Direct { base_url, api_key })
-                .with_headers(ep.headers.clone()),
-        ),
-        Kind::Google => Arc::new(
-            Gemini::new(http, GeminiTarget::Api { base_url, api_key })
-                .with_headers(ep.headers.clone()),
-        ),
+        Kind::Anthropic => Arc::new(Anthropic::new(
+            conn,
+            AnthropicTarget::Direct { base_url, api_key },
+        )),
+        Kind::Google => Arc::new(Gemini::new(conn, GeminiTarget::Api { base_url, api_key })),
         Kind::Vertex => {
             let file = ep.service_account_file.as_deref().unwrap_or_default();
             let account = ServiceAccount::from_file(file)?;
@@ -247,14 +237,14 @@ fn build(
             let auth = Arc::new(GoogleAuth::new(account));
             Arc::new(VertexRouter {
                 gemini: Gemini::new(
-                    http.clone(),
+                    conn.clone(),
                     GeminiTarget::Vertex {
                         base_url: base.clone(),
                         auth: auth.clone(),
                     },
                 ),
                 claude: Anthropic::new(
-                    http,
+                    conn,
                     AnthropicTarget::Vertex {
                         base_url: base,
                         auth,
@@ -262,7 +252,7 @@ fn build(
                 ),
             })
         }
-        Kind::Bedrock => Arc::new(crate::Bedrock::from_config(http, ep, &base_url)?),
+        Kind::Bedrock => Arc::new(crate::Bedrock::from_config(conn, ep, &base_url)?),
     })
 }
 

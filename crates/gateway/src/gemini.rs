@@ -3,18 +3,17 @@
 //! API (API key in `x-goog-api-key`) or on Vertex AI (OAuth token, same body).
 
 use crate::anthropic::arguments_object;
-use crate::http::{self, cut_short, parse_event};
+use crate::http::{self, Connection, parse_event};
 use crate::vertex::GoogleAuth;
 use crate::{Answer, ChatRequest, FinishReason, GatewayError, Image, Part, Provider, StreamEvent};
 use chorus_types::Usage;
+use eventsource_stream::Event;
+use futures::FutureExt;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
-use futures::{FutureExt, StreamExt};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 #[derive(Clone)]
 pub enum GeminiTarget {
@@ -30,30 +29,16 @@ pub enum GeminiTarget {
 
 #[derive(Clone)]
 pub struct Gemini {
-    http: reqwest::Client,
+    conn: Connection,
     target: GeminiTarget,
-    headers: BTreeMap<String, String>,
-    idle_timeout: Duration,
 }
 
 impl Gemini {
-    pub fn new(http: reqwest::Client, target: GeminiTarget) -> Self {
+    pub fn new(conn: impl Into<Connection>, target: GeminiTarget) -> Self {
         Self {
-            http,
+            conn: conn.into(),
             target,
-            headers: BTreeMap::new(),
-            idle_timeout: crate::openai::IDLE_TIMEOUT,
         }
-    }
-
-    pub fn with_headers(mut self, headers: BTreeMap<String, String>) -> Self {
-        self.headers = headers;
-        self
-    }
-
-    pub fn with_idle_timeout(mut self, idle: Duration) -> Self {
-        self.idle_timeout = idle;
-        self
     }
 
     fn base_url(&self) -> &str {
@@ -115,32 +100,25 @@ impl Gemini {
             "generateContent"
         };
         let model = &request.model;
-        let mut req = match &self.target {
+        let req = match &self.target {
             GeminiTarget::Api { base_url, api_key } => self
-                .http
+                .conn
+                .client()
                 .post(format!("{base_url}/v1beta/models/{model}:{method}"))
                 .header("x-goog-api-key", api_key),
             GeminiTarget::Vertex { base_url, auth } => {
-                let token = auth.token(&self.http).await?;
-                self.http
+                let token = auth.token(self.conn.client()).await?;
+                self.conn
+                    .client()
                     .post(format!(
                         "{base_url}/publishers/google/models/{model}:{method}"
                     ))
                     .bearer_auth(token)
             }
         };
-        for (k, v) in &self.headers {
-            req = req.header(k, v);
-        }
-        if !stream {
-            req = req.timeout(self.idle_timeout);
-        }
-        http::send(
-            req.json(&self.body(request)),
-            self.base_url(),
-            self.idle_timeout,
-        )
-        .await
+        self.conn
+            .send(req.json(&self.body(request)), self.base_url(), stream)
+            .await
     }
 }
 
@@ -197,8 +175,14 @@ struct Reader {
 }
 
 impl Reader {
-    fn read(&mut self, chunk: Response) -> Result<Vec<StreamEvent>, GatewayError> {
-        let mut out = Vec::new();
+    fn chunk(&mut self, chunk: Response, out: &mut Vec<StreamEvent>) -> Result<(), GatewayError> {
+        if let Some(e) = chunk.error {
+            let message = match e.status {
+                Some(status) if !e.message.contains(&status) => format!("{} ({status})", e.message),
+                _ => e.message,
+            };
+            return Err(http::error_for_status(e.code, message, None));
+        }
         if let Some(feedback) = chunk.prompt_feedback
             && let Some(reason) = feedback.block_reason
         {
@@ -248,15 +232,20 @@ impl Reader {
                 estimated: false,
             });
         }
-        Ok(out)
+        Ok(())
+    }
+}
+
+impl http::Reader<Event> for Reader {
+    fn read(&mut self, event: Event, out: &mut Vec<StreamEvent>) -> Result<bool, GatewayError> {
+        let chunk = parse_event(&event.data, format_args!("a GenerateContentResponse"))?;
+        self.chunk(chunk, out)?;
+        // Gemini's stream has no end marker: it ends when the body does.
+        Ok(false)
     }
 
-    /// The closing events, or `None` when no chunk said why the model stopped.
-    fn finish(self) -> Option<Vec<StreamEvent>> {
-        let reason = self.finish?;
-        let mut out: Vec<StreamEvent> = self.usage.map(StreamEvent::Usage).into_iter().collect();
-        out.push(StreamEvent::Finish(reason));
-        Some(out)
+    fn end(self, out: &mut Vec<StreamEvent>) -> Result<(), GatewayError> {
+        http::close(self.usage, self.finish, out)
     }
 }
 
@@ -266,44 +255,11 @@ impl Provider for Gemini {
         request: ChatRequest,
     ) -> BoxStream<'static, Result<StreamEvent, GatewayError>> {
         let this = self.clone();
-        async_stream::stream! {
-            let resp = match this.post(&request, true).await {
-                Ok(r) => r,
-                Err(e) => { yield Err(e); return; }
-            };
-            let mut events = http::sse(resp, this.idle_timeout);
-            let mut reader = Reader::default();
-            while let Some(event) = events.next().await {
-                let event = match event {
-                    Ok(ev) => ev,
-                    Err(e) => { yield Err(e); return; }
-                };
-                if event.data.trim().is_empty() {
-                    continue;
-                }
-                if event.data.contains("\"error\"") {
-                    let probe: Value = serde_json::from_str(&event.data).unwrap_or_default();
-                    if let Some(err) = probe.get("error") {
-                        let status = err["code"].as_u64().unwrap_or(500) as u16;
-                        yield Err(http::error_for_status(status, http::error_message(&event.data), None));
-                        return;
-                    }
-                }
-                let chunk: Response = match parse_event(&event.data, "a GenerateContentResponse") {
-                    Ok(c) => c,
-                    Err(e) => { yield Err(e); return; }
-                };
-                match reader.read(chunk) {
-                    Ok(evs) => for ev in evs { yield Ok(ev); },
-                    Err(e) => { yield Err(e); return; }
-                }
-            }
-            match reader.finish() {
-                Some(evs) => for ev in evs { yield Ok(ev); },
-                None => yield Err(cut_short()),
-            }
-        }
-        .boxed()
+        let open = async move {
+            let resp = this.post(&request, true).await?;
+            Ok(http::sse(resp, this.conn.idle()))
+        };
+        http::drive(open, Reader::default())
     }
 
     fn complete(&self, request: ChatRequest) -> BoxFuture<'static, Result<Answer, GatewayError>> {
@@ -312,8 +268,9 @@ impl Provider for Gemini {
             let resp = this.post(&request, false).await?;
             let chunk: Response = http::json(resp, "the GenerateContentResponse").await?;
             let mut reader = Reader::default();
-            let mut events = reader.read(chunk)?;
-            events.extend(reader.finish().ok_or_else(cut_short)?);
+            let mut events = Vec::new();
+            reader.chunk(chunk, &mut events)?;
+            http::Reader::end(reader, &mut events)?;
             Answer::collect(futures::stream::iter(events.into_iter().map(Ok))).await
         }
         .boxed()
@@ -326,11 +283,11 @@ impl Provider for Gemini {
                 return Ok(Vec::new());
             };
             let req = this
-                .http
+                .conn
+                .client()
                 .get(format!("{base_url}/v1beta/models?pageSize=1000"))
-                .header("x-goog-api-key", api_key)
-                .timeout(this.idle_timeout);
-            let resp = http::send(req, base_url, this.idle_timeout).await?;
+                .header("x-goog-api-key", api_key);
+            let resp = this.conn.send(req, base_url, false).await?;
             let list: ModelList = http::json(resp, "the model list").await?;
             Ok(list
                 .models
@@ -356,6 +313,23 @@ struct Response {
     usage_metadata: Option<UsageMetadata>,
     #[serde(default)]
     prompt_feedback: Option<PromptFeedback>,
+    /// Set instead of the rest when the stream fails midway.
+    #[serde(default)]
+    error: Option<GoogleError>,
+}
+
+#[derive(Deserialize)]
+struct GoogleError {
+    #[serde(default = "internal")]
+    code: u16,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    status: Option<String>,
+}
+
+fn internal() -> u16 {
+    500
 }
 
 #[derive(Deserialize)]

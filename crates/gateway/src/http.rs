@@ -6,7 +6,129 @@ use eventsource_stream::{Event, Eventsource};
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 use serde_json::Value;
+use std::collections::BTreeMap;
+use std::future::Future;
 use std::time::Duration;
+
+/// How an adapter reaches its upstream: the shared HTTP client, the endpoint's
+/// extra headers (`headers` in config), and the idle timeout (the longest
+/// silence in a stream, and the longest whole call that does not stream).
+#[derive(Clone)]
+pub struct Connection {
+    client: reqwest::Client,
+    headers: BTreeMap<String, String>,
+    idle: Duration,
+}
+
+/// How long a stream may stay silent before it counts as dead.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+impl From<reqwest::Client> for Connection {
+    fn from(client: reqwest::Client) -> Self {
+        Self {
+            client,
+            headers: BTreeMap::new(),
+            idle: IDLE_TIMEOUT,
+        }
+    }
+}
+
+impl Connection {
+    pub fn with_headers(mut self, headers: BTreeMap<String, String>) -> Self {
+        self.headers = headers;
+        self
+    }
+
+    pub fn with_idle_timeout(mut self, idle: Duration) -> Self {
+        self.idle = idle;
+        self
+    }
+
+    pub(crate) fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    pub(crate) fn idle(&self) -> Duration {
+        self.idle
+    }
+
+    /// Adds the endpoint's headers (and, for a call that does not stream, the
+    /// whole-call timeout) and sends; `url` names the upstream in errors.
+    pub(crate) async fn send(
+        &self,
+        mut req: reqwest::RequestBuilder,
+        url: &str,
+        stream: bool,
+    ) -> Result<reqwest::Response, GatewayError> {
+        for (k, v) in &self.headers {
+            req = req.header(k, v);
+        }
+        if !stream {
+            req = req.timeout(self.idle);
+        }
+        send(req, url, self.idle).await
+    }
+}
+
+/// Turns one protocol's streamed messages (SSE events, event-stream frames)
+/// into [`StreamEvent`](crate::StreamEvent)s. Each adapter writes one; [`drive`]
+/// does the rest.
+pub(crate) trait Reader<M>: Send + 'static {
+    /// Appends the events `message` yields to `out`; `true` when the protocol
+    /// says the answer is complete.
+    fn read(&mut self, message: M, out: &mut Vec<crate::StreamEvent>)
+    -> Result<bool, GatewayError>;
+
+    /// The upstream closed without saying the answer was complete: the closing
+    /// events when the protocol allows that, else why it counts as cut off.
+    fn end(self, _out: &mut Vec<crate::StreamEvent>) -> Result<(), GatewayError>
+    where
+        Self: Sized,
+    {
+        Err(cut_short())
+    }
+}
+
+/// Opens a stream of protocol messages with `open` and reads them with
+/// `reader`, ending at the first error.
+pub(crate) fn drive<M, R>(
+    open: impl Future<Output = Result<BoxStream<'static, Result<M, GatewayError>>, GatewayError>>
+    + Send
+    + 'static,
+    mut reader: R,
+) -> BoxStream<'static, Result<crate::StreamEvent, GatewayError>>
+where
+    M: Send + 'static,
+    R: Reader<M>,
+{
+    async_stream::stream! {
+        let mut messages = match open.await {
+            Ok(m) => m,
+            Err(e) => { yield Err(e); return; }
+        };
+        // One buffer for the whole stream: no allocation per message.
+        let mut out = Vec::new();
+        while let Some(message) = messages.next().await {
+            let done = message.and_then(|m| reader.read(m, &mut out));
+            for ev in out.drain(..) {
+                yield Ok(ev);
+            }
+            match done {
+                Ok(false) => {}
+                Ok(true) => return,
+                Err(e) => { yield Err(e); return; }
+            }
+        }
+        let ended = reader.end(&mut out);
+        for ev in out.drain(..) {
+            yield Ok(ev);
+        }
+        if let Err(e) = ended {
+            yield Err(e);
+        }
+    }
+    .boxed()
+}
 
 /// Sends `req`; a non-2xx status becomes a [`GatewayError`] read from the body.
 /// `url` names the upstream in connection errors.
@@ -136,8 +258,9 @@ pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Durati
         .map(|s| Duration::from_secs_f64(s.max(0.0)))
 }
 
-/// The events of an SSE reply. A silence longer than `idle` ends the stream
-/// with [`GatewayError::Timeout`]; a broken connection with `Malformed`.
+/// The events of an SSE reply that carry data. A silence longer than `idle`
+/// ends the stream with [`GatewayError::Timeout`]; a broken connection with
+/// `Malformed`.
 pub(crate) fn sse(
     resp: reqwest::Response,
     idle: Duration,
@@ -147,6 +270,10 @@ pub(crate) fn sse(
             item.and_then(|ev| {
                 ev.map_err(|e| GatewayError::Malformed(format!("the event stream broke: {e}")))
             })
+        })
+        .filter(|item| {
+            let keep = !matches!(item, Ok(ev) if ev.data.trim().is_empty());
+            futures::future::ready(keep)
         })
         .boxed()
 }
@@ -187,14 +314,28 @@ pub(crate) fn clip(s: &str) -> String {
     format!("{}…", &s[..end])
 }
 
-/// Parses one streamed JSON payload, naming the protocol element on failure.
+/// Parses one streamed JSON payload, naming the protocol element on failure
+/// (`what` is only formatted then: this runs once per streamed event).
 pub(crate) fn parse_event<T: serde::de::DeserializeOwned>(
     data: &str,
-    what: &str,
+    what: std::fmt::Arguments<'_>,
 ) -> Result<T, GatewayError> {
     serde_json::from_str(data).map_err(|e| {
         GatewayError::Malformed(format!("{what} is not valid JSON ({e}): {}", clip(data)))
     })
+}
+
+/// The closing events of a protocol whose stream simply ends (Gemini, Bedrock):
+/// usage and the finish reason, or an error when no finish reason came.
+pub(crate) fn close(
+    usage: Option<chorus_types::Usage>,
+    finish: Option<crate::FinishReason>,
+    out: &mut Vec<crate::StreamEvent>,
+) -> Result<(), GatewayError> {
+    let reason = finish.ok_or_else(cut_short)?;
+    out.extend(usage.map(crate::StreamEvent::Usage));
+    out.push(crate::StreamEvent::Finish(reason));
+    Ok(())
 }
 
 /// The error for a stream that ended before its protocol said it was done.

@@ -22,6 +22,7 @@ pub use bedrock::Bedrock;
 pub use error::GatewayError;
 pub use gateway::{Gateway, UserCredentials};
 pub use gemini::{Gemini, GeminiTarget};
+pub use http::{Connection, IDLE_TIMEOUT};
 pub use openai::{OpenAiChat, OpenAiResponses, Target};
 pub use request::*;
 pub use retry::{RetryPolicy, Retrying};

@@ -65,10 +65,6 @@ impl GoogleAuth {
         }
     }
 
-    pub fn project_id(&self) -> Option<&str> {
-        self.account.project_id.as_deref()
-    }
-
     /// A valid access token, fetched when the cached one is near expiry.
     pub async fn token(&self, client: &reqwest::Client) -> Result<String, GatewayError> {
         let mut cached = self.cached.lock().await;

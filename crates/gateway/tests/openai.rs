@@ -1,6 +1,8 @@
 //! The OpenAI adapter against a local upstream speaking the same wire protocol.
 
-use chorus_gateway::{ChatMessage, ChatRequest, GatewayError, OpenAiChat, Provider, StreamEvent};
+use chorus_gateway::{
+    ChatMessage, ChatRequest, Connection, GatewayError, OpenAiChat, Provider, StreamEvent,
+};
 use chorus_testkit::{MockOpenAi, MockOptions, answer_for};
 use futures::StreamExt;
 use serde_json::json;
@@ -73,8 +75,9 @@ async fn streams_text_usage_and_finish() {
 #[tokio::test]
 async fn overrides_add_drop_and_headers() {
     let mock = MockOpenAi::start(MockOptions::default()).await;
-    let p = provider(&mock, "sk-test").with_overrides(
-        BTreeMap::from([("X-Org".to_string(), "acme".to_string())]),
+    let conn = Connection::from(reqwest::Client::new())
+        .with_headers(BTreeMap::from([("X-Org".to_string(), "acme".to_string())]));
+    let p = OpenAiChat::new(conn, &mock.base_url(), "sk-test").with_params(
         BTreeMap::from([("safe_prompt".to_string(), json!(true))]),
         vec!["stream_options".into(), "temperature".into()],
     );
@@ -219,7 +222,8 @@ async fn models_and_non_streaming_completion() {
 async fn a_silent_stream_times_out() {
     let mock = MockOpenAi::start(MockOptions::default()).await;
     let idle = std::time::Duration::from_millis(60);
-    let p = provider(&mock, "sk-test").with_idle_timeout(idle);
+    let conn = Connection::from(reqwest::Client::new()).with_idle_timeout(idle);
+    let p = OpenAiChat::new(conn, &mock.base_url(), "sk-test");
     let (_, _, err) = collect(&p, "[[slow]] hi").await;
     assert_eq!(err, Some(GatewayError::Timeout(idle)));
 }

@@ -4,22 +4,19 @@
 //! URL and auth header only, which [`Target`] holds.
 
 use super::tools::ToolCallTracker;
-use crate::http::{self, clip, cut_short, parse_event};
+use crate::http::{self, Connection, clip, parse_event};
 use crate::{
     Answer, ChatRequest, FinishReason, GatewayError, Image, Part, Provider, Speaker, StreamEvent,
     ToolCall,
 };
 use chorus_types::Usage;
+use eventsource_stream::Event;
+use futures::FutureExt;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
-use futures::{FutureExt, StreamExt};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
-use std::time::Duration;
-
-/// How long a stream may stay silent before it counts as dead.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// Where requests go and how they authenticate.
 #[derive(Clone, Debug)]
@@ -41,19 +38,16 @@ pub enum Target {
 /// One upstream speaking Chat Completions.
 #[derive(Clone)]
 pub struct OpenAiChat {
-    http: reqwest::Client,
+    conn: Connection,
     target: Target,
-    headers: BTreeMap<String, String>,
     add_params: BTreeMap<String, Value>,
     drop_params: Vec<String>,
-    /// Longest silence in a stream, and longest whole call that does not stream.
-    idle_timeout: Duration,
 }
 
 impl OpenAiChat {
-    pub fn new(http: reqwest::Client, base_url: &str, api_key: &str) -> Self {
+    pub fn new(conn: impl Into<Connection>, base_url: &str, api_key: &str) -> Self {
         Self::with_target(
-            http,
+            conn,
             Target::OpenAi {
                 base_url: base_url.trim_end_matches('/').to_string(),
                 api_key: api_key.to_string(),
@@ -61,33 +55,23 @@ impl OpenAiChat {
         )
     }
 
-    pub fn with_target(http: reqwest::Client, target: Target) -> Self {
+    pub fn with_target(conn: impl Into<Connection>, target: Target) -> Self {
         Self {
-            http,
+            conn: conn.into(),
             target,
-            headers: BTreeMap::new(),
             add_params: BTreeMap::new(),
             drop_params: Vec::new(),
-            idle_timeout: IDLE_TIMEOUT,
         }
     }
 
-    /// Extra headers, body fields to add and body fields to drop (librechat.yaml's
-    /// `headers`, `addParams`, `dropParams`).
-    pub fn with_overrides(
+    /// Body fields to add and to drop (librechat.yaml's `addParams`, `dropParams`).
+    pub fn with_params(
         mut self,
-        headers: BTreeMap<String, String>,
         add_params: BTreeMap<String, Value>,
         drop_params: Vec<String>,
     ) -> Self {
-        self.headers = headers;
         self.add_params = add_params;
         self.drop_params = drop_params;
-        self
-    }
-
-    pub fn with_idle_timeout(mut self, idle: Duration) -> Self {
-        self.idle_timeout = idle;
         self
     }
 
@@ -170,9 +154,6 @@ impl OpenAiChat {
             Target::Azure { api_key, .. } => req = req.header("api-key", api_key),
             _ => {}
         }
-        for (k, v) in &self.headers {
-            req = req.header(k, v);
-        }
         req
     }
 
@@ -182,13 +163,14 @@ impl OpenAiChat {
         stream: bool,
     ) -> Result<reqwest::Response, GatewayError> {
         let body = self.body(request, stream);
-        let mut req = self
-            .authorized(self.http.post(self.completions_url(&request.model)))
+        let req = self
+            .authorized(
+                self.conn
+                    .client()
+                    .post(self.completions_url(&request.model)),
+            )
             .json(&body);
-        if !stream {
-            req = req.timeout(self.idle_timeout);
-        }
-        http::send(req, self.base_url(), self.idle_timeout).await
+        self.conn.send(req, self.base_url(), stream).await
     }
 }
 
@@ -261,80 +243,83 @@ pub(crate) fn image_url(img: &Image) -> String {
     }
 }
 
+/// Reads `data: {chunk}` events up to `data: [DONE]`.
+#[derive(Default)]
+struct Reader {
+    tools: ToolCallTracker,
+    finish: Option<FinishReason>,
+}
+
+impl Reader {
+    fn close(&mut self, reason: FinishReason, out: &mut Vec<StreamEvent>) {
+        out.extend(self.tools.end_all());
+        out.push(StreamEvent::Finish(reason));
+    }
+}
+
+impl http::Reader<Event> for Reader {
+    fn read(&mut self, event: Event, out: &mut Vec<StreamEvent>) -> Result<bool, GatewayError> {
+        let data = event.data.trim();
+        if data == "[DONE]" {
+            let reason = self.finish.take().unwrap_or(FinishReason::Stop);
+            self.close(reason, out);
+            return Ok(true);
+        }
+        let chunk: Chunk = parse_event(data, format_args!("a chunk"))?;
+        if let Some(err) = chunk.error {
+            return Err(GatewayError::Upstream {
+                status: 200,
+                message: err.message(),
+            });
+        }
+        for choice in chunk.choices {
+            if let Some(delta) = choice.delta {
+                if let Some(text) = delta.reasoning_content.or(delta.reasoning)
+                    && !text.is_empty()
+                {
+                    out.push(StreamEvent::Reasoning(text));
+                }
+                if let Some(text) = delta.content
+                    && !text.is_empty()
+                {
+                    out.push(StreamEvent::Text(text));
+                }
+                for call in delta.tool_calls {
+                    let f = call.function.unwrap_or_default();
+                    self.tools
+                        .seen(call.index, call.id, f.name, f.arguments, out);
+                }
+            }
+            if let Some(reason) = choice.finish_reason {
+                self.finish = Some(FinishReason::from_wire(&reason));
+            }
+        }
+        if let Some(u) = chunk.usage {
+            out.push(StreamEvent::Usage(u.into()));
+        }
+        Ok(false)
+    }
+
+    /// Some compatible servers end without `[DONE]` after a finish_reason;
+    /// without either, the answer was cut off.
+    fn end(mut self, out: &mut Vec<StreamEvent>) -> Result<(), GatewayError> {
+        let reason = self.finish.take().ok_or_else(http::cut_short)?;
+        self.close(reason, out);
+        Ok(())
+    }
+}
+
 impl Provider for OpenAiChat {
     fn stream(
         &self,
         request: ChatRequest,
     ) -> BoxStream<'static, Result<StreamEvent, GatewayError>> {
         let this = self.clone();
-        async_stream::stream! {
-            let resp = match this.post(&request, true).await {
-                Ok(r) => r,
-                Err(e) => { yield Err(e); return; }
-            };
-            let mut events = http::sse(resp, this.idle_timeout);
-            let mut tools = ToolCallTracker::default();
-            let mut finish: Option<FinishReason> = None;
-            while let Some(event) = events.next().await {
-                let event = match event {
-                    Ok(ev) => ev,
-                    Err(e) => { yield Err(e); return; }
-                };
-                let data = event.data.trim();
-                if data.is_empty() {
-                    continue;
-                }
-                if data == "[DONE]" {
-                    for ev in tools.end_all() { yield Ok(ev); }
-                    yield Ok(StreamEvent::Finish(finish.take().unwrap_or(FinishReason::Stop)));
-                    return;
-                }
-                let chunk: Chunk = match parse_event(data, "a chunk") {
-                    Ok(c) => c,
-                    Err(e) => { yield Err(e); return; }
-                };
-                if let Some(err) = chunk.error {
-                    yield Err(GatewayError::Upstream { status: 200, message: err.message() });
-                    return;
-                }
-                for choice in chunk.choices {
-                    if let Some(delta) = choice.delta {
-                        if let Some(text) = delta.reasoning_content.or(delta.reasoning)
-                            && !text.is_empty()
-                        {
-                            yield Ok(StreamEvent::Reasoning(text));
-                        }
-                        if let Some(text) = delta.content
-                            && !text.is_empty()
-                        {
-                            yield Ok(StreamEvent::Text(text));
-                        }
-                        for call in delta.tool_calls {
-                            let f = call.function.unwrap_or_default();
-                            for ev in tools.seen(call.index, call.id, f.name, f.arguments) {
-                                yield Ok(ev);
-                            }
-                        }
-                    }
-                    if let Some(reason) = choice.finish_reason {
-                        finish = Some(FinishReason::from_wire(&reason));
-                    }
-                }
-                if let Some(u) = chunk.usage {
-                    yield Ok(StreamEvent::Usage(u.into()));
-                }
-            }
-            // Some compatible servers end without `[DONE]` after a finish_reason;
-            // without either, the answer was cut off.
-            match finish {
-                Some(reason) => {
-                    for ev in tools.end_all() { yield Ok(ev); }
-                    yield Ok(StreamEvent::Finish(reason));
-                }
-                None => yield Err(cut_short()),
-            }
-        }
-        .boxed()
+        let open = async move {
+            let resp = this.post(&request, true).await?;
+            Ok(http::sse(resp, this.conn.idle()))
+        };
+        http::drive(open, Reader::default())
     }
 
     fn complete(&self, request: ChatRequest) -> BoxFuture<'static, Result<Answer, GatewayError>> {
@@ -379,10 +364,8 @@ impl Provider for OpenAiChat {
                     return Ok(deployments.keys().cloned().collect());
                 }
             };
-            let req = this
-                .authorized(this.http.get(url))
-                .timeout(this.idle_timeout);
-            let resp = http::send(req, this.base_url(), this.idle_timeout).await?;
+            let req = this.authorized(this.conn.client().get(url));
+            let resp = this.conn.send(req, this.base_url(), false).await?;
             let list: ModelList = http::json(resp, "the model list").await?;
             Ok(list.data.into_iter().map(|m| m.id).collect())
         }

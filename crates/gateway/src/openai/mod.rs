@@ -5,5 +5,5 @@ mod chat;
 mod responses;
 mod tools;
 
-pub use chat::{IDLE_TIMEOUT, OpenAiChat, Target};
+pub use chat::{OpenAiChat, Target};
 pub use responses::OpenAiResponses;

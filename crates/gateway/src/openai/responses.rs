@@ -2,47 +2,32 @@
 //! typed SSE events (`response.output_text.delta`, `response.completed`, …).
 
 use super::chat::image_url;
-use crate::http::{self, cut_short, parse_event};
+use crate::http::{self, Connection, parse_event};
 use crate::{
     Answer, ChatRequest, FinishReason, GatewayError, Part, Provider, Speaker, StreamEvent, ToolCall,
 };
 use chorus_types::Usage;
+use eventsource_stream::Event;
+use futures::FutureExt;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
-use futures::{FutureExt, StreamExt};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use std::collections::BTreeMap;
-use std::time::Duration;
 
 #[derive(Clone)]
 pub struct OpenAiResponses {
-    http: reqwest::Client,
+    conn: Connection,
     base_url: String,
     api_key: String,
-    headers: BTreeMap<String, String>,
-    idle_timeout: Duration,
 }
 
 impl OpenAiResponses {
-    pub fn new(http: reqwest::Client, base_url: &str, api_key: &str) -> Self {
+    pub fn new(conn: impl Into<Connection>, base_url: &str, api_key: &str) -> Self {
         Self {
-            http,
+            conn: conn.into(),
             base_url: base_url.trim_end_matches('/').to_string(),
             api_key: api_key.to_string(),
-            headers: BTreeMap::new(),
-            idle_timeout: super::IDLE_TIMEOUT,
         }
-    }
-
-    pub fn with_headers(mut self, headers: BTreeMap<String, String>) -> Self {
-        self.headers = headers;
-        self
-    }
-
-    pub fn with_idle_timeout(mut self, idle: Duration) -> Self {
-        self.idle_timeout = idle;
-        self
     }
 
     pub fn body(&self, request: &ChatRequest, stream: bool) -> Value {
@@ -88,18 +73,13 @@ impl OpenAiResponses {
         request: &ChatRequest,
         stream: bool,
     ) -> Result<reqwest::Response, GatewayError> {
-        let mut req = self
-            .http
+        let req = self
+            .conn
+            .client()
             .post(format!("{}/responses", self.base_url))
             .bearer_auth(&self.api_key)
             .json(&self.body(request, stream));
-        for (k, v) in &self.headers {
-            req = req.header(k, v);
-        }
-        if !stream {
-            req = req.timeout(self.idle_timeout);
-        }
-        http::send(req, &self.base_url, self.idle_timeout).await
+        self.conn.send(req, &self.base_url, stream).await
     }
 }
 
@@ -156,75 +136,82 @@ fn flush(out: &mut Vec<Value>, speaker: Speaker, content: &mut Vec<Value>, item:
     }
 }
 
+/// Reads the typed events up to `response.completed` (or `.incomplete`).
+#[derive(Default)]
+struct Reader {
+    /// Output indexes of function calls started.
+    calls: Vec<u32>,
+}
+
+impl http::Reader<Event> for Reader {
+    fn read(&mut self, event: Event, out: &mut Vec<StreamEvent>) -> Result<bool, GatewayError> {
+        let ev: WireEvent = parse_event(&event.data, format_args!("the {:?} event", event.event))?;
+        match ev {
+            WireEvent::OutputTextDelta { delta } => out.push(StreamEvent::Text(delta)),
+            WireEvent::ReasoningSummaryTextDelta { delta }
+            | WireEvent::ReasoningTextDelta { delta } => out.push(StreamEvent::Reasoning(delta)),
+            WireEvent::OutputItemAdded {
+                output_index,
+                item: Item::FunctionCall { call_id, name, .. },
+            } => {
+                self.calls.push(output_index);
+                out.push(StreamEvent::ToolCallStart {
+                    index: output_index,
+                    id: call_id,
+                    name,
+                });
+            }
+            WireEvent::FunctionCallArgumentsDelta {
+                output_index,
+                delta,
+            } => out.push(StreamEvent::ToolCallDelta {
+                index: output_index,
+                arguments: delta,
+            }),
+            WireEvent::OutputItemDone {
+                output_index,
+                item: Item::FunctionCall { .. },
+            } => out.push(StreamEvent::ToolCallEnd {
+                index: output_index,
+            }),
+            WireEvent::Completed { response } | WireEvent::Incomplete { response } => {
+                let finish = response.finish(!self.calls.is_empty());
+                out.extend(response.usage.map(|u| StreamEvent::Usage(u.into())));
+                out.push(StreamEvent::Finish(finish));
+                return Ok(true);
+            }
+            WireEvent::Failed { response } => {
+                let e = response.error.unwrap_or_default();
+                return Err(GatewayError::Upstream {
+                    status: 500,
+                    message: e.describe(),
+                });
+            }
+            WireEvent::Error(e) => {
+                let status = match e.code.as_deref() {
+                    Some("rate_limit_exceeded") => 429,
+                    Some("server_error") => 500,
+                    _ => 400,
+                };
+                return Err(http::error_for_status(status, e.describe(), None));
+            }
+            _ => {}
+        }
+        Ok(false)
+    }
+}
+
 impl Provider for OpenAiResponses {
     fn stream(
         &self,
         request: ChatRequest,
     ) -> BoxStream<'static, Result<StreamEvent, GatewayError>> {
         let this = self.clone();
-        async_stream::stream! {
-            let resp = match this.post(&request, true).await {
-                Ok(r) => r,
-                Err(e) => { yield Err(e); return; }
-            };
-            let mut events = http::sse(resp, this.idle_timeout);
-            // Output indexes of function calls, so argument deltas find their call.
-            let mut calls: Vec<u32> = Vec::new();
-            while let Some(event) = events.next().await {
-                let event = match event {
-                    Ok(ev) => ev,
-                    Err(e) => { yield Err(e); return; }
-                };
-                if event.data.trim().is_empty() {
-                    continue;
-                }
-                let ev: WireEvent = match parse_event(&event.data, &format!("the {:?} event", event.event)) {
-                    Ok(ev) => ev,
-                    Err(e) => { yield Err(e); return; }
-                };
-                match ev {
-                    WireEvent::OutputTextDelta { delta } => yield Ok(StreamEvent::Text(delta)),
-                    WireEvent::ReasoningSummaryTextDelta { delta } | WireEvent::ReasoningTextDelta { delta } => {
-                        yield Ok(StreamEvent::Reasoning(delta))
-                    }
-                    WireEvent::OutputItemAdded { output_index, item: Item::FunctionCall { call_id, name, .. } } => {
-                        calls.push(output_index);
-                        yield Ok(StreamEvent::ToolCallStart { index: output_index, id: call_id, name });
-                    }
-                    WireEvent::FunctionCallArgumentsDelta { output_index, delta } => {
-                        yield Ok(StreamEvent::ToolCallDelta { index: output_index, arguments: delta });
-                    }
-                    WireEvent::OutputItemDone { output_index, item: Item::FunctionCall { .. } } => {
-                        yield Ok(StreamEvent::ToolCallEnd { index: output_index });
-                    }
-                    WireEvent::Completed { response } | WireEvent::Incomplete { response } => {
-                        let finish = response.finish(!calls.is_empty());
-                        if let Some(u) = response.usage {
-                            yield Ok(StreamEvent::Usage(u.into()));
-                        }
-                        yield Ok(StreamEvent::Finish(finish));
-                        return;
-                    }
-                    WireEvent::Failed { response } => {
-                        let e = response.error.unwrap_or_default();
-                        yield Err(GatewayError::Upstream { status: 500, message: e.describe() });
-                        return;
-                    }
-                    WireEvent::Error(e) => {
-                        let status = match e.code.as_deref() {
-                            Some("rate_limit_exceeded") => 429,
-                            Some("server_error") => 500,
-                            _ => 400,
-                        };
-                        yield Err(http::error_for_status(status, e.describe(), None));
-                        return;
-                    }
-                    _ => {}
-                }
-            }
-            yield Err(cut_short());
-        }
-        .boxed()
+        let open = async move {
+            let resp = this.post(&request, true).await?;
+            Ok(http::sse(resp, this.conn.idle()))
+        };
+        http::drive(open, Reader::default())
     }
 
     fn complete(&self, request: ChatRequest) -> BoxFuture<'static, Result<Answer, GatewayError>> {
@@ -274,7 +261,7 @@ impl Provider for OpenAiResponses {
 
     fn list_models(&self) -> BoxFuture<'static, Result<Vec<String>, GatewayError>> {
         // Same `/models` as Chat Completions.
-        super::OpenAiChat::new(self.http.clone(), &self.base_url, &self.api_key).list_models()
+        super::OpenAiChat::new(self.conn.clone(), &self.base_url, &self.api_key).list_models()
     }
 }
 

@@ -17,8 +17,8 @@ impl ToolCallTracker {
         id: Option<String>,
         name: Option<String>,
         arguments: Option<String>,
-    ) -> Vec<StreamEvent> {
-        let mut out = Vec::new();
+        out: &mut Vec<StreamEvent>,
+    ) {
         if !self.open.contains(&index) {
             self.open.push(index);
             out.push(StreamEvent::ToolCallStart {
@@ -30,14 +30,12 @@ impl ToolCallTracker {
         if let Some(arguments) = arguments.filter(|a| !a.is_empty()) {
             out.push(StreamEvent::ToolCallDelta { index, arguments });
         }
-        out
     }
 
     /// Ends every open call (OpenAI has no per-call end marker).
-    pub fn end_all(&mut self) -> Vec<StreamEvent> {
+    pub fn end_all(&mut self) -> impl Iterator<Item = StreamEvent> + '_ {
         self.open
             .drain(..)
             .map(|index| StreamEvent::ToolCallEnd { index })
-            .collect()
     }
 }
