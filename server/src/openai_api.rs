@@ -8,6 +8,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use chorus_engine::ApiModelError;
 use chorus_gateway::{
     Answer, ChatMessage, ChatRequest, Effort, GatewayError, Image, Part, Reasoning, Speaker,
     StreamEvent, ToolCall, ToolResult, ToolSpec,
@@ -64,6 +65,7 @@ impl From<GatewayError> for ApiError {
                 )
             }
             GatewayError::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "upstream_error"),
+            GatewayError::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "server_error"),
             GatewayError::UnknownEndpoint(_) | GatewayError::NeedsUserKey(_) => {
                 (StatusCode::BAD_REQUEST, "invalid_request_error")
             }
@@ -92,7 +94,7 @@ async fn authenticate(state: &ServerState, headers: &HeaderMap) -> Result<UserId
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
-        .ok_or_else(|| unauthorized("You didn't provide an API key. Send it as `Authorization: Bearer <key>`; create one in Chorus under Settings → API keys."))?;
+        .ok_or_else(|| unauthorized("You didn't provide an API key. Send it as `Authorization: Bearer <key>`; an administrator creates one with `chorus api-key create --email <your email>`."))?;
     match state.app.engine.store().user_for_api_key(key).await {
         Ok(Some(user)) => Ok(user),
         Ok(None) => Err(unauthorized("Incorrect API key provided.")),
@@ -453,18 +455,22 @@ async fn complete(
     let _user = authenticate(&state, &headers).await?;
     let req = parse(&body)?;
     let model_id = req.model.clone();
-    let (provider, model) = state
-        .app
-        .engine
-        .api_provider(&model_id)
-        .await
-        .map_err(|e| ApiError {
-            status: StatusCode::NOT_FOUND,
-            message: e.to_string(),
-            kind: "invalid_request_error",
-            code: Some("model_not_found"),
-            param: Some("model".into()),
-        })?;
+    let (provider, model) =
+        state
+            .app
+            .engine
+            .api_provider(&model_id)
+            .await
+            .map_err(|e| match e {
+                ApiModelError::Unknown(message) => ApiError {
+                    status: StatusCode::NOT_FOUND,
+                    message,
+                    kind: "invalid_request_error",
+                    code: Some("model_not_found"),
+                    param: Some("model".into()),
+                },
+                ApiModelError::Unusable(e) => e.into(),
+            })?;
     let stream = req.stream;
     let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
     let chat = req.into_chat(model)?;

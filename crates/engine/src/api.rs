@@ -1,9 +1,9 @@
 //! The OpenAI-compatible API's use cases: which models a key may call, and
-//! running one completion through the gateway. Model ids are
-//! `{endpoint}/{model}`, so every configured endpoint is reachable.
+//! which provider serves a model id. Model ids are `{endpoint}/{model}`, so
+//! every configured endpoint is reachable.
 
-use crate::{Engine, EngineError};
-use chorus_gateway::Provider;
+use crate::Engine;
+use chorus_gateway::{GatewayError, Provider};
 use std::sync::Arc;
 
 /// One entry of `GET /v1/models`.
@@ -12,10 +12,24 @@ pub struct ApiModel {
     pub endpoint: String,
 }
 
+/// Why a model id cannot be served.
+#[derive(Debug)]
+pub enum ApiModelError {
+    /// No endpoint offers it; the message says how model ids look.
+    Unknown(String),
+    /// Its endpoint exists but cannot be used (no key for it, bad credentials file).
+    Unusable(GatewayError),
+}
+
 impl Engine {
+    /// The models of every endpoint the API can use (endpoints that need each
+    /// user's own key are left out until users can store one).
     pub async fn api_models(&self) -> Vec<ApiModel> {
         let mut out = Vec::new();
         for ep in self.gateway.endpoints().await {
+            if self.gateway.provider(&ep.name).is_err() {
+                continue;
+            }
             for m in ep.models {
                 out.push(ApiModel {
                     id: format!("{}/{m}", ep.name),
@@ -31,7 +45,7 @@ impl Engine {
     pub async fn api_provider(
         &self,
         model_id: &str,
-    ) -> Result<(Arc<dyn Provider>, String), EngineError> {
+    ) -> Result<(Arc<dyn Provider>, String), ApiModelError> {
         let endpoints = self.gateway.endpoints().await;
         let by_prefix = model_id.split_once('/').and_then(|(ep, model)| {
             endpoints
@@ -48,7 +62,7 @@ impl Engine {
                 match (listing.next(), listing.next()) {
                     (Some(e), None) => (e.name.clone(), model_id.to_string()),
                     _ => {
-                        return Err(EngineError::Invalid(format!(
+                        return Err(ApiModelError::Unknown(format!(
                             "The model `{model_id}` does not exist. GET /v1/models lists the models this server offers, as \"endpoint/model\"."
                         )));
                     }
@@ -58,7 +72,7 @@ impl Engine {
         let provider = self
             .gateway
             .provider(&endpoint)
-            .map_err(|e| EngineError::Invalid(e.to_string()))?;
+            .map_err(ApiModelError::Unusable)?;
         Ok((provider, model))
     }
 }

@@ -209,6 +209,9 @@ fn user_message(e: &GatewayError) -> String {
         GatewayError::Connect { .. } | GatewayError::Timeout(_) => {
             " Check that the endpoint is running and reachable from the server."
         }
+        GatewayError::Unavailable { .. } => {
+            " An administrator can fix this in the server's configuration; the server log has the same message."
+        }
         _ => "",
     };
     let mut msg = e.to_string();

@@ -6,7 +6,7 @@ mod chat;
 mod job;
 mod title;
 
-pub use api::ApiModel;
+pub use api::{ApiModel, ApiModelError};
 pub use chat::SendRequest;
 
 use chorus_gateway::Gateway;

@@ -21,7 +21,9 @@ pub enum GatewayError {
     Malformed(String),
     #[error("no endpoint named {0:?} is configured")]
     UnknownEndpoint(String),
-    #[error("the endpoint {0:?} needs a key each user provides; add yours in Settings → API keys")]
+    #[error(
+        "the endpoint {0:?} is set up for keys each user provides, and this server cannot store yours yet; ask an administrator to give it an apiKey in chorus.yaml"
+    )]
     NeedsUserKey(String),
     #[error("the endpoint {endpoint:?} cannot be used: {reason}")]
     Unavailable { endpoint: String, reason: String },
