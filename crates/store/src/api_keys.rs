@@ -28,6 +28,16 @@ fn digest(secret: &str) -> String {
     hash.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// How precisely `last_used_at` is kept.
+const LAST_USED_GRANULARITY_MS: i64 = 60_000;
+
+#[derive(SurrealValue)]
+struct KeyUse {
+    id: String,
+    owner: String,
+    last_used_at: Option<i64>,
+}
+
 const KEY_FIELDS: &str = "record::id(id) AS id, name, prefix, created_at, last_used_at";
 
 impl Store {
@@ -89,19 +99,34 @@ impl Store {
         Ok(!deleted.is_empty())
     }
 
-    /// The user a presented key belongs to (and marks the key used).
+    /// The user a presented key belongs to. Marks the key used, at most once
+    /// a minute: this runs on every API request, which should not all write.
     pub async fn user_for_api_key(&self, secret: &str) -> Result<Option<UserId>> {
+        let now = now_millis();
         let mut res = self
             .db
             .query(
-                "UPDATE api_key SET last_used_at = $now WHERE hash = $hash
-                 RETURN VALUE record::id(owner)",
+                "SELECT record::id(id) AS id, record::id(owner) AS owner, last_used_at
+                 FROM api_key WHERE hash = $hash",
             )
             .bind(("hash", digest(secret)))
-            .bind(("now", now_millis()))
             .await?
             .check()?;
-        let owners: Vec<String> = res.take(0)?;
-        Ok(owners.into_iter().next().map(UserId))
+        let found: Vec<KeyUse> = res.take(0)?;
+        let Some(key) = found.into_iter().next() else {
+            return Ok(None);
+        };
+        if key
+            .last_used_at
+            .is_none_or(|t| now - t >= LAST_USED_GRANULARITY_MS)
+        {
+            self.db
+                .query("UPDATE type::record('api_key', $id) SET last_used_at = $now")
+                .bind(("id", key.id))
+                .bind(("now", now))
+                .await?
+                .check()?;
+        }
+        Ok(Some(UserId(key.owner)))
     }
 }

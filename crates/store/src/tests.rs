@@ -285,6 +285,12 @@ async fn api_keys_are_hashed_owner_scoped_and_revocable() {
     let listed = store.api_keys(&ann).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert!(listed[0].last_used_at.is_some(), "using a key records when");
+    // Within the minute, using it again does not write.
+    store.user_for_api_key(&key.secret).await.unwrap();
+    assert_eq!(
+        store.api_keys(&ann).await.unwrap()[0].last_used_at,
+        listed[0].last_used_at
+    );
     assert!(store.api_keys(&bob).await.unwrap().is_empty());
     // Bob cannot revoke Ann's key; Ann can.
     assert!(!store.revoke_api_key(&bob, &key.info.id).await.unwrap());
