@@ -4,6 +4,7 @@
 //! Claude on Vertex AI, which takes the same body at `:streamRawPredict`.
 
 use crate::http::{self, Connection, parse_event};
+use crate::request::SamplingKeys;
 use crate::vertex::GoogleAuth;
 use crate::{
     Answer, ChatRequest, FinishReason, GatewayError, Image, Part, Provider, StreamEvent, ToolCall,
@@ -82,24 +83,24 @@ impl Anthropic {
             body.insert("tools".into(), Value::Array(tools));
         }
         if let Some(r) = request.reasoning {
-            // The budget must stay below max_tokens; thinking also rules out
-            // temperature and top_p.
+            // The budget must stay below max_tokens.
             let budget = r.budget().min(max_tokens.saturating_sub(1)).max(1024);
             body.insert(
                 "thinking".into(),
                 json!({"type": "enabled", "budget_tokens": budget}),
             );
-        } else {
-            if let Some(t) = request.temperature {
-                body.insert("temperature".into(), json!(t));
-            }
-            if let Some(p) = request.top_p {
-                body.insert("top_p".into(), json!(p));
-            }
         }
-        if !request.stop.is_empty() {
-            body.insert("stop_sequences".into(), json!(request.stop));
-        }
+        // Thinking rules out temperature and top_p; max_tokens is always set above.
+        let sampling = request.reasoning.is_none();
+        request.write_sampling(
+            SamplingKeys {
+                temperature: sampling.then_some("temperature"),
+                top_p: sampling.then_some("top_p"),
+                max_tokens: None,
+                stop: Some("stop_sequences"),
+            },
+            &mut body,
+        );
         if stream {
             body.insert("stream".into(), json!(true));
         }

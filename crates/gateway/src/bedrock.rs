@@ -5,6 +5,7 @@
 
 use crate::anthropic::arguments_object;
 use crate::http::{self, Connection, parse_event};
+use crate::request::SamplingKeys;
 use crate::{
     Answer, ChatRequest, FinishReason, GatewayError, Image, Part, Provider, StreamEvent, ToolCall,
 };
@@ -84,18 +85,15 @@ impl Bedrock {
             body.insert("system".into(), json!([{"text": system}]));
         }
         let mut config = Map::new();
-        if let Some(n) = request.max_tokens {
-            config.insert("maxTokens".into(), json!(n));
-        }
-        if let Some(t) = request.temperature {
-            config.insert("temperature".into(), json!(t));
-        }
-        if let Some(p) = request.top_p {
-            config.insert("topP".into(), json!(p));
-        }
-        if !request.stop.is_empty() {
-            config.insert("stopSequences".into(), json!(request.stop));
-        }
+        request.write_sampling(
+            SamplingKeys {
+                temperature: Some("temperature"),
+                top_p: Some("topP"),
+                max_tokens: Some("maxTokens"),
+                stop: Some("stopSequences"),
+            },
+            &mut config,
+        );
         if !config.is_empty() {
             body.insert("inferenceConfig".into(), Value::Object(config));
         }

@@ -4,6 +4,7 @@
 
 use crate::anthropic::arguments_object;
 use crate::http::{self, Connection, parse_event};
+use crate::request::SamplingKeys;
 use crate::vertex::GoogleAuth;
 use crate::{Answer, ChatRequest, FinishReason, GatewayError, Image, Part, Provider, StreamEvent};
 use chorus_types::Usage;
@@ -65,18 +66,15 @@ impl Gemini {
             body.insert("tools".into(), json!([{"functionDeclarations": decls}]));
         }
         let mut config = Map::new();
-        if let Some(t) = request.temperature {
-            config.insert("temperature".into(), json!(t));
-        }
-        if let Some(p) = request.top_p {
-            config.insert("topP".into(), json!(p));
-        }
-        if let Some(n) = request.max_tokens {
-            config.insert("maxOutputTokens".into(), json!(n));
-        }
-        if !request.stop.is_empty() {
-            config.insert("stopSequences".into(), json!(request.stop));
-        }
+        request.write_sampling(
+            SamplingKeys {
+                temperature: Some("temperature"),
+                top_p: Some("topP"),
+                max_tokens: Some("maxOutputTokens"),
+                stop: Some("stopSequences"),
+            },
+            &mut config,
+        );
         if let Some(r) = request.reasoning {
             config.insert(
                 "thinkingConfig".into(),

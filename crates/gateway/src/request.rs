@@ -1,6 +1,6 @@
 //! The provider-neutral request every adapter translates into its wire format.
 
-use serde_json::Value;
+use serde_json::{Map, Value, json};
 
 /// One model call: the conversation so far plus generation settings.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -249,4 +249,28 @@ pub(crate) fn role_messages(
             serde_json::json!({"role": role, parts_key: parts})
         })
         .collect()
+}
+
+/// The names one protocol gives the sampling settings; `None` where it has no
+/// such field (or, as Anthropic with thinking on, must not be sent).
+pub(crate) struct SamplingKeys {
+    pub temperature: Option<&'static str>,
+    pub top_p: Option<&'static str>,
+    pub max_tokens: Option<&'static str>,
+    pub stop: Option<&'static str>,
+}
+
+impl ChatRequest {
+    /// Writes the settings the request has under the protocol's names.
+    pub(crate) fn write_sampling(&self, keys: SamplingKeys, out: &mut Map<String, Value>) {
+        let mut put = |key: Option<&str>, value: Option<Value>| {
+            if let (Some(k), Some(v)) = (key, value) {
+                out.insert(k.to_string(), v);
+            }
+        };
+        put(keys.temperature, self.temperature.map(|t| json!(t)));
+        put(keys.top_p, self.top_p.map(|p| json!(p)));
+        put(keys.max_tokens, self.max_tokens.map(|n| json!(n)));
+        put(keys.stop, (!self.stop.is_empty()).then(|| json!(self.stop)));
+    }
 }

@@ -5,6 +5,7 @@
 
 use super::tools::ToolCallTracker;
 use crate::http::{self, Connection, clip, parse_event};
+use crate::request::SamplingKeys;
 use crate::{
     Answer, ChatRequest, FinishReason, GatewayError, Image, Part, Provider, Speaker, StreamEvent,
     ToolCall,
@@ -122,18 +123,15 @@ impl OpenAiChat {
                 .collect();
             body.insert("tools".into(), Value::Array(tools));
         }
-        if let Some(t) = request.temperature {
-            body.insert("temperature".into(), json!(t));
-        }
-        if let Some(p) = request.top_p {
-            body.insert("top_p".into(), json!(p));
-        }
-        if let Some(n) = request.max_tokens {
-            body.insert("max_tokens".into(), json!(n));
-        }
-        if !request.stop.is_empty() {
-            body.insert("stop".into(), json!(request.stop));
-        }
+        request.write_sampling(
+            SamplingKeys {
+                temperature: Some("temperature"),
+                top_p: Some("top_p"),
+                max_tokens: Some("max_tokens"),
+                stop: Some("stop"),
+            },
+            &mut body,
+        );
         if let Some(r) = request.reasoning {
             body.insert("reasoning_effort".into(), json!(r.effort().as_str()));
         }

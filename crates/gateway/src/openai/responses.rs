@@ -3,6 +3,7 @@
 
 use super::chat::image_url;
 use crate::http::{self, Connection, parse_event};
+use crate::request::SamplingKeys;
 use crate::{
     Answer, ChatRequest, FinishReason, GatewayError, Part, Provider, Speaker, StreamEvent, ToolCall,
 };
@@ -47,15 +48,16 @@ impl OpenAiResponses {
                 .collect();
             body.insert("tools".into(), Value::Array(tools));
         }
-        if let Some(t) = request.temperature {
-            body.insert("temperature".into(), json!(t));
-        }
-        if let Some(p) = request.top_p {
-            body.insert("top_p".into(), json!(p));
-        }
-        if let Some(n) = request.max_tokens {
-            body.insert("max_output_tokens".into(), json!(n));
-        }
+        // The Responses API has no stop sequences.
+        request.write_sampling(
+            SamplingKeys {
+                temperature: Some("temperature"),
+                top_p: Some("top_p"),
+                max_tokens: Some("max_output_tokens"),
+                stop: None,
+            },
+            &mut body,
+        );
         if let Some(r) = request.reasoning {
             body.insert(
                 "reasoning".into(),
