@@ -71,6 +71,12 @@ writeFileSync(
       titleConvo: true
       titleModel: "mock-small"
       modelDisplayLabel: "Mock AI"
+    - name: "Own"
+      apiKey: "user_provided"
+      baseURL: "http://${mockAddr}/v1"
+      models:
+        default: ["mock-small"]
+      modelDisplayLabel: "Own key AI"
 `
 );
 const server = start(CHORUS_BIN, ['serve', '--addr', `127.0.0.1:${port}`, '--data-dir', join(work, 'data'), '--config', join(work, 'chorus.yaml')]);
@@ -323,6 +329,78 @@ test('dark theme is remembered; the app installs and works offline as a shell', 
   await page.goto('/c/anything').catch(() => {});
   await page.getByRole('heading', { name: 'You are offline' }).waitFor();
   await context.setOffline(false);
+  await context.close();
+});
+
+test('settings: my own provider key, and API keys for OpenAI clients', async () => {
+  const { context, page } = await newPage(DESKTOP);
+  await register(page, { name: 'Hedy', email: 'hedy@example.com', password: 'frequency hopping' });
+  await hydrated(page);
+
+  // An endpoint that runs on the user's own key says so, and sending is refused.
+  await page.locator('#endpoint').selectOption('Own');
+  const notice = page.getByTestId('needs-key');
+  await notice.waitFor();
+  await page.getByLabel('Message').fill('hello before my key');
+  await page.getByLabel('Message').press('Enter');
+  await page.getByRole('alert').filter({ hasText: 'runs on your own API key' }).waitFor();
+  assert.equal(await page.getByTestId('message').count(), 0, 'nothing stored');
+
+  await notice.getByRole('link', { name: 'Add it in Settings' }).click();
+  await page.waitForURL('**/settings');
+  await hydrated(page);
+  const card = page.locator('[data-testid=provider-key][data-endpoint=Own]');
+  assert.equal(await card.getByTestId('provider-key-status').innerText(), 'Not set');
+  await card.getByLabel('API key').fill('sk-test');
+  await card.getByRole('button', { name: 'Save' }).click();
+  await card.getByTestId('provider-key-status').filter({ hasText: /^Saved \d{4}-\d{2}-\d{2}$/ }).waitFor();
+  await page.reload();
+  await hydrated(page);
+  assert.ok(!(await page.content()).includes('sk-test'), 'the key is never sent back');
+  assert.equal(await card.getByLabel('API key').inputValue(), '');
+
+  // Now the endpoint answers with that key.
+  await page.getByRole('link', { name: '+ New chat' }).click();
+  await page.getByText('How can I help?').waitFor();
+  await page.locator('#endpoint').selectOption('Own');
+  assert.equal(await notice.count(), 0);
+  const { answer } = await sendAndWatch(page, 'hello with my key');
+  assert.equal(await answer.getAttribute('data-state'), 'complete');
+  assert.equal(await answer.locator('strong').innerText(), 'hello with my key');
+
+  // An API key: shown once, listed, usable by an OpenAI client, revocable.
+  await page.getByRole('link', { name: 'Settings' }).click();
+  await page.waitForURL('**/settings');
+  await hydrated(page);
+  assert.equal(await page.getByTestId('api-base').innerText(), `${base}/v1`);
+  await page.getByLabel('New key name').fill('my script');
+  await page.getByRole('button', { name: 'Create key' }).click();
+  const secret = (await page.getByTestId('new-api-key-secret').innerText()).trim();
+  assert.match(secret, /^chorus-[0-9a-f]{64}$/);
+  const row = page.getByTestId('api-key').filter({ hasText: 'my script' });
+  await row.waitFor();
+  assert.match(await row.innerText(), /never used/);
+  const models = await fetch(`${base}/v1/models`, { headers: { authorization: `Bearer ${secret}` } });
+  assert.equal(models.status, 200);
+  const ids = (await models.json()).data.map((m) => m.id);
+  assert.deepEqual(ids, ['Mock/mock-small', 'Mock/mock-large', 'Own/mock-small']);
+  await page.reload();
+  await hydrated(page);
+  assert.equal(await page.getByTestId('new-api-key-secret').count(), 0, 'the key is shown only once');
+  assert.match(await row.innerText(), /last used \d{4}-/);
+  page.once('dialog', (d) => d.accept());
+  await row.getByRole('button', { name: 'Revoke' }).click();
+  await page.getByText('You have no API keys.').waitFor();
+  const revoked = await fetch(`${base}/v1/models`, { headers: { authorization: `Bearer ${secret}` } });
+  assert.equal(revoked.status, 401);
+
+  // Deleting the provider key brings the notice back.
+  await card.getByRole('button', { name: 'Delete my key' }).click();
+  await card.getByTestId('provider-key-status').filter({ hasText: 'Not set' }).waitFor();
+  await page.getByRole('link', { name: '+ New chat' }).click();
+  await page.locator('#endpoint').selectOption('Own');
+  await notice.waitFor();
+  assert.deepEqual(page.errors, []);
   await context.close();
 });
 

@@ -5,7 +5,10 @@
 //! (a cross-site POST carries no cookie) and the server refuses any POST whose
 //! `Origin` is another site (see `server/src/csrf.rs`).
 
-use chorus_types::{ConversationSummary, ConversationView, EndpointView, SendResult, UserView};
+use chorus_types::{
+    ApiKeyView, ConversationSummary, ConversationView, CreatedApiKey, EndpointView,
+    ProviderKeyView, SendResult, UserView,
+};
 use leptos::prelude::*;
 use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
@@ -155,8 +158,62 @@ pub async fn logout() -> Result<(), ApiError> {
 
 #[server(prefix = "/api", endpoint = "endpoints")]
 pub async fn list_endpoints() -> Result<Vec<EndpointView>, ApiError> {
-    ssr::user().await?;
-    Ok(ssr::state()?.engine.endpoints().await)
+    let user = ssr::user().await?;
+    Ok(ssr::state()?.engine.endpoints(&user.id).await?)
+}
+
+/// The endpoints that run on each user's own key, with what this user stored.
+#[server(prefix = "/api", endpoint = "provider-keys")]
+pub async fn list_provider_keys() -> Result<Vec<ProviderKeyView>, ApiError> {
+    let user = ssr::user().await?;
+    Ok(ssr::state()?.engine.provider_keys(&user.id).await?)
+}
+
+/// Stores the user's key and/or base URL for an endpoint (blank keeps the old one).
+#[server(prefix = "/api", endpoint = "provider-key/save")]
+pub async fn save_provider_key(
+    endpoint: String,
+    api_key: Option<String>,
+    base_url: Option<String>,
+) -> Result<(), ApiError> {
+    let user = ssr::user().await?;
+    Ok(ssr::state()?
+        .engine
+        .save_provider_key(
+            &user.id,
+            &endpoint,
+            api_key.as_deref().unwrap_or_default(),
+            base_url.as_deref().unwrap_or_default(),
+        )
+        .await?)
+}
+
+#[server(prefix = "/api", endpoint = "provider-key/delete")]
+pub async fn delete_provider_key(endpoint: String) -> Result<(), ApiError> {
+    let user = ssr::user().await?;
+    Ok(ssr::state()?
+        .engine
+        .delete_provider_key(&user.id, &endpoint)
+        .await?)
+}
+
+#[server(prefix = "/api", endpoint = "api-keys")]
+pub async fn list_api_keys() -> Result<Vec<ApiKeyView>, ApiError> {
+    let user = ssr::user().await?;
+    Ok(ssr::state()?.engine.api_keys(&user.id).await?)
+}
+
+/// Creates a key for the OpenAI-compatible API; the only time its secret is sent.
+#[server(prefix = "/api", endpoint = "api-keys/create")]
+pub async fn create_api_key(name: String) -> Result<CreatedApiKey, ApiError> {
+    let user = ssr::user().await?;
+    Ok(ssr::state()?.engine.create_api_key(&user.id, &name).await?)
+}
+
+#[server(prefix = "/api", endpoint = "api-keys/revoke")]
+pub async fn revoke_api_key(id: String) -> Result<(), ApiError> {
+    let user = ssr::user().await?;
+    Ok(ssr::state()?.engine.revoke_api_key(&user.id, &id).await?)
 }
 
 #[server(prefix = "/api", endpoint = "conversations")]

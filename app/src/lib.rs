@@ -58,6 +58,7 @@ pub fn App() -> impl IntoView {
                 <ParentRoute path=path!("") view=ui::layout::ChatLayout ssr=SsrMode::Async>
                     <Route path=path!("/") view=ui::chat::ChatView/>
                     <Route path=path!("/c/:id") view=ui::chat::ChatView/>
+                    <Route path=path!("/settings") view=ui::settings::SettingsPage/>
                 </ParentRoute>
             </Routes>
         </Router>

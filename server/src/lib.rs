@@ -18,6 +18,7 @@ use axum_login::AuthManagerLayerBuilder;
 use chorus_auth::{AuthBackend, RegistrationPolicy, SurrealSessionStore};
 use chorus_engine::Engine;
 use chorus_gateway::Gateway;
+use chorus_secrets::SecretBox;
 use chorus_store::Store;
 use chorus_streams::Jobs;
 use leptos::prelude::LeptosOptions;
@@ -63,19 +64,37 @@ pub async fn build(
     data_dir: &std::path::Path,
     config: &chorus_config::Config,
 ) -> anyhow::Result<Router> {
+    let secrets = secret_box(data_dir, config)?;
     let store = Store::open_dir(data_dir)
         .await
         .with_context(|| format!("opening the database in {}", data_dir.display()))?;
-    build_with_store(store, config).await
-}
-
-pub async fn build_with_store(
-    store: Store,
-    config: &chorus_config::Config,
-) -> anyhow::Result<Router> {
-    let engine = Engine::start(store.clone(), Gateway::from_config(config), Jobs::new())
+    let engine = Engine::start(store, Gateway::from_config(config), Jobs::new(), secrets)
         .await
         .context("starting the chat engine")?;
+    Ok(router(engine, config))
+}
+
+/// The key that seals users' stored secrets: `CHORUS_SECRET_KEY`, else
+/// `server.secretKey`, else a key generated once into the data directory.
+fn secret_box(
+    data_dir: &std::path::Path,
+    config: &chorus_config::Config,
+) -> anyhow::Result<SecretBox> {
+    if let Ok(key) = std::env::var("CHORUS_SECRET_KEY") {
+        return Ok(SecretBox::from_key_text(&key, "CHORUS_SECRET_KEY")?);
+    }
+    if let Some(key) = &config.server.secret_key {
+        return Ok(SecretBox::from_key_text(key, "server.secretKey")?);
+    }
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating the data directory {}", data_dir.display()))?;
+    Ok(SecretBox::load_or_create(&data_dir.join("secret.key"))?)
+}
+
+/// The whole application around a running engine (tests build their own
+/// engine to set up data first).
+pub fn router(engine: Engine, config: &chorus_config::Config) -> Router {
+    let store = engine.store().clone();
     let app_state = AppState {
         engine,
         registration: RegistrationPolicy {
@@ -106,7 +125,7 @@ pub async fn build_with_store(
 
     let routes = generate_route_list(app::App);
     let context = move || leptos::prelude::provide_context(app_state.clone());
-    let router = Router::new()
+    Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .route("/api/jobs/{id}/events", get(jobs_sse::job_events))
@@ -122,8 +141,7 @@ pub async fn build_with_store(
         .fallback(assets::static_or_not_found)
         .layer(axum::middleware::from_fn(csrf::same_origin_writes))
         .layer(auth_layer)
-        .with_state(state);
-    Ok(router)
+        .with_state(state)
 }
 
 async fn ready(State(state): State<ServerState>) -> impl IntoResponse {

@@ -109,13 +109,14 @@ async fn authenticate(state: &ServerState, headers: &HeaderMap) -> Result<UserId
 }
 
 pub async fn models(State(state): State<ServerState>, headers: HeaderMap) -> Response {
-    if let Err(e) = authenticate(&state, &headers).await {
-        return e.into_response();
-    }
+    let user = match authenticate(&state, &headers).await {
+        Ok(user) => user,
+        Err(e) => return e.into_response(),
+    };
     let data: Vec<Value> = state
         .app
         .engine
-        .api_models()
+        .api_models(&user)
         .await
         .into_iter()
         .map(|m| json!({"id": m.id, "object": "model", "created": 0, "owned_by": m.endpoint}))
@@ -452,25 +453,24 @@ async fn complete(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let _user = authenticate(&state, &headers).await?;
+    let user = authenticate(&state, &headers).await?;
     let req = parse(&body)?;
     let model_id = req.model.clone();
-    let (provider, model) =
-        state
-            .app
-            .engine
-            .api_provider(&model_id)
-            .await
-            .map_err(|e| match e {
-                ApiModelError::Unknown(message) => ApiError {
-                    status: StatusCode::NOT_FOUND,
-                    message,
-                    kind: "invalid_request_error",
-                    code: Some("model_not_found"),
-                    param: Some("model".into()),
-                },
-                ApiModelError::Unusable(e) => e.into(),
-            })?;
+    let (provider, model) = state
+        .app
+        .engine
+        .api_provider(&user, &model_id)
+        .await
+        .map_err(|e| match e {
+            ApiModelError::Unknown(message) => ApiError {
+                status: StatusCode::NOT_FOUND,
+                message,
+                kind: "invalid_request_error",
+                code: Some("model_not_found"),
+                param: Some("model".into()),
+            },
+            ApiModelError::Unusable(e) => e.into(),
+        })?;
     let stream = req.stream;
     let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
     let chat = req.into_chat(model)?;

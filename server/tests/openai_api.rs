@@ -2,7 +2,11 @@
 //! keys, `/v1/models`, and `/v1/chat/completions` streamed and not, in front of
 //! a local upstream speaking Chat Completions.
 
+use chorus_engine::Engine;
+use chorus_gateway::Gateway;
+use chorus_secrets::SecretBox;
 use chorus_store::Store;
+use chorus_streams::Jobs;
 use chorus_testkit::{MockOpenAi, MockOptions, answer_for, title_for};
 use chorus_types::UserId;
 use futures::StreamExt;
@@ -12,6 +16,8 @@ use std::path::Path;
 struct Api {
     base: String,
     key: String,
+    engine: Engine,
+    user: UserId,
     http: reqwest::Client,
     _mock: MockOpenAi,
 }
@@ -19,7 +25,7 @@ struct Api {
 async fn start() -> Api {
     let mock = MockOpenAi::start(MockOptions::default()).await;
     let yaml = format!(
-        "endpoints:\n  custom:\n    - name: Mock\n      apiKey: sk-test\n      baseURL: {}\n      models: {{default: [mock-small, mock-large]}}\n    - name: Mine\n      apiKey: user_provided\n      baseURL: {}\n      models: {{default: [own-model]}}\n",
+        "endpoints:\n  custom:\n    - name: Mock\n      apiKey: sk-test\n      baseURL: {}\n      models: {{default: [mock-small, mock-large]}}\n    - name: Mine\n      apiKey: user_provided\n      baseURL: {}\n      models: {{default: [mock-large]}}\n",
         mock.base_url(),
         mock.base_url()
     );
@@ -31,26 +37,50 @@ async fn start() -> Api {
         .create_user("dev@example.com", "Dev", "h", false)
         .await
         .unwrap();
-    let key = store
-        .create_api_key(&UserId(user.id), "test")
-        .await
-        .unwrap()
-        .secret;
-    let router = chorus_server::build_with_store(store, &config)
-        .await
-        .unwrap();
+    let user = UserId(user.id);
+    let key = store.create_api_key(&user, "test").await.unwrap().secret;
+    let engine = Engine::start(
+        store,
+        Gateway::from_config(&config),
+        Jobs::new(),
+        SecretBox::ephemeral(),
+    )
+    .await
+    .unwrap();
+    let router = chorus_server::router(engine.clone(), &config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     Api {
         base: format!("http://{addr}/v1"),
         key,
+        engine,
+        user,
         http: reqwest::Client::new(),
         _mock: mock,
     }
 }
 
 impl Api {
+    async fn model_ids(&self, key: &str) -> Vec<String> {
+        let body: Value = self
+            .http
+            .get(format!("{}/models", self.base))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap().to_string())
+            .collect()
+    }
+
     async fn post(&self, body: Value) -> (u16, String) {
         let resp = self
             .http
@@ -102,7 +132,7 @@ async fn keys_gate_the_api_and_models_are_listed_per_endpoint() {
         .iter()
         .map(|m| m["id"].as_str().unwrap())
         .collect();
-    // `Mine` needs each user's own key, which the API cannot use yet.
+    // `Mine` runs on each user's own key, and this user stored none.
     assert_eq!(ids, ["Mock/mock-small", "Mock/mock-large"]);
     assert_eq!(body["data"][0]["owned_by"], "Mock");
 }
@@ -246,4 +276,68 @@ async fn upstream_failures_before_output_are_http_errors() {
         "the gateway's own upstream key failing is a bad gateway: {text}"
     );
     assert!(text.contains("rejected the API key"), "{text}");
+}
+
+#[tokio::test]
+async fn a_user_provided_endpoint_runs_on_the_key_that_user_stored() {
+    let api = start().await;
+    let other = api
+        .engine
+        .store()
+        .create_user("other@example.com", "Other", "h", false)
+        .await
+        .unwrap();
+    let other_key = api
+        .engine
+        .create_api_key(&UserId(other.id), "other")
+        .await
+        .unwrap()
+        .secret;
+
+    // No key stored: refused with words that say where to add one.
+    let (status, text) = api
+        .post(json!({"model": "Mine/mock-large", "messages": [{"role": "user", "content": "hi"}]}))
+        .await;
+    assert_eq!(status, 400, "{text}");
+    let body: Value = serde_json::from_str(&text).unwrap();
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("Provider keys"), "{message}");
+
+    // A wrong key reaches the provider; its refusal comes back as an upstream
+    // error (the Chorus key itself was fine).
+    api.engine
+        .save_provider_key(&api.user, "Mine", "sk-wrong", "")
+        .await
+        .unwrap();
+    let (status, text) = api
+        .post(json!({"model": "Mine/mock-large", "messages": [{"role": "user", "content": "hi"}]}))
+        .await;
+    assert_eq!(status, 502, "{text}");
+    assert!(text.contains("rejected the API key"), "{text}");
+
+    // The right key: the endpoint is listed and answers.
+    api.engine
+        .save_provider_key(&api.user, "Mine", "sk-test", "")
+        .await
+        .unwrap();
+    assert!(
+        api.model_ids(&api.key)
+            .await
+            .contains(&"Mine/mock-large".to_string())
+    );
+    let (status, text) = api
+        .post(json!({"model": "Mine/mock-large", "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hello there"}]}))
+        .await;
+    assert_eq!(status, 200, "{text}");
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        body["choices"][0]["message"]["content"],
+        title_for("hello there")
+    );
+
+    // Another user's API key does not get the first user's provider key.
+    assert_eq!(
+        api.model_ids(&other_key).await,
+        ["Mock/mock-small", "Mock/mock-large"]
+    );
 }

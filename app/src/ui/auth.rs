@@ -1,8 +1,8 @@
 //! Sign-in and registration. Plain forms that post to server functions, so they
 //! also work before the wasm has loaded.
 
-use crate::api::{ApiError, Login, Register, current_user, registration_open};
-use crate::ui::ErrorText;
+use crate::api::{Login, Register, current_user, registration_open};
+use crate::ui::{ErrorText, action_error};
 use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_router::components::Redirect;
@@ -33,14 +33,6 @@ fn AuthCard(title: &'static str, children: Children) -> impl IntoView {
             </div>
         </main>
     }
-}
-
-/// The error of the last submission, in words.
-fn action_error<T, S>(value: S) -> Signal<Option<String>>
-where
-    S: Get<Value = Option<Result<T, ApiError>>> + Send + Sync + 'static,
-{
-    Signal::derive(move || value.get().and_then(|r| r.err()).map(|e| e.to_string()))
 }
 
 /// A labelled input.

@@ -129,6 +129,13 @@ fn Composer(
             .unwrap_or_default(),
     );
     let endpoints = StoredValue::new(endpoints);
+    let needs_key = move || {
+        endpoints.with_value(|eps| {
+            eps.iter()
+                .find(|e| e.name == endpoint.get())
+                .is_some_and(|e| e.needs_user_key)
+        })
+    };
     let models = move || {
         endpoints.with_value(|eps| {
             eps.iter()
@@ -202,6 +209,13 @@ fn Composer(
                         {move || models().into_iter().map(|m| view! { <option value=m.clone()>{m.clone()}</option> }).collect_view()}
                     </select>
                 </div>
+                <Show when=needs_key>
+                    <p role="status" class="text-sm" data-testid="needs-key">
+                        "This endpoint runs on your own API key. "
+                        <a href="/settings" class="link">"Add it in Settings"</a>
+                        " first."
+                    </p>
+                </Show>
                 <div class="flex items-end gap-2">
                     <label class="sr-only" for="prompt">"Message"</label>
                     <textarea id="prompt" name="text" rows="1" class="input flex-1 resize-none max-h-48"

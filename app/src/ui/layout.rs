@@ -121,6 +121,8 @@ fn Sidebar(user: UserView) -> impl IntoView {
                     <p class="truncate text-xs muted">{user.email.clone()}</p>
                 </div>
                 <ThemeToggle/>
+                <A href="/settings" attr:class="btn-ghost text-sm" attr:title="Settings: provider keys and API keys"
+                    on:click=move |_| drawer.set(false)>"Settings"</A>
                 <ActionForm action=logout>
                     <button type="submit" class="btn-ghost text-sm">"Sign out"</button>
                 </ActionForm>

@@ -4,6 +4,7 @@ pub mod auth;
 pub mod chat;
 pub mod layout;
 pub mod message;
+pub mod settings;
 
 use leptos::prelude::*;
 
@@ -42,4 +43,12 @@ pub fn ErrorText(#[prop(into)] message: Signal<Option<String>>) -> impl IntoView
             view! { <p role="alert" class="error-text">{m}</p> }
         })
     }
+}
+
+/// The error of the last submission, in words.
+pub fn action_error<T, S>(value: S) -> Signal<Option<String>>
+where
+    S: Get<Value = Option<Result<T, crate::api::ApiError>>> + Send + Sync + 'static,
+{
+    Signal::derive(move || value.get().and_then(|r| r.err()).map(|e| e.to_string()))
 }

@@ -45,6 +45,12 @@ pub struct Server {
     /// How long a session lasts without activity, in hours.
     #[serde(default = "default_session_hours")]
     pub session_hours: u32,
+    /// The key that seals secrets users store (their own provider keys): 32
+    /// random bytes as hex or base64. `CHORUS_SECRET_KEY` overrides it; with
+    /// neither, one is generated into the data directory. Instances that share
+    /// a database must share this key.
+    #[serde(default)]
+    pub secret_key: Option<String>,
 }
 
 impl Default for Server {
@@ -52,6 +58,7 @@ impl Default for Server {
         Self {
             secure_cookies: true,
             session_hours: default_session_hours(),
+            secret_key: None,
         }
     }
 }

@@ -4,6 +4,7 @@
 
 use crate::Engine;
 use chorus_gateway::{GatewayError, Provider};
+use chorus_types::UserId;
 use std::sync::Arc;
 
 /// One entry of `GET /v1/models`.
@@ -22,12 +23,13 @@ pub enum ApiModelError {
 }
 
 impl Engine {
-    /// The models of every endpoint the API can use (endpoints that need each
-    /// user's own key are left out until users can store one).
-    pub async fn api_models(&self) -> Vec<ApiModel> {
+    /// The models of every endpoint `user` can use through the API: endpoints
+    /// with the server's credentials, and `user_provided` ones they stored a
+    /// key for. Endpoints that cannot work are left out.
+    pub async fn api_models(&self, user: &UserId) -> Vec<ApiModel> {
         let mut out = Vec::new();
         for ep in self.gateway.endpoints().await {
-            if self.gateway.provider(&ep.name).is_err() {
+            if self.provider_for(user, &ep.name).await.is_err() {
                 continue;
             }
             for m in ep.models {
@@ -44,6 +46,7 @@ impl Engine {
     /// model name works when exactly one endpoint lists it.
     pub async fn api_provider(
         &self,
+        user: &UserId,
         model_id: &str,
     ) -> Result<(Arc<dyn Provider>, String), ApiModelError> {
         let endpoints = self.gateway.endpoints().await;
@@ -70,8 +73,8 @@ impl Engine {
             }
         };
         let provider = self
-            .gateway
-            .provider(&endpoint)
+            .provider_for(user, &endpoint)
+            .await
             .map_err(ApiModelError::Unusable)?;
         Ok((provider, model))
     }

@@ -4,8 +4,8 @@ use chorus_gateway::ChatMessage;
 use chorus_store::NewMessage;
 use chorus_streams::JobMeta;
 use chorus_types::{
-    ConversationId, ConversationSummary, ConversationView, EndpointView, JobId, MessageState, Role,
-    SendResult, SequencedEvent, UserId,
+    ConversationId, ConversationSummary, ConversationView, JobId, MessageState, Role, SendResult,
+    SequencedEvent, UserId,
 };
 use futures::Stream;
 
@@ -23,10 +23,6 @@ pub struct SendRequest {
 }
 
 impl Engine {
-    pub async fn endpoints(&self) -> Vec<EndpointView> {
-        self.gateway.endpoints().await
-    }
-
     pub async fn conversations(
         &self,
         user: &UserId,
@@ -75,6 +71,15 @@ impl Engine {
         })?;
         if req.model.trim().is_empty() {
             return Err(EngineError::Invalid("Pick a model first.".into()));
+        }
+        // Refuse before anything is stored: the answer could only fail.
+        if endpoint.needs_user_credentials()
+            && self.store.user_key(user, &req.endpoint).await?.is_none()
+        {
+            return Err(EngineError::Invalid(format!(
+                "{} runs on your own API key. Add it in Settings under Provider keys, then send again.",
+                endpoint.label()
+            )));
         }
         let title_model = endpoint
             .title_convo

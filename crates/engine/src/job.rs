@@ -53,7 +53,7 @@ async fn run(
         error: None,
         usage: None,
     };
-    let provider = match engine.gateway.provider(&spec.endpoint) {
+    let provider = match engine.provider_for(&spec.user, &spec.endpoint).await {
         Ok(p) => p,
         Err(e) => {
             out.error = Some(user_message(&e));

@@ -4,12 +4,14 @@
 mod api;
 mod chat;
 mod job;
+mod keys;
 mod title;
 
 pub use api::{ApiModel, ApiModelError};
 pub use chat::SendRequest;
 
 use chorus_gateway::Gateway;
+use chorus_secrets::SecretBox;
 use chorus_store::Store;
 use chorus_streams::Jobs;
 use std::sync::Arc;
@@ -41,11 +43,18 @@ pub struct Engine {
     store: Store,
     gateway: Arc<Gateway>,
     jobs: Jobs,
+    /// Seals what users store for use on their behalf (their provider keys).
+    secrets: Arc<SecretBox>,
 }
 
 impl Engine {
     /// Wires the parts together and repairs what a previous process left behind.
-    pub async fn start(store: Store, gateway: Gateway, jobs: Jobs) -> Result<Self, EngineError> {
+    pub async fn start(
+        store: Store,
+        gateway: Gateway,
+        jobs: Jobs,
+        secrets: SecretBox,
+    ) -> Result<Self, EngineError> {
         let interrupted = store
             .fail_interrupted_messages(
                 "The server stopped while this answer was being written. The text above is what was saved.",
@@ -62,6 +71,7 @@ impl Engine {
             store,
             gateway: Arc::new(gateway),
             jobs,
+            secrets: Arc::new(secrets),
         })
     }
 

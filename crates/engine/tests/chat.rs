@@ -2,6 +2,7 @@
 
 use chorus_engine::{Engine, EngineError, SendRequest};
 use chorus_gateway::Gateway;
+use chorus_secrets::SecretBox;
 use chorus_store::Store;
 use chorus_streams::Jobs;
 use chorus_testkit::{MockOpenAi, MockOptions, answer_for, title_for};
@@ -17,7 +18,8 @@ async fn engine_for(mock: &MockOpenAi, title_convo: bool) -> (Engine, UserId) {
         .local_addr()
         .unwrap();
     let yaml = format!(
-        "endpoints:\n  custom:\n    - name: Mock\n      apiKey: sk-test\n      baseURL: {}\n      models: {{default: [mock-small]}}\n      titleConvo: {title_convo}\n    - name: WrongKey\n      apiKey: sk-wrong\n      baseURL: {}\n      models: {{default: [mock-small]}}\n    - name: Down\n      apiKey: k\n      baseURL: http://{closed}/v1\n      models: {{default: [mock-small]}}\n",
+        "endpoints:\n  custom:\n    - name: Mock\n      apiKey: sk-test\n      baseURL: {}\n      models: {{default: [mock-small]}}\n      titleConvo: {title_convo}\n    - name: WrongKey\n      apiKey: sk-wrong\n      baseURL: {}\n      models: {{default: [mock-small]}}\n    - name: Down\n      apiKey: k\n      baseURL: http://{closed}/v1\n      models: {{default: [mock-small]}}\n    - name: Own\n      apiKey: user_provided\n      baseURL: {}\n      models: {{default: [mock-small]}}\n    - name: OwnServer\n      apiKey: user_provided\n      baseURL: user_provided\n      models: {{default: [mock-small]}}\n",
+        mock.base_url(),
         mock.base_url(),
         mock.base_url()
     );
@@ -32,9 +34,14 @@ async fn engine_for(mock: &MockOpenAi, title_convo: bool) -> (Engine, UserId) {
             .unwrap()
             .id,
     );
-    let engine = Engine::start(store, Gateway::from_config(&config), Jobs::new())
-        .await
-        .unwrap();
+    let engine = Engine::start(
+        store,
+        Gateway::from_config(&config),
+        Jobs::new(),
+        SecretBox::ephemeral(),
+    )
+    .await
+    .unwrap();
     (engine, user)
 }
 
@@ -319,4 +326,117 @@ async fn a_failed_answer_keeps_the_first_message_title() {
         .await
         .unwrap();
     assert_eq!(convo.title, "[[status:500]] Plan my week");
+}
+
+#[tokio::test]
+async fn a_user_provided_endpoint_runs_on_that_users_sealed_key() {
+    let mock = MockOpenAi::start(MockOptions::default()).await;
+    let (engine, ann) = engine_for(&mock, false).await;
+    let bob = UserId(
+        engine
+            .store()
+            .create_user("bob@x.test", "Bob", "h", false)
+            .await
+            .unwrap()
+            .id,
+    );
+    let needs_key = |eps: Vec<chorus_types::EndpointView>, name: &str| {
+        eps.into_iter()
+            .find(|e| e.name == name)
+            .unwrap()
+            .needs_user_key
+    };
+    assert!(needs_key(engine.endpoints(&ann).await.unwrap(), "Own"));
+    assert!(!needs_key(engine.endpoints(&ann).await.unwrap(), "Mock"));
+
+    // Without a key, sending is refused before anything is stored.
+    let Err(EngineError::Invalid(message)) = engine.send(&ann, req(None, "Own", "hi")).await else {
+        panic!("sending without a key must be refused");
+    };
+    assert!(message.contains("Settings"), "{message}");
+    assert!(engine.conversations(&ann).await.unwrap().is_empty());
+
+    // Bad input names what is wrong and stores nothing.
+    let Err(EngineError::Invalid(message)) = engine.save_provider_key(&ann, "Own", "   ", "").await
+    else {
+        panic!("an empty key must be refused");
+    };
+    assert_eq!(message, "Enter your API key.");
+    let Err(EngineError::Invalid(message)) = engine
+        .save_provider_key(&ann, "OwnServer", "sk-test", "localhost:8080")
+        .await
+    else {
+        panic!("a base URL without a scheme must be refused");
+    };
+    assert!(message.contains("not a web address"), "{message}");
+    assert!(
+        engine
+            .save_provider_key(&ann, "Mock", "sk-test", "")
+            .await
+            .is_err(),
+        "an endpoint with the server's key takes none from users"
+    );
+
+    engine
+        .save_provider_key(&ann, "Own", "sk-test", "")
+        .await
+        .unwrap();
+    // At rest the key is sealed, and the settings view never carries it.
+    let stored = engine.store().user_key(&ann, "Own").await.unwrap().unwrap();
+    let sealed = stored.api_key.unwrap();
+    assert!(
+        sealed.starts_with("v1.") && !sealed.contains("sk-test"),
+        "{sealed}"
+    );
+    let views = engine.provider_keys(&ann).await.unwrap();
+    let own = views.iter().find(|v| v.endpoint == "Own").unwrap();
+    assert!(own.has_key && own.wants_key && !own.wants_base_url);
+    assert!(!format!("{views:?}").contains("sk-test"));
+    assert!(!needs_key(engine.endpoints(&ann).await.unwrap(), "Own"));
+
+    let sent = engine.send(&ann, req(None, "Own", "hello")).await.unwrap();
+    let (text, _) = watch_all(&engine, &ann, &sent).await;
+    assert_eq!(text, answer_for("hello"));
+    let last = mock.requests().into_iter().last().unwrap();
+    assert_eq!(
+        last.headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok()),
+        Some("Bearer sk-test")
+    );
+
+    // Bob has stored nothing: Ann's key is not his.
+    assert!(needs_key(engine.endpoints(&bob).await.unwrap(), "Own"));
+    assert!(engine.send(&bob, req(None, "Own", "hi")).await.is_err());
+
+    // Both values of an endpoint where the user supplies the server too; a
+    // later save with a blank key keeps the stored key.
+    engine
+        .save_provider_key(&ann, "OwnServer", "sk-test", &mock.base_url())
+        .await
+        .unwrap();
+    engine
+        .save_provider_key(&ann, "OwnServer", "", &mock.base_url())
+        .await
+        .unwrap();
+    let view = engine.provider_keys(&ann).await.unwrap();
+    let own_server = view.iter().find(|v| v.endpoint == "OwnServer").unwrap();
+    assert!(own_server.has_key);
+    assert_eq!(
+        own_server.base_url.as_deref(),
+        Some(mock.base_url().as_str())
+    );
+    let sent = engine
+        .send(&ann, req(None, "OwnServer", "second"))
+        .await
+        .unwrap();
+    assert_eq!(
+        watch_all(&engine, &ann, &sent).await.0,
+        answer_for("second")
+    );
+
+    // Deleted: the endpoint asks for a key again.
+    engine.delete_provider_key(&ann, "Own").await.unwrap();
+    assert!(needs_key(engine.endpoints(&ann).await.unwrap(), "Own"));
+    assert!(engine.delete_provider_key(&ann, "Own").await.is_err());
 }

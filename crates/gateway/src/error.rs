@@ -22,7 +22,7 @@ pub enum GatewayError {
     #[error("no endpoint named {0:?} is configured")]
     UnknownEndpoint(String),
     #[error(
-        "the endpoint {0:?} is set up for keys each user provides, and this server cannot store yours yet; ask an administrator to give it an apiKey in chorus.yaml"
+        "the endpoint {0:?} runs on your own API key, and you have not stored one; add it in Settings under Provider keys"
     )]
     NeedsUserKey(String),
     #[error("the endpoint {endpoint:?} cannot be used: {reason}")]

@@ -134,6 +134,11 @@ impl Gateway {
         self.find(name).map(|e| &e.config)
     }
 
+    /// Every endpoint's settings, in configured order.
+    pub fn endpoint_configs(&self) -> impl Iterator<Item = &EndpointConfig> {
+        self.endpoints.iter().map(|e| &e.config)
+    }
+
     /// Every endpoint with its models. With `models.fetch`, asks the endpoint
     /// (cached for ten minutes) and falls back to `models.default` when it fails.
     pub async fn endpoints(&self) -> Vec<EndpointView> {
@@ -145,6 +150,7 @@ impl Gateway {
                 label: ep.config.label().to_string(),
                 default_model: models.first().cloned(),
                 models,
+                needs_user_key: false,
             });
         }
         out

@@ -24,8 +24,7 @@ pub struct NewApiKey {
 }
 
 fn digest(secret: &str) -> String {
-    let hash = Sha256::digest(secret.as_bytes());
-    hash.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
 /// How precisely `last_used_at` is kept.
@@ -45,10 +44,7 @@ impl Store {
     pub async fn create_api_key(&self, owner: &UserId, name: &str) -> Result<NewApiKey> {
         let mut bytes = [0u8; 32];
         rand::fill(&mut bytes);
-        let secret = format!(
-            "chorus-{}",
-            bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
-        );
+        let secret = format!("chorus-{}", hex::encode(bytes));
         let id = new_id();
         let prefix = secret[..14].to_string();
         let mut res = self

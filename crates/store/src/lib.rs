@@ -11,11 +11,13 @@ mod error;
 mod messages;
 mod migrations;
 mod sessions;
+mod user_keys;
 mod users;
 
 pub use api_keys::{ApiKeyInfo, NewApiKey};
 pub use error::StoreError;
 pub use messages::{MessageUpdate, NewMessage};
+pub use user_keys::SealedUserKey;
 pub use users::UserRecord;
 
 use std::path::Path;

@@ -66,6 +66,20 @@ const MIGRATIONS: &[(i64, &str)] = &[
     DEFINE INDEX api_key_owner ON api_key FIELDS owner;
     "#,
     ),
+    (
+        3,
+        r#"
+    -- A user's own credentials for endpoints configured `user_provided`. Both
+    -- values are sealed (AES-256-GCM, see crates/secrets) before they get here.
+    DEFINE TABLE user_key SCHEMAFULL;
+    DEFINE FIELD owner ON user_key TYPE record<user>;
+    DEFINE FIELD endpoint ON user_key TYPE string;
+    DEFINE FIELD api_key ON user_key TYPE option<string>;
+    DEFINE FIELD base_url ON user_key TYPE option<string>;
+    DEFINE FIELD updated_at ON user_key TYPE int;
+    DEFINE INDEX user_key_owner_endpoint ON user_key FIELDS owner, endpoint UNIQUE;
+    "#,
+    ),
 ];
 
 pub async fn apply(db: &Surreal<Any>) -> Result<()> {

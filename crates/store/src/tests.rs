@@ -301,3 +301,47 @@ async fn api_keys_are_hashed_owner_scoped_and_revocable() {
     assert!(store.revoke_api_key(&ann, &key.info.id).await.unwrap());
     assert_eq!(store.user_for_api_key(&key.secret).await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn user_keys_are_one_per_endpoint_owner_scoped_and_deletable() {
+    let store = Store::memory().await.unwrap();
+    let ann = user(&store, "ann@example.com").await;
+    let bob = user(&store, "bob@example.com").await;
+    store
+        .set_user_key(&ann, "groq", Some("sealed-1".into()), None)
+        .await
+        .unwrap();
+    // Saving again replaces the entry rather than adding one.
+    store
+        .set_user_key(
+            &ann,
+            "groq",
+            Some("sealed-2".into()),
+            Some("sealed-url".into()),
+        )
+        .await
+        .unwrap();
+    store
+        .set_user_key(&ann, "openrouter", Some("sealed-3".into()), None)
+        .await
+        .unwrap();
+    let stored = store.user_key(&ann, "groq").await.unwrap().unwrap();
+    assert_eq!(stored.api_key.as_deref(), Some("sealed-2"));
+    assert_eq!(stored.base_url.as_deref(), Some("sealed-url"));
+    let endpoints: Vec<String> = store
+        .user_keys(&ann)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.endpoint)
+        .collect();
+    assert_eq!(endpoints, ["groq", "openrouter"]);
+    // Bob sees none of Ann's, and cannot delete them.
+    assert_eq!(store.user_key(&bob, "groq").await.unwrap(), None);
+    assert!(store.user_keys(&bob).await.unwrap().is_empty());
+    assert!(!store.delete_user_key(&bob, "groq").await.unwrap());
+    assert!(store.user_key(&ann, "groq").await.unwrap().is_some());
+    assert!(store.delete_user_key(&ann, "groq").await.unwrap());
+    assert_eq!(store.user_key(&ann, "groq").await.unwrap(), None);
+    assert!(!store.delete_user_key(&ann, "groq").await.unwrap());
+}

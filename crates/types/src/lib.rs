@@ -154,6 +154,45 @@ pub struct EndpointView {
     pub label: String,
     pub models: Vec<String>,
     pub default_model: Option<String>,
+    /// The endpoint runs on each user's own key, and this user has not stored
+    /// one yet (the chat points them to Settings).
+    #[serde(default)]
+    pub needs_user_key: bool,
+}
+
+/// An endpoint that runs on each user's own credentials, as the settings page
+/// shows it. The stored key itself never leaves the server.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProviderKeyView {
+    pub endpoint: String,
+    pub label: String,
+    /// The user supplies the API key.
+    pub wants_key: bool,
+    /// The user supplies the base URL.
+    pub wants_base_url: bool,
+    pub has_key: bool,
+    /// The base URL they stored (not a secret, shown so it can be checked).
+    pub base_url: Option<String>,
+    /// Milliseconds since the epoch; `None` when nothing is stored.
+    pub updated_at: Option<i64>,
+}
+
+/// One of a user's keys for the OpenAI-compatible API (never the key itself).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ApiKeyView {
+    pub id: String,
+    pub name: String,
+    /// The key's first characters, to tell keys apart.
+    pub prefix: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+/// A key just created: `secret` is shown this once and never again.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CreatedApiKey {
+    pub key: ApiKeyView,
+    pub secret: String,
 }
 
 /// What `send_message` returns: ids of the stored messages and of the job that
