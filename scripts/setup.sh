@@ -75,8 +75,22 @@ ensure_npm() {
   fi
 }
 
+# The official `openai` Python SDK, to test /v1 with a real client. Pinned in
+# end2end/requirements.txt; the venv lives outside the checkout.
+ensure_python_sdk() {
+  local venv="$HOME/.cache/chorus/pyenv" req=end2end/requirements.txt
+  if [ -x "$venv/bin/python" ] && [ -f "$venv/.stamp" ] && [ ! "$req" -nt "$venv/.stamp" ]; then return 0; fi
+  python3 -m venv --help >/dev/null 2>&1 || apt_install python3-venv
+  log "python venv with the openai SDK ($venv)"
+  rm -rf "$venv"
+  python3 -m venv "$venv" || { apt_install python3-venv; python3 -m venv "$venv"; }
+  "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
+  touch "$venv/.stamp"
+}
+
 ensure_test_tools() {
-  apt_install chromium redis-server brotli
+  apt_install chromium redis-server brotli python3
+  ensure_python_sdk
   if [ ! -d end2end/node_modules/playwright-core ] || [ end2end/package-lock.json -nt end2end/node_modules/.stamp ]; then
     log "npm install in end2end (playwright-core)"
     (cd end2end && npm install --no-audit --no-fund --silent && touch node_modules/.stamp)

@@ -341,3 +341,56 @@ async fn a_user_provided_endpoint_runs_on_the_key_that_user_stored() {
         ["Mock/mock-small", "Mock/mock-large"]
     );
 }
+
+/// The Python interpreter with the `openai` SDK that `scripts/setup.sh test`
+/// installs (or `CHORUS_PYTHON`).
+fn sdk_python() -> std::path::PathBuf {
+    if let Some(p) = std::env::var_os("CHORUS_PYTHON") {
+        return p.into();
+    }
+    let home = std::env::var_os("HOME").expect("HOME is set");
+    let python = Path::new(&home).join(".cache/chorus/pyenv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run `scripts/setup.sh test` (make test does) to install the openai SDK",
+        python.display()
+    );
+    python
+}
+
+#[tokio::test]
+async fn the_official_openai_python_sdk_works_against_chorus() {
+    let api = start().await;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/openai_sdk.py");
+    let output = tokio::process::Command::new(sdk_python())
+        .arg(&script)
+        .env("OPENAI_BASE_URL", &api.base)
+        .env("OPENAI_API_KEY", &api.key)
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the SDK script failed:\n{stderr}");
+    let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
+
+    assert_eq!(
+        seen["models"],
+        json!(["Mock/mock-small", "Mock/mock-large"])
+    );
+    assert_eq!(
+        seen["complete"],
+        json!({"content": title_for("hello from python"), "finish_reason": "stop", "prompt_tokens": 20, "completion_tokens": 4})
+    );
+    assert_eq!(seen["stream"]["content"], answer_for("stream to python"));
+    assert!(seen["stream"]["chunks"].as_u64().unwrap() > 1, "{seen}");
+    assert_eq!(seen["stream"]["finish_reason"], "stop");
+    assert!(
+        seen["stream"]["completion_tokens"].as_u64().unwrap() > 0,
+        "{seen}"
+    );
+    assert_eq!(
+        seen["unknown_model"],
+        json!({"status": 404, "code": "model_not_found"})
+    );
+    assert_eq!(seen["bad_key"], json!({"status": 401}));
+}
