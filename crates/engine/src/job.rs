@@ -3,7 +3,7 @@
 //! every tab changes nothing.
 
 use crate::{Engine, title};
-use chorus_gateway::{ChatMessage, ChatRequest, FinishReason, GatewayError, StreamEvent};
+use chorus_gateway::{ChatMessage, ChatRequest, FinishReason, GatewayError, StreamEvent, tokens};
 use chorus_store::MessageUpdate;
 use chorus_streams::JobWriter;
 use chorus_types::{ConversationId, JobEvent, MessageId, MessageState, Usage, UserId};
@@ -64,11 +64,12 @@ async fn run(
         let first = spec.context.last().map(|m| m.text()).unwrap_or_default();
         tokio::spawn(title::generate(provider.clone(), model, first))
     });
-    let mut stream = provider.stream(ChatRequest {
+    let request = ChatRequest {
         model: spec.model.clone(),
         messages: spec.context.clone(),
         ..Default::default()
-    });
+    };
+    let mut stream = provider.stream(request.clone());
     let mut last_save = Instant::now();
     loop {
         let item = tokio::select! {
@@ -136,6 +137,16 @@ async fn run(
     // Dropping the stream closes the upstream request (a stopped job stops
     // spending tokens at once).
     drop(stream);
+    // A stopped or cut answer was still paid for; the provider never got to
+    // say how much, so count it.
+    if out.usage.is_none() && !out.text.is_empty() {
+        let text = out.text.clone();
+        let counted = tokio::task::spawn_blocking(move || tokens::estimate(&request, &text)).await;
+        if let Ok(usage) = counted {
+            out.usage = Some(usage);
+            writer.append(JobEvent::Usage { usage });
+        }
+    }
     (out, title_task)
 }
 

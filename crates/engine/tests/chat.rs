@@ -245,6 +245,20 @@ async fn stopping_keeps_the_partial_answer() {
     assert!(!stored[1].text.is_empty());
     assert!(answer_for("[[slow]] a long story").starts_with(&stored[1].text));
     assert!(stored[1].text.len() < answer_for("[[slow]] a long story").len());
+    // The provider never reported usage for the cut answer: it is counted.
+    let usage = rest
+        .iter()
+        .find_map(|e| match e {
+            JobEvent::Usage { usage } => Some(*usage),
+            _ => None,
+        })
+        .expect("a stopped answer still reports what it used");
+    assert!(usage.estimated);
+    assert_eq!(
+        usage.output_tokens,
+        chorus_gateway::tokens::count(&stored[1].text)
+    );
+    assert!(usage.input_tokens > 0);
 }
 
 #[tokio::test]

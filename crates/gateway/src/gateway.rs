@@ -191,8 +191,12 @@ impl Gateway {
     }
 }
 
+/// Every adapter is retried before its first event, and its answers always
+/// carry usage (counted when the provider reports none).
 fn wrap(p: Arc<dyn Provider>, retry: RetryPolicy) -> Arc<dyn Provider> {
-    Arc::new(Retrying::new(p, retry))
+    Arc::new(crate::tokens::Metered::new(Arc::new(Retrying::new(
+        p, retry,
+    ))))
 }
 
 /// The adapter for one endpoint, given its resolved key and base URL.

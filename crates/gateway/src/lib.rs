@@ -14,6 +14,7 @@ mod http;
 mod openai;
 mod request;
 mod retry;
+pub mod tokens;
 mod vertex;
 
 pub use answer::Answer;
