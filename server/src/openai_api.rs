@@ -500,13 +500,20 @@ async fn complete(
     let body = async_stream::stream! {
         yield Ok::<_, std::convert::Infallible>(chunks.chunk(json!({"role": "assistant", "content": ""}), None));
         let mut next = Some(Ok(first));
-        // OpenAI sends usage after the finish chunk; providers may report it before.
+        // OpenAI sends usage after the finish chunk; providers may report it
+        // before, and counted usage comes last.
         let mut usage = None;
+        let mut finished = false;
         loop {
             match next {
+                Some(Ok(StreamEvent::Usage(u))) if finished => {
+                    if let Some(bytes) = chunks.event(StreamEvent::Usage(u)) {
+                        yield Ok(bytes);
+                    }
+                }
                 Some(Ok(StreamEvent::Usage(u))) => usage = Some(u),
                 Some(Ok(ev)) => {
-                    let finished = matches!(ev, StreamEvent::Finish(_));
+                    finished |= matches!(ev, StreamEvent::Finish(_));
                     if let Some(bytes) = chunks.event(ev) {
                         yield Ok(bytes);
                     }

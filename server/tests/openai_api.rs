@@ -162,40 +162,54 @@ async fn a_non_streamed_completion_comes_back_whole() {
     assert_eq!(sent.body["model"], "mock-small");
 }
 
+impl Api {
+    /// Streams a completion and returns its chunks (checking the `[DONE]` end).
+    async fn stream_chunks(&self, body: Value) -> Vec<Value> {
+        let resp = self
+            .http
+            .post(format!("{}/chat/completions", self.base))
+            .bearer_auth(&self.key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.headers()["content-type"], "text/event-stream");
+        let mut raw = String::new();
+        let mut body = resp.bytes_stream();
+        while let Some(chunk) = body.next().await {
+            raw.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        }
+        let datas: Vec<&str> = raw
+            .split("\n\n")
+            .filter_map(|e| e.strip_prefix("data: "))
+            .collect();
+        assert_eq!(datas.last(), Some(&"[DONE]"));
+        datas[..datas.len() - 1]
+            .iter()
+            .map(|d| serde_json::from_str(d).unwrap())
+            .collect()
+    }
+}
+
+fn streamed_text(chunks: &[Value]) -> String {
+    chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect()
+}
+
 #[tokio::test]
 async fn a_streamed_completion_is_openai_chunks_ending_in_done() {
     let api = start().await;
-    let resp = api
-        .http
-        .post(format!("{}/chat/completions", api.base))
-        .bearer_auth(&api.key)
-        .json(&json!({"model": "mock-small", "stream": true, "stream_options": {"include_usage": true},
-                      "messages": [{"role": "user", "content": "stream me"}]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    assert_eq!(resp.headers()["content-type"], "text/event-stream");
-    let mut raw = String::new();
-    let mut body = resp.bytes_stream();
-    while let Some(chunk) = body.next().await {
-        raw.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
-    }
-    let datas: Vec<&str> = raw
-        .split("\n\n")
-        .filter_map(|e| e.strip_prefix("data: "))
-        .collect();
-    assert_eq!(datas.last(), Some(&"[DONE]"));
-    let chunks: Vec<Value> = datas[..datas.len() - 1]
-        .iter()
-        .map(|d| serde_json::from_str(d).unwrap())
-        .collect();
+    let chunks = api
+        .stream_chunks(
+            json!({"model": "mock-small", "stream": true, "stream_options": {"include_usage": true},
+                      "messages": [{"role": "user", "content": "stream me"}]}),
+        )
+        .await;
     assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
-    let text: String = chunks
-        .iter()
-        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
-        .collect();
-    assert_eq!(text, answer_for("stream me"));
+    assert_eq!(streamed_text(&chunks), answer_for("stream me"));
     assert!(
         chunks
             .iter()
@@ -204,6 +218,25 @@ async fn a_streamed_completion_is_openai_chunks_ending_in_done() {
     let usage = chunks.last().unwrap();
     assert_eq!(usage["choices"], json!([]));
     assert!(usage["usage"]["completion_tokens"].as_u64().unwrap() > 0);
+}
+
+#[tokio::test]
+async fn usage_is_counted_when_the_upstream_reports_none() {
+    let api = start().await;
+    let prompt = "[[no-usage]] count me";
+    let chunks = api
+        .stream_chunks(
+            json!({"model": "mock-small", "stream": true, "stream_options": {"include_usage": true},
+                      "messages": [{"role": "user", "content": prompt}]}),
+        )
+        .await;
+    let usage = chunks.last().unwrap();
+    assert_eq!(usage["choices"], json!([]), "{chunks:?}");
+    assert_eq!(
+        usage["usage"]["completion_tokens"].as_u64().unwrap(),
+        chorus_gateway::tokens::count(&answer_for(prompt))
+    );
+    assert!(usage["usage"]["prompt_tokens"].as_u64().unwrap() > 0);
 }
 
 #[tokio::test]

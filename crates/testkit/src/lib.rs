@@ -262,9 +262,11 @@ async fn chat(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> 
         }))
         .into_response();
     }
+    // `[[no-usage]]` plays a server that never reports usage, even when asked.
     let include_usage = body["stream_options"]["include_usage"]
         .as_bool()
-        .unwrap_or(false);
+        .unwrap_or(false)
+        && !prompt.contains("[[no-usage]]");
     let delay = if prompt.contains("[[slow]]") {
         Duration::from_millis(150)
     } else {
