@@ -309,6 +309,26 @@ test('stop keeps the partial answer, marked as stopped', async () => {
   await context.close();
 });
 
+test('a reasoning model shows its thoughts apart from the answer, also after reload', async () => {
+  const { context, page } = await newPage(DESKTOP);
+  await register(page, { name: 'Kurt', email: 'kurt@example.com', password: 'incompleteness' });
+  const { answer } = await sendAndWatch(page, '[[think]] why is the sky blue');
+  assert.equal(await answer.getAttribute('data-state'), 'complete');
+  const thoughts = answer.getByTestId('reasoning');
+  assert.equal(await thoughts.locator('summary').innerText(), 'Thoughts');
+  await thoughts.locator('summary').click();
+  const expected = 'The user wrote "[[think]] why is the sky blue". I should answer with some markdown.';
+  assert.equal((await thoughts.locator('div').innerText()).trim(), expected);
+  // The thoughts are not part of the answer text.
+  assert.ok(!(await answer.locator('.prose-chat').innerText()).includes('I should answer'));
+  await page.reload();
+  await hydrated(page);
+  await assistant(page).getByTestId('reasoning').locator('summary').click();
+  assert.equal((await assistant(page).getByTestId('reasoning').locator('div').innerText()).trim(), expected);
+  assert.deepEqual(page.errors, []);
+  await context.close();
+});
+
 test('dark theme is remembered; the app installs and works offline as a shell', async () => {
   const { context, page } = await newPage(DESKTOP);
   await register(page, { name: 'Tim', email: 'tim@example.com', password: 'world wide web' });

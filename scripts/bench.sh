@@ -46,3 +46,9 @@ printf 'idle RSS after start and one page: %s KiB (%.1f MiB), of which anonymous
 printf 'release binary: %s bytes (%.1f MiB)\n' "$(stat -c %s "$BIN")" "$(echo "$(stat -c %s "$BIN")/1048576" | bc -l)"
 printf 'wasm served by the copied binary: %s bytes raw, %s bytes brotli\n' "$wasm_raw" "$wasm_br"
 printf 'css: %s bytes raw; js: %s bytes raw\n' "$css_raw" "$js_raw"
+
+# The gateway under load: time to first token added at fixed request rates, CPU
+# per forwarded chunk, and concurrent streams vs RSS (crates/bench).
+cd - >/dev/null
+cargo build --release -q -p chorus-bench
+"$TARGET/release/chorus-bench" --chorus "$BIN" ${BENCH_ARGS:-}

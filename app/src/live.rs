@@ -24,6 +24,12 @@ pub fn attach(
     };
     let on_end = std::rc::Rc::new(on_end);
 
+    // The page was rendered with what the database had (a saved prefix of the
+    // log); the first text of each kind from the log replaces it, the rest
+    // appends. After a reconnect the browser resumes after the last event, so
+    // these stay set and everything appends.
+    let mut seen_text = false;
+    let mut seen_reasoning = false;
     let on_message = {
         let source = source.clone();
         let on_end = on_end.clone();
@@ -34,12 +40,15 @@ pub fn attach(
             let Ok(event) = serde_json::from_str::<JobEvent>(&data) else {
                 return;
             };
-            let seq: u64 = ev.last_event_id().parse().unwrap_or(0);
             match event {
-                // The first event of the log replaces what the page rendered from
-                // the database (a saved prefix of the same text).
-                JobEvent::Delta { text } if seq == 1 => live.text.set(text),
+                JobEvent::Delta { text } if !std::mem::replace(&mut seen_text, true) => {
+                    live.text.set(text)
+                }
                 JobEvent::Delta { text } => live.text.update(|t| t.push_str(&text)),
+                JobEvent::Reasoning { text } if !std::mem::replace(&mut seen_reasoning, true) => {
+                    live.reasoning.set(text)
+                }
+                JobEvent::Reasoning { text } => live.reasoning.update(|t| t.push_str(&text)),
                 JobEvent::Usage { .. } => {}
                 JobEvent::Title { title } => on_title.run(title),
                 JobEvent::Done { state, error } => {

@@ -95,7 +95,7 @@ async fn authenticate(state: &ServerState, headers: &HeaderMap) -> Result<UserId
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .ok_or_else(|| unauthorized("You didn't provide an API key. Send it as `Authorization: Bearer <key>`; an administrator creates one with `chorus api-key create --email <your email>`."))?;
-    match state.app.engine.store().user_for_api_key(key).await {
+    match state.app.engine.user_for_api_key(key).await {
         Ok(Some(user)) => Ok(user),
         Ok(None) => Err(unauthorized("Incorrect API key provided.")),
         Err(e) => Err(ApiError {

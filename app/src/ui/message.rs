@@ -12,6 +12,7 @@ pub struct ActiveJob(pub RwSignal<Option<String>>);
 #[derive(Clone, Copy)]
 pub struct LiveMessage {
     pub text: RwSignal<String>,
+    pub reasoning: RwSignal<String>,
     pub state: RwSignal<MessageState>,
     pub error: RwSignal<Option<String>>,
 }
@@ -20,6 +21,7 @@ pub struct LiveMessage {
 pub fn MessageItem(message: MessageView, on_title: Callback<String>) -> impl IntoView {
     let live = LiveMessage {
         text: RwSignal::new(message.text.clone()),
+        reasoning: RwSignal::new(message.reasoning.clone()),
         state: RwSignal::new(message.state),
         error: RwSignal::new(message.error.clone()),
     };
@@ -51,6 +53,7 @@ pub fn MessageItem(message: MessageView, on_title: Callback<String>) -> impl Int
             data-testid="message"
         >
             <div class="text-xs muted mb-1">{who}{model}</div>
+            <Thoughts live/>
             {if is_user {
                 view! { <div class="whitespace-pre-wrap break-words">{message.text.clone()}</div> }.into_any()
             } else {
@@ -65,4 +68,27 @@ pub fn MessageItem(message: MessageView, on_title: Callback<String>) -> impl Int
             {move || live.error.get().map(|e| view! { <p role="alert" class="error-box" data-testid="message-error">{e}</p> })}
         </article>
     }
+}
+
+/// What a reasoning model showed of its thinking: folded away once the answer
+/// starts, open while it is all there is.
+#[component]
+fn Thoughts(live: LiveMessage) -> AnyView {
+    let thinking =
+        move || live.state.get() == MessageState::Streaming && live.text.read().is_empty();
+    view! {
+        <Show when=move || !live.reasoning.read().is_empty()>
+            <details class="thoughts" data-testid="reasoning" prop:open=thinking>
+                <summary class="cursor-pointer text-sm muted">
+                    {move || if thinking() { "Thinking…" } else { "Thoughts" }}
+                </summary>
+                <div class="mt-1 whitespace-pre-wrap text-sm muted border-l-2 border-zinc-300 dark:border-zinc-700 pl-3">
+                    {move || live.reasoning.get()}
+                </div>
+            </details>
+        </Show>
+    }
+    // Type-erased: the message's view type is deep enough already for the
+    // release (non-erased) wasm build.
+    .into_any()
 }

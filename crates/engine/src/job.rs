@@ -30,6 +30,7 @@ pub(crate) struct JobSpec {
 
 struct Outcome {
     text: String,
+    reasoning: String,
     state: MessageState,
     error: Option<String>,
     usage: Option<Usage>,
@@ -49,6 +50,7 @@ async fn run(
 ) -> (Outcome, Option<tokio::task::JoinHandle<Option<String>>>) {
     let mut out = Outcome {
         text: String::new(),
+        reasoning: String::new(),
         state: MessageState::Failed,
         error: None,
         usage: None,
@@ -80,24 +82,18 @@ async fn run(
             }
             item = stream.next() => item,
         };
+        if last_save.elapsed() >= PERSIST_EVERY {
+            last_save = Instant::now();
+            save_partial(engine, spec, &out).await;
+        }
         match item {
             Some(Ok(StreamEvent::Text(t))) => {
                 out.text.push_str(&t);
                 writer.append(JobEvent::Delta { text: t });
-                if last_save.elapsed() >= PERSIST_EVERY {
-                    last_save = Instant::now();
-                    let partial = MessageUpdate {
-                        text: out.text.clone(),
-                        ..Default::default()
-                    };
-                    if let Err(e) = engine
-                        .store
-                        .update_message(&spec.user, &spec.message, partial)
-                        .await
-                    {
-                        tracing::warn!(error = %e, "saving the partial answer failed");
-                    }
-                }
+            }
+            Some(Ok(StreamEvent::Reasoning(t))) => {
+                out.reasoning.push_str(&t);
+                writer.append(JobEvent::Reasoning { text: t });
             }
             Some(Ok(StreamEvent::Usage(u))) => {
                 out.usage = Some(u);
@@ -111,11 +107,9 @@ async fn run(
                 }
                 // Keep reading: OpenAI sends usage after the finish reason.
             }
-            // Chat offers the model no tools (agents do), and reasoning is not
-            // shown in the chat view yet.
+            // Chat offers the model no tools (agents do).
             Some(Ok(
-                StreamEvent::Reasoning(_)
-                | StreamEvent::ToolCallStart { .. }
+                StreamEvent::ToolCallStart { .. }
                 | StreamEvent::ToolCallDelta { .. }
                 | StreamEvent::ToolCallEnd { .. },
             )) => {}
@@ -139,8 +133,8 @@ async fn run(
     drop(stream);
     // A stopped or cut answer was still paid for; the provider never got to
     // say how much, so count it.
-    if out.usage.is_none() && !out.text.is_empty() {
-        let text = out.text.clone();
+    if out.usage.is_none() && !(out.text.is_empty() && out.reasoning.is_empty()) {
+        let text = out.reasoning.clone() + &out.text;
         let counted = tokio::task::spawn_blocking(move || tokens::estimate(&request, &text)).await;
         if let Ok(usage) = counted {
             out.usage = Some(usage);
@@ -148,6 +142,22 @@ async fn run(
         }
     }
     (out, title_task)
+}
+
+/// Saves the text so far, so a crash loses at most `PERSIST_EVERY` of it.
+async fn save_partial(engine: &Engine, spec: &JobSpec, out: &Outcome) {
+    let partial = MessageUpdate {
+        text: out.text.clone(),
+        reasoning: Some(out.reasoning.clone()),
+        ..Default::default()
+    };
+    if let Err(e) = engine
+        .store
+        .update_message(&spec.user, &spec.message, partial)
+        .await
+    {
+        tracing::warn!(error = %e, "saving the partial answer failed");
+    }
 }
 
 async fn finish(
@@ -158,6 +168,7 @@ async fn finish(
 ) {
     let update = MessageUpdate {
         text: outcome.text,
+        reasoning: Some(outcome.reasoning),
         state: Some(outcome.state),
         error: outcome.error.clone(),
         usage: outcome.usage,

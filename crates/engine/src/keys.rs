@@ -6,11 +6,62 @@ use crate::{Engine, EngineError};
 use chorus_config::{Credential, Endpoint as EndpointConfig};
 use chorus_gateway::{GatewayError, Provider, UserCredentials};
 use chorus_types::{ApiKeyView, CreatedApiKey, EndpointView, ProviderKeyView, UserId};
-use std::sync::Arc;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Longest key or URL accepted; real ones are far shorter.
 const MAX_CREDENTIAL_CHARS: usize = 4_096;
 const MAX_KEY_NAME_CHARS: usize = 100;
+
+/// How long a verified API key is trusted without asking the database again.
+/// A key revoked on another instance keeps working this long there.
+const KEY_CACHE_TTL: Duration = Duration::from_secs(30);
+/// Beyond this many cached keys, the cache starts over (bounded memory).
+const KEY_CACHE_MAX: usize = 10_000;
+
+/// API keys verified recently, by SHA-256 of the key. Every request of the
+/// OpenAI-compatible API presents one; checking each against the database
+/// put a query on the hot path of every completion.
+pub(crate) struct KeyCache {
+    verified: Mutex<HashMap<[u8; 32], (UserId, Instant)>>,
+    /// Bounds the database lookups of keys not in the cache: a burst of new
+    /// connections (or of bad keys) becomes a short queue, not hundreds of
+    /// concurrent transactions, which embedded SurrealDB handles badly.
+    lookups: tokio::sync::Semaphore,
+}
+
+impl Default for KeyCache {
+    fn default() -> Self {
+        Self {
+            verified: Mutex::default(),
+            lookups: tokio::sync::Semaphore::new(4),
+        }
+    }
+}
+
+impl KeyCache {
+    fn get(&self, digest: &[u8; 32]) -> Option<UserId> {
+        let verified = self.verified.lock().unwrap();
+        verified
+            .get(digest)
+            .filter(|(_, at)| at.elapsed() < KEY_CACHE_TTL)
+            .map(|(user, _)| user.clone())
+    }
+
+    fn put(&self, digest: [u8; 32], user: UserId) {
+        let mut verified = self.verified.lock().unwrap();
+        if verified.len() >= KEY_CACHE_MAX {
+            verified.clear();
+        }
+        verified.insert(digest, (user, Instant::now()));
+    }
+
+    fn clear(&self) {
+        self.verified.lock().unwrap().clear();
+    }
+}
 
 /// Which of the two values the user supplies for an endpoint.
 fn wants(ep: &EndpointConfig) -> (bool, bool) {
@@ -235,8 +286,28 @@ impl Engine {
         })
     }
 
+    /// The user an API key belongs to, or `None` for an unknown or revoked key.
+    pub async fn user_for_api_key(&self, secret: &str) -> Result<Option<UserId>, EngineError> {
+        let digest: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+        if let Some(user) = self.api_key_cache.get(&digest) {
+            return Ok(Some(user));
+        }
+        let _turn = self.api_key_cache.lookups.acquire().await;
+        // Another request may have verified the same key while this one waited.
+        if let Some(user) = self.api_key_cache.get(&digest) {
+            return Ok(Some(user));
+        }
+        let user = self.store.user_for_api_key(secret).await?;
+        if let Some(user) = &user {
+            self.api_key_cache.put(digest, user.clone());
+        }
+        Ok(user)
+    }
+
     /// Revokes one of `user`'s keys at once.
     pub async fn revoke_api_key(&self, user: &UserId, id: &str) -> Result<(), EngineError> {
+        // Revocation is rare: forgetting every cached key is simplest and safe.
+        self.api_key_cache.clear();
         if self.store.revoke_api_key(user, id).await? {
             Ok(())
         } else {

@@ -45,6 +45,7 @@ pub struct Engine {
     jobs: Jobs,
     /// Seals what users store for use on their behalf (their provider keys).
     secrets: Arc<SecretBox>,
+    api_key_cache: Arc<keys::KeyCache>,
 }
 
 impl Engine {
@@ -72,6 +73,7 @@ impl Engine {
             gateway: Arc::new(gateway),
             jobs,
             secrets: Arc::new(secrets),
+            api_key_cache: Arc::default(),
         })
     }
 

@@ -454,3 +454,29 @@ async fn a_user_provided_endpoint_runs_on_that_users_sealed_key() {
     assert!(needs_key(engine.endpoints(&ann).await.unwrap(), "Own"));
     assert!(engine.delete_provider_key(&ann, "Own").await.is_err());
 }
+
+#[tokio::test]
+async fn reasoning_streams_apart_from_the_answer_and_is_stored() {
+    let mock = MockOpenAi::start(MockOptions::default()).await;
+    let (engine, user) = engine_for(&mock, false).await;
+    let prompt = "[[think]] why is the sky blue";
+    let sent = engine.send(&user, req(None, "Mock", prompt)).await.unwrap();
+    let (text, events) = watch_all(&engine, &user, &sent).await;
+    assert_eq!(text, answer_for(prompt));
+    let thoughts: String = events
+        .iter()
+        .filter_map(|e| match e {
+            JobEvent::Reasoning { text } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(thoughts, chorus_testkit::reasoning_for(prompt));
+    let stored = engine
+        .conversation(&user, &sent.conversation)
+        .await
+        .unwrap()
+        .messages;
+    assert_eq!(stored[1].reasoning, thoughts);
+    assert_eq!(stored[1].text, text);
+    assert_eq!(stored[0].reasoning, "");
+}

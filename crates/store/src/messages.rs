@@ -23,6 +23,8 @@ pub struct NewMessage<'a> {
 #[derive(Clone, Debug, Default)]
 pub struct MessageUpdate {
     pub text: String,
+    /// `None` keeps what is stored.
+    pub reasoning: Option<String>,
     pub state: Option<MessageState>,
     pub error: Option<String>,
     pub usage: Option<Usage>,
@@ -33,6 +35,7 @@ struct MessageRow {
     id: String,
     role: String,
     text: String,
+    reasoning: Option<String>,
     state: String,
     error: Option<String>,
     endpoint: Option<String>,
@@ -61,6 +64,7 @@ struct UpdateRow {
     id: String,
     owner: String,
     text: String,
+    reasoning: Option<String>,
     state: Option<String>,
     error: Option<String>,
     input_tokens: Option<i64>,
@@ -128,6 +132,7 @@ impl Store {
             id: id.0.clone(),
             owner: owner.0.clone(),
             text: update.text,
+            reasoning: update.reasoning,
             state: update.state.map(|s| s.as_str().into()),
             error: update.error,
             input_tokens: update.usage.map(|u| u.input_tokens as i64),
@@ -137,6 +142,7 @@ impl Store {
             .db
             .query(
                 "UPDATE type::record('message', $u.id) SET text = $u.text,
+                     reasoning = $u.reasoning ?? reasoning,
                      state = $u.state ?? state, error = $u.error ?? error,
                      input_tokens = $u.input_tokens ?? input_tokens,
                      output_tokens = $u.output_tokens ?? output_tokens
@@ -161,7 +167,7 @@ impl Store {
         let mut res = self
             .db
             .query(
-                "SELECT record::id(id) AS id, role, text, state, error, endpoint, model, job, created_at
+                "SELECT record::id(id) AS id, role, text, reasoning, state, error, endpoint, model, job, created_at
                  FROM message WHERE conversation = type::record('conversation', $conv)
                  AND owner = type::record('user', $owner) ORDER BY id",
             )
@@ -177,6 +183,7 @@ impl Store {
                 // The schema asserts both fields; an unknown value would be a bug.
                 role: Role::parse(&r.role).unwrap_or(Role::User),
                 text: r.text,
+                reasoning: r.reasoning.unwrap_or_default(),
                 state: MessageState::parse(&r.state).unwrap_or(MessageState::Failed),
                 error: r.error,
                 endpoint: r.endpoint,

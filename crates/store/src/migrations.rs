@@ -80,6 +80,13 @@ const MIGRATIONS: &[(i64, &str)] = &[
     DEFINE INDEX user_key_owner_endpoint ON user_key FIELDS owner, endpoint UNIQUE;
     "#,
     ),
+    (
+        4,
+        r#"
+    -- What a reasoning model showed of its thinking, kept beside the answer.
+    DEFINE FIELD reasoning ON message TYPE option<string>;
+    "#,
+    ),
 ];
 
 pub async fn apply(db: &Surreal<Any>) -> Result<()> {

@@ -161,6 +161,7 @@ async fn messages_keep_order_tree_edges_and_updates() {
 
     let done = MessageUpdate {
         text: "the answer".into(),
+        reasoning: Some("first, think".into()),
         state: Some(MessageState::Complete),
         error: None,
         usage: Some(Usage {
@@ -176,6 +177,8 @@ async fn messages_keep_order_tree_edges_and_updates() {
         ["question", "the answer"]
     );
     assert_eq!(all[1].state, MessageState::Complete);
+    assert_eq!(all[1].reasoning, "first, think");
+    assert_eq!(all[0].reasoning, "");
     assert!(store.messages(&bob, &conv).await.unwrap().is_empty());
 
     let mut res = store

@@ -112,6 +112,14 @@ impl MockOpenAi {
     }
 }
 
+/// The reasoning the mock streams for a `[[think]]` prompt.
+pub fn reasoning_for(prompt: &str) -> String {
+    format!(
+        "The user wrote \"{}\". I should answer with some markdown.",
+        prompt.trim()
+    )
+}
+
 /// The answer the mock streams for `prompt` (tests compare against it).
 pub fn answer_for(prompt: &str) -> String {
     let quoted = prompt.trim().replace('\n', " ");
@@ -274,16 +282,21 @@ async fn chat(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> 
     };
     let malformed = prompt.contains("[[malformed]]");
     let cut = prompt.contains("[[cut]]");
-    let answer = answer_for(&prompt);
-    let stream = sse_body(
+    let stream = sse_body(StreamPlan {
         model,
-        answer,
+        answer: answer_for(&prompt),
+        // `[[think]]` plays a reasoning model (DeepSeek's `reasoning_content`).
+        reasoning: if prompt.contains("[[think]]") {
+            reasoning_for(&prompt)
+        } else {
+            String::new()
+        },
         delay,
         include_usage,
         malformed,
         cut,
-        prompt.len(),
-    );
+        prompt_len: prompt.len(),
+    });
     Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "text/event-stream")
@@ -320,15 +333,30 @@ fn chunk(model: &str, delta: Value, finish: Value) -> Bytes {
     Bytes::from(format!("data: {c}\n\n"))
 }
 
-fn sse_body(
+/// What one streamed answer of the mock looks like.
+struct StreamPlan {
     model: String,
     answer: String,
+    /// Streamed as `reasoning_content` before the answer; empty for none.
+    reasoning: String,
     delay: Duration,
     include_usage: bool,
     malformed: bool,
     cut: bool,
     prompt_len: usize,
-) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> {
+}
+
+fn sse_body(plan: StreamPlan) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> {
+    let StreamPlan {
+        model,
+        answer,
+        reasoning,
+        delay,
+        include_usage,
+        malformed,
+        cut,
+        prompt_len,
+    } = plan;
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
     tokio::spawn(async move {
         let send = |b: Bytes| tx.send(b);
@@ -341,6 +369,19 @@ fn sse_body(
         .is_err()
         {
             return;
+        }
+        for piece in pieces(&reasoning) {
+            tokio::time::sleep(delay).await;
+            if send(chunk(
+                &model,
+                json!({"reasoning_content": piece}),
+                Value::Null,
+            ))
+            .await
+            .is_err()
+            {
+                return;
+            }
         }
         let parts = pieces(&answer);
         let count = parts.len();

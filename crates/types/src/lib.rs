@@ -120,6 +120,9 @@ pub struct MessageView {
     pub id: MessageId,
     pub role: Role,
     pub text: String,
+    /// What a reasoning model showed of its thinking before answering.
+    #[serde(default)]
+    pub reasoning: String,
     pub state: MessageState,
     /// What went wrong, in words a user can act on.
     pub error: Option<String>,
@@ -230,6 +233,8 @@ pub struct Usage {
 pub enum JobEvent {
     /// The answer grew by `text`.
     Delta { text: String },
+    /// The model's visible reasoning grew by `text` (reasoning models only).
+    Reasoning { text: String },
     /// Token usage, when the provider reports it.
     Usage { usage: Usage },
     /// The conversation got a (new) title.
