@@ -15,7 +15,7 @@ use chorus_gateway::{
 };
 use chorus_types::{Usage, UserId};
 use futures::StreamExt;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 /// An error in OpenAI's shape.
@@ -548,13 +548,52 @@ struct ChunkWriter {
     include_usage: bool,
 }
 
+/// One `chat.completion.chunk`, borrowing what every chunk of a stream
+/// repeats (this runs once per forwarded token).
+#[derive(Serialize)]
+struct WireChunk<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    model: &'a str,
+    choices: &'a [WireChoice<'a>],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<Value>,
+}
+
+#[derive(Serialize)]
+struct WireChoice<'a> {
+    index: u32,
+    delta: Value,
+    /// Always `null`: Chorus does not pass log probabilities on.
+    logprobs: (),
+    finish_reason: Option<&'a str>,
+}
+
 impl ChunkWriter {
+    fn frame(&self, choices: &[WireChoice<'_>], usage: Option<Value>) -> Bytes {
+        let chunk = WireChunk {
+            id: &self.id,
+            object: "chat.completion.chunk",
+            created: self.created,
+            model: &self.model,
+            choices,
+            usage,
+        };
+        let mut out = b"data: ".to_vec();
+        serde_json::to_writer(&mut out, &chunk).expect("a chunk always serializes");
+        out.extend_from_slice(b"\n\n");
+        Bytes::from(out)
+    }
+
     fn chunk(&self, delta: Value, finish: Option<&str>) -> Bytes {
-        let c = json!({
-            "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
-        });
-        Bytes::from(format!("data: {c}\n\n"))
+        let choice = WireChoice {
+            index: 0,
+            delta,
+            logprobs: (),
+            finish_reason: finish,
+        };
+        self.frame(std::slice::from_ref(&choice), None)
     }
 
     fn event(&self, ev: StreamEvent) -> Option<Bytes> {
@@ -570,13 +609,7 @@ impl ChunkWriter {
                 None,
             ),
             StreamEvent::ToolCallEnd { .. } => return None,
-            StreamEvent::Usage(u) if self.include_usage => {
-                let c = json!({
-                    "id": self.id, "object": "chat.completion.chunk", "created": self.created,
-                    "model": self.model, "choices": [], "usage": usage(&u),
-                });
-                Bytes::from(format!("data: {c}\n\n"))
-            }
+            StreamEvent::Usage(u) if self.include_usage => self.frame(&[], Some(usage(&u))),
             StreamEvent::Usage(_) => return None,
             StreamEvent::Finish(reason) => self.chunk(json!({}), Some(reason.as_openai())),
         })

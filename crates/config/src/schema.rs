@@ -259,8 +259,17 @@ impl Endpoint {
 
     /// Whether each user must store their own key (or URL) before using it.
     pub fn needs_user_credentials(&self) -> bool {
+        self.user_provides_key() || self.user_provides_base_url()
+    }
+
+    /// Each user supplies the API key (`apiKey: user_provided`).
+    pub fn user_provides_key(&self) -> bool {
         self.api_key == Some(Credential::UserProvided)
-            || self.base_url == Some(Credential::UserProvided)
+    }
+
+    /// Each user supplies the base URL (`baseURL: user_provided`).
+    pub fn user_provides_base_url(&self) -> bool {
+        self.base_url == Some(Credential::UserProvided)
     }
 }
 

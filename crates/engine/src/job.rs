@@ -134,9 +134,8 @@ async fn run(
     // A stopped or cut answer was still paid for; the provider never got to
     // say how much, so count it.
     if out.usage.is_none() && !(out.text.is_empty() && out.reasoning.is_empty()) {
-        let text = out.reasoning.clone() + &out.text;
-        let counted = tokio::task::spawn_blocking(move || tokens::estimate(&request, &text)).await;
-        if let Ok(usage) = counted {
+        let output = out.reasoning.clone() + &out.text;
+        if let Some(usage) = tokens::estimate_off_thread(request, output).await {
             out.usage = Some(usage);
             writer.append(JobEvent::Usage { usage });
         }

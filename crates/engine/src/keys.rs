@@ -3,7 +3,6 @@
 //! for the OpenAI-compatible API.
 
 use crate::{Engine, EngineError};
-use chorus_config::{Credential, Endpoint as EndpointConfig};
 use chorus_gateway::{GatewayError, Provider, UserCredentials};
 use chorus_types::{ApiKeyView, CreatedApiKey, EndpointView, ProviderKeyView, UserId};
 use sha2::{Digest, Sha256};
@@ -63,14 +62,6 @@ impl KeyCache {
     }
 }
 
-/// Which of the two values the user supplies for an endpoint.
-fn wants(ep: &EndpointConfig) -> (bool, bool) {
-    (
-        ep.api_key == Some(Credential::UserProvided),
-        ep.base_url == Some(Credential::UserProvided),
-    )
-}
-
 /// What a sealed value is bound to: the owner, the endpoint and the field, so
 /// a value moved to another row or field does not decrypt.
 fn seal_context(user: &UserId, endpoint: &str, field: &str) -> String {
@@ -111,7 +102,7 @@ impl Engine {
             if !ep.needs_user_credentials() {
                 continue;
             }
-            let (wants_key, wants_base_url) = wants(ep);
+            let (wants_key, wants_base_url) = (ep.user_provides_key(), ep.user_provides_base_url());
             let mine = stored.iter().find(|k| k.endpoint == ep.name);
             let base_url = mine.and_then(|k| k.base_url.as_ref()).and_then(|sealed| {
                 self.secrets
@@ -150,7 +141,7 @@ impl Engine {
                     "The endpoint {endpoint:?} does not take keys from users."
                 ))
             })?;
-        let (wants_key, wants_base_url) = wants(ep);
+        let (wants_key, wants_base_url) = (ep.user_provides_key(), ep.user_provides_base_url());
         let (api_key, base_url) = (api_key.trim(), base_url.trim());
         if api_key.chars().count() > MAX_CREDENTIAL_CHARS
             || base_url.chars().count() > MAX_CREDENTIAL_CHARS

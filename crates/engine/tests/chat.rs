@@ -383,12 +383,15 @@ async fn a_user_provided_endpoint_runs_on_that_users_sealed_key() {
         panic!("a base URL without a scheme must be refused");
     };
     assert!(message.contains("not a web address"), "{message}");
-    assert!(
-        engine
-            .save_provider_key(&ann, "Mock", "sk-test", "")
-            .await
-            .is_err(),
-        "an endpoint with the server's key takes none from users"
+    // An endpoint with the server's key takes none from users.
+    let Err(EngineError::Invalid(message)) =
+        engine.save_provider_key(&ann, "Mock", "sk-test", "").await
+    else {
+        panic!("a key for a server-keyed endpoint must be refused");
+    };
+    assert_eq!(
+        message,
+        "The endpoint \"Mock\" does not take keys from users."
     );
 
     engine
@@ -421,7 +424,10 @@ async fn a_user_provided_endpoint_runs_on_that_users_sealed_key() {
 
     // Bob has stored nothing: Ann's key is not his.
     assert!(needs_key(engine.endpoints(&bob).await.unwrap(), "Own"));
-    assert!(engine.send(&bob, req(None, "Own", "hi")).await.is_err());
+    let Err(EngineError::Invalid(message)) = engine.send(&bob, req(None, "Own", "hi")).await else {
+        panic!("Bob has no key of his own");
+    };
+    assert!(message.contains("your own API key"), "{message}");
 
     // Both values of an endpoint where the user supplies the server too; a
     // later save with a blank key keeps the stored key.
@@ -452,7 +458,10 @@ async fn a_user_provided_endpoint_runs_on_that_users_sealed_key() {
     // Deleted: the endpoint asks for a key again.
     engine.delete_provider_key(&ann, "Own").await.unwrap();
     assert!(needs_key(engine.endpoints(&ann).await.unwrap(), "Own"));
-    assert!(engine.delete_provider_key(&ann, "Own").await.is_err());
+    let Err(EngineError::Invalid(message)) = engine.delete_provider_key(&ann, "Own").await else {
+        panic!("deleting twice must say there is nothing to delete");
+    };
+    assert_eq!(message, "No key of yours is stored for that endpoint.");
 }
 
 #[tokio::test]

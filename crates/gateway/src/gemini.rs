@@ -253,11 +253,8 @@ impl Provider for Gemini {
         request: ChatRequest,
     ) -> BoxStream<'static, Result<StreamEvent, GatewayError>> {
         let this = self.clone();
-        let open = async move {
-            let resp = this.post(&request, true).await?;
-            Ok(http::sse(resp, this.conn.idle()))
-        };
-        http::drive(open, Reader::default())
+        let post = async move { this.post(&request, true).await };
+        http::stream(post, http::sse, self.conn.idle(), Reader::default())
     }
 
     fn complete(&self, request: ChatRequest) -> BoxFuture<'static, Result<Answer, GatewayError>> {

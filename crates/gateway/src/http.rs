@@ -91,7 +91,23 @@ pub(crate) trait Reader<M>: Send + 'static {
 
 /// Opens a stream of protocol messages with `open` and reads them with
 /// `reader`, ending at the first error.
-pub(crate) fn drive<M, R>(
+/// Streams one answer: `post` sends the request, `decode` turns the response
+/// body into protocol messages (with the connection's `idle` timeout), and
+/// `reader` turns those into events. Every adapter streams through this.
+pub(crate) fn stream<M, R>(
+    post: impl Future<Output = Result<reqwest::Response, GatewayError>> + Send + 'static,
+    decode: fn(reqwest::Response, Duration) -> BoxStream<'static, Result<M, GatewayError>>,
+    idle: Duration,
+    reader: R,
+) -> BoxStream<'static, Result<crate::StreamEvent, GatewayError>>
+where
+    M: Send + 'static,
+    R: Reader<M>,
+{
+    drive(async move { Ok(decode(post.await?, idle)) }, reader)
+}
+
+fn drive<M, R>(
     open: impl Future<Output = Result<BoxStream<'static, Result<M, GatewayError>>, GatewayError>>
     + Send
     + 'static,

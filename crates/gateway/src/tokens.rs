@@ -74,9 +74,9 @@ impl Metered {
     }
 }
 
-/// Counting a long conversation takes milliseconds of CPU: keep it off the
-/// async workers.
-async fn estimate_off_thread(request: ChatRequest, output: String) -> Option<Usage> {
+/// [`estimate`] on a blocking thread: counting a long conversation takes
+/// milliseconds of CPU, which must not stall the async workers.
+pub async fn estimate_off_thread(request: ChatRequest, output: String) -> Option<Usage> {
     tokio::task::spawn_blocking(move || estimate(&request, &output))
         .await
         .ok()
