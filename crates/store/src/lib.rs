@@ -21,16 +21,21 @@ pub use user_keys::SealedUserKey;
 pub use users::UserRecord;
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use surrealdb::Surreal;
 use surrealdb::engine::any::Any;
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// A handle to the database; cheap to clone.
+///
+/// The SDK handle sits behind an `Arc` on purpose: cloning a `Surreal` opens a
+/// new database session (three concurrent maps with per-thread tables, about
+/// 20 KB), and its drop is only a best-effort message to the engine. Cloning the
+/// store per request leaked sessions under load (1 GB after 1,000 API calls).
 #[derive(Clone)]
 pub struct Store {
-    db: Surreal<Any>,
+    db: Arc<Surreal<Any>>,
 }
 
 impl Store {
@@ -41,7 +46,7 @@ impl Store {
             .await
             .map_err(|e| StoreError::Connect(format!("{url}: {e}")))?;
         db.use_ns("chorus").use_db("main").await?;
-        let store = Self { db };
+        let store = Self { db: Arc::new(db) };
         migrations::apply(&store.db).await?;
         Ok(store)
     }
