@@ -352,6 +352,85 @@ test('dark theme is remembered; the app installs and works offline as a shell', 
   await context.close();
 });
 
+test('two tabs: an answer sent in one streams in the other; stop, rename and delete follow', async () => {
+  const { context, page } = await newPage(DESKTOP);
+  await register(page, { name: 'Margaret', email: 'margaret@example.com', password: 'apollo guidance' });
+  await sendAndWatch(page, 'first question');
+  await page.waitForURL(/\/c\/[0-9a-z]+$/);
+  const url = page.url();
+  const title = 'Chat about first question';
+  await page.getByTestId('conversation-title').filter({ hasText: title }).waitFor();
+
+  // A second tab of the same browser (same session) on the same conversation,
+  // with something typed but not sent.
+  const other = await context.newPage();
+  other.errors = [];
+  other.on('pageerror', (e) => other.errors.push(String(e)));
+  await other.goto(url);
+  await hydrated(other);
+  assert.equal(await other.getByTestId('message').count(), 2);
+  await other.getByLabel('Message').fill('my unsent draft');
+
+  // Sent in the first tab, the answer appears and streams in the second.
+  await page.getByLabel('Message').fill('[[slow]] second question');
+  await page.getByLabel('Message').press('Enter');
+  await waitFor(async () => (await other.getByTestId('message').count()) === 4, 'the new turn in the other tab', 10000);
+  const lengths = [];
+  while ((await assistant(other).getAttribute('data-state')) === 'streaming') {
+    lengths.push((await assistant(other).innerText()).length);
+    await other.waitForTimeout(60);
+  }
+  assert.ok(lengths.some((l, i) => i > 0 && l > lengths[i - 1] && lengths[0] < l), `it grew in the other tab (${lengths.length} samples)`);
+  assert.equal(await assistant(other).getAttribute('data-state'), 'complete');
+  await waitFor(async () => (await assistant(page).getAttribute('data-state')) === 'complete', 'the end in the first tab');
+  assert.equal(await assistant(other).innerText(), await assistant(page).innerText());
+  assert.equal(await other.getByLabel('Message').inputValue(), 'my unsent draft', 'the draft survives');
+
+  // Stop in the second tab stops the answer the first tab sent.
+  await page.getByLabel('Message').fill('[[slow]] third question');
+  await page.getByLabel('Message').press('Enter');
+  await waitFor(async () => (await other.getByTestId('message').count()) === 6, 'the third turn in the other tab', 10000);
+  await waitFor(async () => (await assistant(other).innerText()).length > 20, 'some text in the other tab');
+  await other.getByRole('button', { name: 'Stop' }).click();
+  await waitFor(async () => (await assistant(page).getAttribute('data-state')) === 'stopped', 'the first tab to see it stopped');
+  await assistant(page).getByText('Stopped.').waitFor();
+
+  // A conversation started in the second tab appears in the first tab's sidebar.
+  await other.getByRole('link', { name: '+ New chat' }).click();
+  await other.getByText('How can I help?').waitFor();
+  await sendAndWatch(other, 'started elsewhere');
+  await page.getByTestId('conversation-list').getByText('Chat about started elsewhere').waitFor();
+
+  // Renamed in the first tab: the second tab's sidebar follows.
+  const item = page.getByTestId('conversation-item').filter({ hasText: title });
+  await item.hover();
+  await item.getByRole('button', { name: 'Conversation options' }).click();
+  await page.getByRole('menuitem', { name: 'Rename' }).click();
+  await page.getByLabel('New title').fill('  Moon   landing notes ');
+  await page.getByLabel('New title').press('Enter');
+  await page.getByTestId('conversation-title').filter({ hasText: 'Moon landing notes' }).waitFor();
+  await other.getByTestId('conversation-list').getByText('Moon landing notes').waitFor();
+
+  // The second tab opens it, the first deletes it: the second leaves it.
+  await other.getByTestId('conversation-list').getByText('Moon landing notes').click();
+  await other.waitForURL(url);
+  await other.getByTestId('conversation-title').filter({ hasText: 'Moon landing notes' }).waitFor();
+  const renamed = page.getByTestId('conversation-item').filter({ hasText: 'Moon landing notes' });
+  await renamed.hover();
+  await renamed.getByRole('button', { name: 'Conversation options' }).click();
+  await page.getByRole('menuitem', { name: 'Delete' }).click();
+  await page.getByRole('alertdialog').getByText('Delete “Moon landing notes” and all its messages?').waitFor();
+  await page.getByRole('alertdialog').getByRole('button', { name: 'Delete' }).click();
+  await page.waitForURL(base + '/');
+  await other.waitForURL(base + '/');
+  await waitFor(async () => (await other.getByTestId('conversation-list').locator('a').allInnerTexts()).join('|') === 'Chat about started elsewhere',
+    'the second tab to list only the remaining conversation', 10000);
+  await page.goto(url);
+  await page.getByRole('alert').filter({ hasText: 'This conversation does not exist or is not yours.' }).waitFor();
+  assert.deepEqual([...page.errors, ...other.errors], []);
+  await context.close();
+});
+
 test('settings: my own provider key, and API keys for OpenAI clients', async () => {
   const { context, page } = await newPage(DESKTOP);
   await register(page, { name: 'Hedy', email: 'hedy@example.com', password: 'frequency hopping' });

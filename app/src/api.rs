@@ -229,6 +229,26 @@ pub async fn get_conversation(id: String) -> Result<ConversationView, ApiError> 
     Ok(ssr::state()?.engine.conversation(&user.id, &id).await?)
 }
 
+#[server(prefix = "/api", endpoint = "conversation/rename")]
+pub async fn rename_conversation(id: String, title: String) -> Result<(), ApiError> {
+    let user = ssr::user().await?;
+    let id = chorus_types::ConversationId(id);
+    Ok(ssr::state()?
+        .engine
+        .rename_conversation(&user.id, &id, &title)
+        .await?)
+}
+
+#[server(prefix = "/api", endpoint = "conversation/delete")]
+pub async fn delete_conversation(id: String) -> Result<(), ApiError> {
+    let user = ssr::user().await?;
+    let id = chorus_types::ConversationId(id);
+    Ok(ssr::state()?
+        .engine
+        .delete_conversation(&user.id, &id)
+        .await?)
+}
+
 #[server(prefix = "/api", endpoint = "send")]
 pub async fn send_message(
     conversation: Option<String>,

@@ -4,6 +4,8 @@
 pub mod api;
 #[cfg(feature = "hydrate")]
 mod live;
+#[cfg(feature = "hydrate")]
+mod sync;
 pub mod ui;
 
 use leptos::prelude::*;

@@ -4,8 +4,8 @@
 mod assets;
 pub mod cli;
 mod csrf;
-mod jobs_sse;
 mod openai_api;
+mod sse;
 
 use anyhow::Context;
 use app::api::ssr::AppState;
@@ -128,7 +128,8 @@ pub fn router(engine: Engine, config: &chorus_config::Config) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
-        .route("/api/jobs/{id}/events", get(jobs_sse::job_events))
+        .route("/api/jobs/{id}/events", get(sse::job_events))
+        .route("/api/events", get(sse::user_events))
         .route("/v1/models", get(openai_api::models))
         .route(
             "/v1/chat/completions",

@@ -2,7 +2,9 @@
 //! speaking OpenAI's streaming protocol, and a cookie-keeping client.
 
 use chorus_testkit::{MockOpenAi, MockOptions, answer_for};
-use chorus_types::{ConversationSummary, ConversationView, JobEvent, MessageState, SendResult};
+use chorus_types::{
+    ConversationSummary, ConversationView, JobEvent, MessageState, SendResult, UserEvent,
+};
 use futures::StreamExt;
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -213,6 +215,140 @@ async fn a_user_chats_and_the_answer_streams_resumably() {
     assert_eq!(bobs, serde_json::json!([]));
     // Signed out: 401.
     assert_eq!(reqwest::get(&url).await.unwrap().status(), 401);
+}
+
+/// Opens `GET /api/events` and returns its events as they come.
+async fn user_events(
+    c: &reqwest::Client,
+    base: &str,
+) -> impl futures::Stream<Item = UserEvent> + Unpin {
+    let resp = c.get(format!("{base}/api/events")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    Box::pin(
+        eventsource_stream::Eventsource::eventsource(resp.bytes_stream())
+            .map(|ev| serde_json::from_str::<UserEvent>(&ev.unwrap().data).unwrap()),
+    )
+}
+
+async fn next_event(stream: &mut (impl futures::Stream<Item = UserEvent> + Unpin)) -> UserEvent {
+    tokio::time::timeout(Duration::from_secs(10), stream.next())
+        .await
+        .expect("an event within 10 s")
+        .expect("the stream stays open")
+}
+
+#[tokio::test]
+async fn every_tab_of_a_user_hears_what_changes_and_no_one_else_does() {
+    let mock = MockOpenAi::start(MockOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &config_for(&mock, "")).await;
+    let base = &server.base;
+    assert_eq!(
+        reqwest::get(format!("{base}/api/events"))
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let ann = client(base);
+    register(&ann, base, "ann@example.com").await;
+    let bob = client(base);
+    register(&bob, base, "bob@example.com").await;
+    let mut tab1 = user_events(&ann, base).await;
+    let mut tab2 = user_events(&ann, base).await;
+    let mut bobs = user_events(&bob, base).await;
+
+    let (status, sent) = call(
+        &ann,
+        base,
+        "send",
+        &[
+            ("endpoint", "Mock"),
+            ("model", "mock-small"),
+            ("text", "Hi"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{sent}");
+    let sent: SendResult = serde_json::from_value(sent).unwrap();
+    let id = sent.conversation.clone();
+    let expected = [
+        UserEvent::ConversationCreated {
+            conversation: id.clone(),
+            title: "Hi".into(),
+        },
+        UserEvent::JobStarted {
+            conversation: id.clone(),
+            job: sent.job.clone(),
+        },
+        UserEvent::ConversationRenamed {
+            conversation: id.clone(),
+            title: "Chat about Hi".into(),
+        },
+        UserEvent::JobFinished {
+            conversation: id.clone(),
+            job: sent.job.clone(),
+            state: MessageState::Complete,
+        },
+    ];
+    for tab in [&mut tab1, &mut tab2] {
+        for want in &expected {
+            assert_eq!(&next_event(tab).await, want);
+        }
+    }
+
+    let (status, _) = call(
+        &ann,
+        base,
+        "conversation/rename",
+        &[("id", &id.0), ("title", "  Trip   plans ")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        next_event(&mut tab1).await,
+        UserEvent::ConversationRenamed {
+            conversation: id.clone(),
+            title: "Trip plans".into()
+        }
+    );
+    let (status, body) = call(
+        &ann,
+        base,
+        "conversation/rename",
+        &[("id", &id.0), ("title", " ")],
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (
+            500,
+            serde_json::json!({"Invalid": "A title cannot be empty."})
+        )
+    );
+
+    // Bob can neither rename nor delete it, and hears nothing of Ann's.
+    let (status, body) = call(&bob, base, "conversation/delete", &[("id", &id.0)]).await;
+    assert_eq!((status, body), (500, serde_json::json!("NotFound")));
+    let (status, _) = call(&ann, base, "conversation/delete", &[("id", &id.0)]).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        next_event(&mut tab1).await,
+        UserEvent::ConversationDeleted {
+            conversation: id.clone()
+        }
+    );
+    let (_, list) = call(&ann, base, "conversations", &[]).await;
+    assert_eq!(list, serde_json::json!([]));
+    let (status, body) = call(&ann, base, "conversation", &[("id", &id.0)]).await;
+    assert_eq!((status, body), (500, serde_json::json!("NotFound")));
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), bobs.next())
+            .await
+            .is_err(),
+        "Bob's stream stays silent"
+    );
 }
 
 #[tokio::test]

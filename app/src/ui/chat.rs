@@ -2,9 +2,9 @@
 
 use crate::api::{get_conversation, list_endpoints, send_message, stop_job};
 use crate::ui::ErrorText;
-use crate::ui::layout::{Drawer, Refresh, ThemeToggle};
+use crate::ui::layout::{Change, Changes, Drawer, Refresh, ThemeToggle};
 use crate::ui::message::{ActiveJob, MessageItem};
-use chorus_types::{ConversationView, EndpointView};
+use chorus_types::{ConversationView, EndpointView, UserEvent};
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map};
 
@@ -27,6 +27,15 @@ pub fn ChatView() -> impl IntoView {
     let live_title = RwSignal::new(None::<String>);
     let active = ActiveJob(RwSignal::new(None));
     provide_context(active);
+    // The unsent text lives here, outside the part that re-renders when the
+    // conversation reloads, so a reload caused by another tab keeps a draft.
+    let draft = RwSignal::new(String::new());
+    Effect::new(move |_| {
+        id.track();
+        draft.set(String::new());
+        live_title.set(None);
+    });
+    follow_other_tabs(id, version, live_title, active);
 
     view! {
         <Transition fallback=|| view! { <div class="flex-1 grid place-items-center muted">"Loading…"</div> }>
@@ -35,7 +44,7 @@ pub fn ChatView() -> impl IntoView {
                 let endpoints = endpoints.await;
                 match (conversation, endpoints) {
                     (Ok(conversation), Ok(endpoints)) => view! {
-                        <Chat conversation endpoints live_title version/>
+                        <Chat conversation endpoints live_title version draft/>
                     }.into_any(),
                     (Err(e), _) | (_, Err(e)) => view! {
                         <Header title=Signal::stored("Chorus".to_string())/>
@@ -47,6 +56,46 @@ pub fn ChatView() -> impl IntoView {
             })}
         </Transition>
     }
+}
+
+/// Keeps the open conversation in step with what other tabs and devices do to
+/// it: an answer started elsewhere appears and streams here, a rename shows,
+/// a deletion leaves.
+fn follow_other_tabs(
+    id: Memo<Option<String>>,
+    version: RwSignal<u32>,
+    live_title: RwSignal<Option<String>>,
+    active: ActiveJob,
+) {
+    let changes = expect_context::<Changes>().0;
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        let Some(change) = changes.get() else {
+            return;
+        };
+        let Some(open) = id.get_untracked() else {
+            return;
+        };
+        let event = match change {
+            Change::Missed => {
+                version.update(|v| *v += 1);
+                return;
+            }
+            Change::Event(event) if event.conversation().0 == open => event,
+            Change::Event(_) => return,
+        };
+        match event {
+            // This view already follows that job when it started it.
+            UserEvent::JobStarted { job, .. }
+                if active.0.get_untracked().as_deref() != Some(job.0.as_str()) =>
+            {
+                version.update(|v| *v += 1)
+            }
+            UserEvent::ConversationRenamed { title, .. } => live_title.set(Some(title)),
+            UserEvent::ConversationDeleted { .. } => navigate("/", Default::default()),
+            _ => {}
+        }
+    });
 }
 
 #[component]
@@ -68,6 +117,7 @@ fn Chat(
     endpoints: Vec<EndpointView>,
     live_title: RwSignal<Option<String>>,
     version: RwSignal<u32>,
+    draft: RwSignal<String>,
 ) -> impl IntoView {
     let stored_title = conversation
         .as_ref()
@@ -99,7 +149,7 @@ fn Chat(
             </div>
         </section>
         <Composer conversation=id conversation_endpoint=conversation.as_ref().and_then(|c| c.endpoint.clone())
-            conversation_model=conversation.as_ref().and_then(|c| c.model.clone()) endpoints version/>
+            conversation_model=conversation.as_ref().and_then(|c| c.model.clone()) endpoints version text=draft/>
     }
 }
 
@@ -110,6 +160,8 @@ fn Composer(
     conversation_model: Option<String>,
     endpoints: Vec<EndpointView>,
     version: RwSignal<u32>,
+    /// The message being typed.
+    text: RwSignal<String>,
 ) -> impl IntoView {
     crate::ui::mark_interactive();
     let refresh = expect_context::<Refresh>();
@@ -145,7 +197,6 @@ fn Composer(
         })
     };
 
-    let text = RwSignal::new(String::new());
     let conversation = StoredValue::new(conversation);
     let send = Action::new(move |input: &(String, String, String)| {
         let (endpoint, model, text) = input.clone();

@@ -1,11 +1,14 @@
 //! The signed-in frame: sidebar with conversations, header, offline banner.
 
-use crate::api::{ApiError, Logout, current_user, list_conversations};
-use chorus_types::UserView;
+use crate::api::{
+    ApiError, Logout, current_user, delete_conversation, list_conversations, rename_conversation,
+};
+use crate::ui::ErrorText;
+use chorus_types::{ConversationSummary, UserEvent, UserView};
 use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_router::components::{A, Outlet, Redirect};
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_navigate, use_params_map};
 
 /// Bumped to make views refetch after something changed.
 #[derive(Clone, Copy)]
@@ -19,6 +22,18 @@ impl Refresh {
     }
 }
 
+/// Something changed elsewhere (another tab, another device).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Change {
+    Event(UserEvent),
+    /// Some changes were missed (a reconnect); reload what is shown.
+    Missed,
+}
+
+/// The latest change heard on `/api/events`; views react to the ones about them.
+#[derive(Clone, Copy)]
+pub struct Changes(pub RwSignal<Option<Change>>);
+
 /// Whether the sidebar drawer is open (phones).
 #[derive(Clone, Copy)]
 pub struct Drawer(pub RwSignal<bool>);
@@ -30,6 +45,7 @@ pub fn ChatLayout() -> impl IntoView {
         sidebar: RwSignal::new(0),
     });
     provide_context(Drawer(RwSignal::new(false)));
+    provide_context(Changes(RwSignal::new(None)));
     view! {
         <Suspense fallback=|| view! { <div class="h-dvh grid place-items-center muted">"Loading…"</div> }>
             {move || Suspend::new(async move {
@@ -46,6 +62,8 @@ pub fn ChatLayout() -> impl IntoView {
 #[component]
 fn Frame(user: UserView) -> impl IntoView {
     let drawer = expect_context::<Drawer>().0;
+    #[cfg(feature = "hydrate")]
+    crate::sync::listen(expect_context::<Changes>(), expect_context::<Refresh>());
     view! {
         <div class="flex h-dvh overflow-hidden">
             // Phones: the sidebar is a drawer over the chat, closed by the backdrop.
@@ -97,16 +115,8 @@ fn Sidebar(user: UserView) -> impl IntoView {
                                 <ul class="space-y-0.5" data-testid="conversation-list">
                                     {list.into_iter().map(|c| {
                                         let id = c.id.0.clone();
-                                        let href = format!("/c/{id}");
-                                        let active = move || current().as_deref() == Some(id.as_str());
-                                        view! {
-                                            <li>
-                                                <a href=href class="convo-link" class:active=active
-                                                    on:click=move |_| drawer.set(false) title=c.title.clone()>
-                                                    {c.title.clone()}
-                                                </a>
-                                            </li>
-                                        }
+                                        let active = Signal::derive(move || current().as_deref() == Some(id.as_str()));
+                                        view! { <ConversationItem conversation=c active/> }
                                     }).collect_view()}
                                 </ul>
                             }.into_any(),
@@ -128,6 +138,109 @@ fn Sidebar(user: UserView) -> impl IntoView {
                 </ActionForm>
             </div>
         </div>
+    }
+}
+
+/// One conversation in the sidebar, with its menu: rename in place, delete
+/// after a confirmation.
+#[component]
+fn ConversationItem(conversation: ConversationSummary, active: Signal<bool>) -> impl IntoView {
+    let drawer = expect_context::<Drawer>().0;
+    let refresh = expect_context::<Refresh>();
+    let navigate = use_navigate();
+    let id = StoredValue::new(conversation.id.0.clone());
+    let title = RwSignal::new(conversation.title.clone());
+    let href = format!("/c/{}", conversation.id.0);
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mode {
+        Show,
+        Menu,
+        Rename,
+        ConfirmDelete,
+    }
+    let mode = RwSignal::new(Mode::Show);
+    let draft = RwSignal::new(String::new());
+    let rename = Action::new(move |new_title: &String| {
+        let new_title = new_title.clone();
+        async move { rename_conversation(id.get_value(), new_title).await }
+    });
+    let delete =
+        Action::new(move |_: &()| async move { delete_conversation(id.get_value()).await });
+    let error = RwSignal::new(None::<String>);
+    Effect::new(move |_| match rename.value().get() {
+        Some(Ok(())) => {
+            error.set(None);
+            title.set(draft.get_untracked().trim().to_string());
+            mode.set(Mode::Show);
+            refresh.sidebar();
+        }
+        Some(Err(e)) => error.set(Some(e.to_string())),
+        None => {}
+    });
+    Effect::new(move |_| match delete.value().get() {
+        Some(Ok(())) => {
+            if active.get_untracked() {
+                navigate("/", Default::default());
+            }
+            refresh.sidebar();
+        }
+        Some(Err(e)) => error.set(Some(e.to_string())),
+        None => {}
+    });
+    let save = move || {
+        if !draft.get_untracked().trim().is_empty() {
+            rename.dispatch(draft.get_untracked());
+        }
+    };
+    view! {
+        <li class="convo-item" data-testid="conversation-item">
+            {move || match mode.get() {
+                Mode::Rename => view! {
+                    <form class="px-1" on:submit=move |ev| { ev.prevent_default(); save(); }>
+                        <label class="sr-only" for="rename">"New title"</label>
+                        <input id="rename" class="input w-full py-1 text-sm" prop:value=move || draft.get()
+                            autofocus maxlength="200"
+                            on:input=move |ev| draft.set(event_target_value(&ev))
+                            on:keydown=move |ev: leptos::ev::KeyboardEvent| if ev.key() == "Escape" { mode.set(Mode::Show); }/>
+                        <div class="flex gap-1 mt-1">
+                            <button type="submit" class="btn-primary text-xs py-1">"Save"</button>
+                            <button type="button" class="btn-ghost text-xs py-1" on:click=move |_| mode.set(Mode::Show)>"Cancel"</button>
+                        </div>
+                    </form>
+                }.into_any(),
+                Mode::ConfirmDelete => view! {
+                    <div class="px-2 py-1 text-sm space-y-1" role="alertdialog" aria-label="Delete conversation">
+                        <p>"Delete “" {move || title.get()} "” and all its messages?"</p>
+                        <div class="flex gap-1">
+                            <button type="button" class="btn-danger text-xs py-1" on:click=move |_| { delete.dispatch(()); }>"Delete"</button>
+                            <button type="button" class="btn-ghost text-xs py-1" on:click=move |_| mode.set(Mode::Show)>"Cancel"</button>
+                        </div>
+                    </div>
+                }.into_any(),
+                shown => view! {
+                    <div class="flex items-center group">
+                        <a href=href.clone() class="convo-link flex-1 min-w-0" class:active=move || active.get()
+                            on:click=move |_| drawer.set(false) title=move || title.get()>
+                            {move || title.get()}
+                        </a>
+                        <button type="button" class="convo-menu-button" aria-label="Conversation options"
+                            aria-haspopup="menu" aria-expanded=move || (shown == Mode::Menu).to_string()
+                            on:click=move |_| mode.set(if shown == Mode::Menu { Mode::Show } else { Mode::Menu })>
+                            "⋯"
+                        </button>
+                    </div>
+                    {(shown == Mode::Menu).then(|| view! {
+                        <div role="menu" class="convo-menu">
+                            <button type="button" role="menuitem" class="convo-menu-item"
+                                on:click=move |_| { draft.set(title.get_untracked()); mode.set(Mode::Rename); }>"Rename"</button>
+                            <button type="button" role="menuitem" class="convo-menu-item text-red-600 dark:text-red-400"
+                                on:click=move |_| mode.set(Mode::ConfirmDelete)>"Delete"</button>
+                        </div>
+                    })}
+                }.into_any(),
+            }}
+            <ErrorText message=error/>
+        </li>
     }
 }
 

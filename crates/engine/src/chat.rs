@@ -2,15 +2,17 @@ use crate::job::{self, JobSpec};
 use crate::{Engine, EngineError, title};
 use chorus_gateway::ChatMessage;
 use chorus_store::NewMessage;
-use chorus_streams::JobMeta;
+use chorus_streams::{JobMeta, Notice};
 use chorus_types::{
     ConversationId, ConversationSummary, ConversationView, JobId, MessageState, Role, SendResult,
-    SequencedEvent, UserId,
+    SequencedEvent, UserEvent, UserId,
 };
 use futures::Stream;
 
 /// Longest message accepted, in characters.
 pub const MAX_MESSAGE_CHARS: usize = 100_000;
+/// Longest conversation title accepted, in characters.
+pub const MAX_TITLE_CHARS: usize = 200;
 
 /// A user's new message.
 #[derive(Clone, Debug)]
@@ -99,6 +101,13 @@ impl Engine {
                     .store
                     .create_conversation(user, &title, &req.endpoint, &req.model)
                     .await?;
+                self.events.publish(
+                    user,
+                    UserEvent::ConversationCreated {
+                        conversation: id.clone(),
+                        title,
+                    },
+                );
                 (id, Vec::new(), true)
             }
         };
@@ -177,6 +186,13 @@ impl Engine {
                 title_model: if is_new { title_model } else { None },
             },
         );
+        self.events.publish(
+            user,
+            UserEvent::JobStarted {
+                conversation: conversation.clone(),
+                job: job_id.clone(),
+            },
+        );
         Ok(SendResult {
             conversation,
             user_message,
@@ -194,6 +210,56 @@ impl Engine {
         after: u64,
     ) -> Option<impl Stream<Item = SequencedEvent> + Send + 'static> {
         self.jobs.subscribe(job, user, after)
+    }
+
+    /// Renames one of `user`'s conversations; every open tab hears of it.
+    pub async fn rename_conversation(
+        &self,
+        user: &UserId,
+        id: &ConversationId,
+        title: &str,
+    ) -> Result<(), EngineError> {
+        let title = title.split_whitespace().collect::<Vec<_>>().join(" ");
+        if title.is_empty() {
+            return Err(EngineError::Invalid("A title cannot be empty.".into()));
+        }
+        if title.chars().count() > MAX_TITLE_CHARS {
+            return Err(EngineError::Invalid(format!(
+                "A title can be at most {MAX_TITLE_CHARS} characters."
+            )));
+        }
+        self.store.set_conversation_title(user, id, &title).await?;
+        self.events.publish(
+            user,
+            UserEvent::ConversationRenamed {
+                conversation: id.clone(),
+                title,
+            },
+        );
+        Ok(())
+    }
+
+    /// Deletes one of `user`'s conversations with all its messages. An answer
+    /// still being written there is stopped first.
+    pub async fn delete_conversation(
+        &self,
+        user: &UserId,
+        id: &ConversationId,
+    ) -> Result<(), EngineError> {
+        self.jobs.abort_conversation(user, id);
+        self.store.delete_conversation(user, id).await?;
+        self.events.publish(
+            user,
+            UserEvent::ConversationDeleted {
+                conversation: id.clone(),
+            },
+        );
+        Ok(())
+    }
+
+    /// What changes in `user`'s conversations from now on (every tab holds one).
+    pub fn notices(&self, user: &UserId) -> impl Stream<Item = Notice> + Send + 'static {
+        self.events.subscribe(user)
     }
 
     /// Asks `user`'s running job to stop; the partial answer is kept.

@@ -6,7 +6,7 @@ use crate::{Engine, title};
 use chorus_gateway::{ChatMessage, ChatRequest, FinishReason, GatewayError, StreamEvent, tokens};
 use chorus_store::MessageUpdate;
 use chorus_streams::JobWriter;
-use chorus_types::{ConversationId, JobEvent, MessageId, MessageState, Usage, UserId};
+use chorus_types::{ConversationId, JobEvent, MessageId, MessageState, Usage, UserEvent, UserId};
 use futures::StreamExt;
 use std::time::{Duration, Instant};
 
@@ -180,6 +180,8 @@ async fn finish(
             .await
         {
             Ok(()) => break,
+            // The conversation was deleted while its answer was being written.
+            Err(chorus_store::StoreError::NotFound) => break,
             Err(e) if attempt < 5 => {
                 tracing::warn!(error = %e, attempt, "saving the answer failed; retrying");
                 tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
@@ -208,7 +210,16 @@ async fn finish(
             .await
         {
             Ok(()) => {
-                writer.append(JobEvent::Title { title });
+                writer.append(JobEvent::Title {
+                    title: title.clone(),
+                });
+                engine.events.publish(
+                    &spec.user,
+                    UserEvent::ConversationRenamed {
+                        conversation: spec.conversation.clone(),
+                        title,
+                    },
+                );
             }
             Err(e) => tracing::warn!(error = %e, "saving the title failed"),
         }
@@ -217,6 +228,14 @@ async fn finish(
         state: outcome.state,
         error: outcome.error,
     });
+    engine.events.publish(
+        &spec.user,
+        UserEvent::JobFinished {
+            conversation: spec.conversation.clone(),
+            job: writer.id().clone(),
+            state: outcome.state,
+        },
+    );
 }
 
 /// What the user reads when a provider call fails: what happened, and what to do.

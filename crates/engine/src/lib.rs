@@ -13,7 +13,7 @@ pub use chat::SendRequest;
 use chorus_gateway::Gateway;
 use chorus_secrets::SecretBox;
 use chorus_store::Store;
-use chorus_streams::Jobs;
+use chorus_streams::{Jobs, UserEvents};
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +43,8 @@ pub struct Engine {
     store: Store,
     gateway: Arc<Gateway>,
     jobs: Jobs,
+    /// Tells a user's open tabs and devices what changed.
+    events: UserEvents,
     /// Seals what users store for use on their behalf (their provider keys).
     secrets: Arc<SecretBox>,
     api_key_cache: Arc<keys::KeyCache>,
@@ -72,6 +74,7 @@ impl Engine {
             store,
             gateway: Arc::new(gateway),
             jobs,
+            events: UserEvents::new(),
             secrets: Arc::new(secrets),
             api_key_cache: Arc::default(),
         })

@@ -127,6 +127,38 @@ impl Store {
         .await
     }
 
+    /// Deletes the conversation with all its messages and their links, in one
+    /// transaction. `NotFound` when `owner` has no such conversation.
+    pub async fn delete_conversation(&self, owner: &UserId, id: &ConversationId) -> Result<()> {
+        // One transaction: the ownership-checked delete of the conversation
+        // decides; its messages and their links go with it or not at all.
+        let mut res = self
+            .db
+            .query(
+                "BEGIN TRANSACTION;
+                 LET $c = type::record('conversation', $id);
+                 LET $deleted = (DELETE $c WHERE owner = type::record('user', $owner) RETURN BEFORE);
+                 IF array::len($deleted) > 0 {
+                     LET $ms = (SELECT VALUE id FROM message WHERE conversation = $c);
+                     DELETE reply WHERE in IN $ms OR out IN $ms;
+                     DELETE message WHERE conversation = $c;
+                 };
+                 RETURN array::len($deleted);
+                 COMMIT TRANSACTION;",
+            )
+            .bind(("id", id.0.clone()))
+            .bind(("owner", owner.0.clone()))
+            .await?
+            .check()?;
+        // BEGIN and COMMIT have result slots too: the RETURN is second to last.
+        let returned = res.num_statements() - 2;
+        let deleted: Option<i64> = res.take(returned)?;
+        if deleted.unwrap_or(0) == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
     async fn update_conversation(
         &self,
         owner: &UserId,

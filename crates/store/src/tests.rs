@@ -348,3 +348,61 @@ async fn user_keys_are_one_per_endpoint_owner_scoped_and_deletable() {
     assert_eq!(store.user_key(&ann, "groq").await.unwrap(), None);
     assert!(!store.delete_user_key(&ann, "groq").await.unwrap());
 }
+
+#[tokio::test]
+async fn deleting_a_conversation_takes_its_messages_and_links_and_nothing_else() {
+    let store = Store::memory().await.unwrap();
+    let alice = user(&store, "alice@example.com").await;
+    let bob = user(&store, "bob@example.com").await;
+    let gone = store
+        .create_conversation(&alice, "Gone", "e", "m")
+        .await
+        .unwrap();
+    let kept = store
+        .create_conversation(&alice, "Kept", "e", "m")
+        .await
+        .unwrap();
+    for conv in [&gone, &kept] {
+        let q = store
+            .add_message(&alice, msg(conv, Role::User, "q"))
+            .await
+            .unwrap();
+        let mut answer = msg(conv, Role::Assistant, "a");
+        answer.parent = Some(&q);
+        store.add_message(&alice, answer).await.unwrap();
+    }
+
+    // Someone else's id looks like a missing one and changes nothing.
+    assert!(matches!(
+        store.delete_conversation(&bob, &gone).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(store.messages(&alice, &gone).await.unwrap().len(), 2);
+
+    store.delete_conversation(&alice, &gone).await.unwrap();
+    let titles: Vec<String> = store
+        .list_conversations(&alice)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.title)
+        .collect();
+    assert_eq!(titles, ["Kept"]);
+    assert!(store.conversation(&alice, &gone).await.unwrap().is_none());
+    assert_eq!(store.messages(&alice, &kept).await.unwrap().len(), 2);
+    let mut counts = store
+        .db
+        .query("RETURN [array::len((SELECT VALUE id FROM message)), array::len((SELECT VALUE id FROM reply))]")
+        .await
+        .unwrap();
+    let counts: Vec<i64> = counts.take(0).unwrap();
+    assert_eq!(
+        counts,
+        [2, 1],
+        "only the kept conversation's messages and link remain"
+    );
+    assert!(matches!(
+        store.delete_conversation(&alice, &gone).await,
+        Err(StoreError::NotFound)
+    ));
+}

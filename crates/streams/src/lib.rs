@@ -7,6 +7,9 @@
 //! again"). This is the in-process backend; the Redis backend (scale-out) keeps the
 //! same contract.
 
+mod user_events;
+pub use user_events::{Notice, UserEvents};
+
 use chorus_types::{ConversationId, JobEvent, JobId, SequencedEvent, UserId};
 use futures::Stream;
 use std::collections::HashMap;
@@ -163,6 +166,15 @@ impl Jobs {
                 true
             }
             None => false,
+        }
+    }
+
+    /// Stops every running job of `user` in `conversation` (it is being deleted).
+    pub fn abort_conversation(&self, user: &UserId, conversation: &ConversationId) {
+        for job in self.jobs.read().unwrap().values() {
+            if job.meta.owner == *user && job.meta.conversation == *conversation {
+                job.cancel.cancel();
+            }
         }
     }
 

@@ -252,6 +252,49 @@ impl JobEvent {
     }
 }
 
+/// Something changed in one of a user's conversations; sent to every tab and
+/// device that user has open (`GET /api/events`), so sidebars and open views
+/// follow without a reload.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum UserEvent {
+    ConversationCreated {
+        conversation: ConversationId,
+        title: String,
+    },
+    ConversationRenamed {
+        conversation: ConversationId,
+        title: String,
+    },
+    ConversationDeleted {
+        conversation: ConversationId,
+    },
+    /// An answer started being written; `job` is where to follow it.
+    JobStarted {
+        conversation: ConversationId,
+        job: JobId,
+    },
+    /// The answer ended (complete, stopped or failed); its message is stored.
+    JobFinished {
+        conversation: ConversationId,
+        job: JobId,
+        state: MessageState,
+    },
+}
+
+impl UserEvent {
+    /// The conversation the event is about.
+    pub fn conversation(&self) -> &ConversationId {
+        match self {
+            UserEvent::ConversationCreated { conversation, .. }
+            | UserEvent::ConversationRenamed { conversation, .. }
+            | UserEvent::ConversationDeleted { conversation }
+            | UserEvent::JobStarted { conversation, .. }
+            | UserEvent::JobFinished { conversation, .. } => conversation,
+        }
+    }
+}
+
 /// A job event with its position in the job's log (1-based, gap-free).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SequencedEvent {
