@@ -306,6 +306,20 @@ test('stop keeps the partial answer, marked as stopped', async () => {
   await hydrated(page);
   assert.equal(await assistant(page).getAttribute('data-state'), 'stopped');
   assert.equal(await assistant(page).locator('.prose-chat').innerText(), partial);
+
+  // Continue: the same answer streams on from where it stopped.
+  await assistant(page).getByRole('button', { name: 'Continue' }).click();
+  await waitFor(async () => (await assistant(page).getAttribute('data-state')) === 'streaming', 'the answer to go on');
+  assert.ok((await assistant(page).locator('.prose-chat').innerText()).startsWith(partial.trimEnd().slice(0, 20)));
+  await waitFor(async () => (await assistant(page).getAttribute('data-state')) === 'complete', 'the continued answer to finish');
+  assert.equal(await page.getByTestId('message').count(), 2, 'still one answer');
+  const whole = await assistant(page).locator('.prose-chat').innerText();
+  assert.ok(whole.length > partial.length && whole.includes('hello from chorus'), whole);
+  assert.equal(await assistant(page).getByRole('button', { name: 'Continue' }).count(), 0);
+  await page.reload();
+  await hydrated(page);
+  assert.equal(await assistant(page).locator('.prose-chat').innerText(), whole);
+  assert.deepEqual(page.errors, []);
   await context.close();
 });
 

@@ -268,6 +268,20 @@ pub async fn send_message(
     Ok(ssr::state()?.engine.send(&user.id, request).await?)
 }
 
+#[server(prefix = "/api", endpoint = "continue")]
+pub async fn continue_answer(conversation: String, message: String) -> Result<String, ApiError> {
+    let user = ssr::user().await?;
+    let job = ssr::state()?
+        .engine
+        .continue_answer(
+            &user.id,
+            &chorus_types::ConversationId(conversation),
+            &chorus_types::MessageId(message),
+        )
+        .await?;
+    Ok(job.0)
+}
+
 #[server(prefix = "/api", endpoint = "stop")]
 pub async fn stop_job(job: String) -> Result<bool, ApiError> {
     let user = ssr::user().await?;

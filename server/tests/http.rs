@@ -512,4 +512,75 @@ async fn a_killed_server_loses_no_stored_message_and_says_what_happened() {
         "the saved part of the answer is kept"
     );
     assert!(answer_for("[[slow]] remember me").starts_with(&answer.text));
+
+    // Continue: the model is asked to go on from the saved text, and the new
+    // text is appended to the same message.
+    let partial = answer.text.clone();
+    let (status, job) = call(
+        &c,
+        &server.base,
+        "continue",
+        &[
+            ("conversation", &sent.conversation.0),
+            ("message", &answer.id.0),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{job}");
+    let url = format!("{}/api/jobs/{}/events", server.base, job.as_str().unwrap());
+    let log = events(&c, &url, None).await;
+    assert_eq!(
+        log[0].1,
+        JobEvent::Delta {
+            text: partial.clone()
+        },
+        "the log starts with the text so far"
+    );
+    assert!(matches!(
+        log.last().unwrap().1,
+        JobEvent::Done {
+            state: MessageState::Complete,
+            error: None
+        }
+    ));
+    let upstream = mock.requests().pop().unwrap().body;
+    let wire = upstream["messages"].as_array().unwrap();
+    assert_eq!(
+        wire.last().unwrap(),
+        &serde_json::json!({"role": "assistant", "content": partial}),
+        "the upstream gets the answer so far as the last turn"
+    );
+    assert_eq!(wire[wire.len() - 2]["content"], "[[slow]] remember me");
+    let (_, convo) = call(
+        &c,
+        &server.base,
+        "conversation",
+        &[("id", &sent.conversation.0)],
+    )
+    .await;
+    let convo: ConversationView = serde_json::from_value(convo).unwrap();
+    assert_eq!(convo.messages.len(), 2, "no new message");
+    let continued = &convo.messages[1];
+    assert_eq!(continued.state, MessageState::Complete);
+    assert_eq!(continued.error, None);
+    assert_eq!(continued.text, format!("{partial}{}", text_of(&log[1..])));
+    assert!(continued.text.len() > partial.len());
+    // Continuing a complete answer is refused.
+    let (status, body) = call(
+        &c,
+        &server.base,
+        "continue",
+        &[
+            ("conversation", &sent.conversation.0),
+            ("message", &answer.id.0),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (
+            500,
+            serde_json::json!({"Invalid": "Only an answer that stopped can be continued."})
+        )
+    );
 }

@@ -3,7 +3,7 @@
 use crate::api::{get_conversation, list_endpoints, send_message, stop_job};
 use crate::ui::ErrorText;
 use crate::ui::layout::{Change, Changes, Drawer, Refresh, ThemeToggle};
-use crate::ui::message::{ActiveJob, MessageItem};
+use crate::ui::message::{ActiveJob, MessageItem, OpenConversation};
 use chorus_types::{ConversationView, EndpointView, UserEvent};
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map};
@@ -125,6 +125,12 @@ fn Chat(
         .unwrap_or_else(|| "New chat".into());
     let title = Signal::derive(move || live_title.get().unwrap_or_else(|| stored_title.clone()));
     let id = conversation.as_ref().map(|c| c.id.0.clone());
+    if let Some(id) = &id {
+        provide_context(OpenConversation {
+            id: id.clone(),
+            reload: version,
+        });
+    }
     let messages = conversation
         .as_ref()
         .map(|c| c.messages.clone())

@@ -1,12 +1,20 @@
 //! One message. An answer that is still being written attaches to its job's
 //! event stream and grows in place.
 
+use crate::api::continue_answer;
 use chorus_types::{MessageState, MessageView, Role};
 use leptos::prelude::*;
 
 /// The job currently writing an answer in this view (for the Stop button).
 #[derive(Clone, Copy)]
 pub struct ActiveJob(pub RwSignal<Option<String>>);
+
+/// The open conversation's id and the signal that reloads it.
+#[derive(Clone)]
+pub struct OpenConversation {
+    pub id: String,
+    pub reload: RwSignal<u32>,
+}
 
 /// Live state of one message, updated by the job stream.
 #[derive(Clone, Copy)]
@@ -25,10 +33,10 @@ pub fn MessageItem(message: MessageView, on_title: Callback<String>) -> impl Int
         state: RwSignal::new(message.state),
         error: RwSignal::new(message.error.clone()),
     };
+    let active = expect_context::<ActiveJob>().0;
     if message.state == MessageState::Streaming
         && let Some(job) = message.job.clone()
     {
-        let active = expect_context::<ActiveJob>().0;
         active.set(Some(job.0.clone()));
         #[cfg(feature = "hydrate")]
         crate::live::attach(job, live, on_title, move || active.set(None));
@@ -66,7 +74,54 @@ pub fn MessageItem(message: MessageView, on_title: Callback<String>) -> impl Int
                 <p class="text-xs muted mt-1">"Stopped."</p>
             </Show>
             {move || live.error.get().map(|e| view! { <p role="alert" class="error-box" data-testid="message-error">{e}</p> })}
+            {(!is_user).then(|| view! { <ContinueButton message=message.id.0.clone() live active/> })}
         </article>
+    }
+}
+
+/// Shown under an answer that stopped with some text (stopped by the user, cut
+/// by an error, interrupted by a restart): asks the model to go on from there.
+#[component]
+fn ContinueButton(
+    message: String,
+    live: LiveMessage,
+    active: RwSignal<Option<String>>,
+) -> impl IntoView {
+    let open = expect_context::<OpenConversation>();
+    let reload = open.reload;
+    let continued = Action::new(move |_: &()| {
+        let (conversation, message) = (open.id.clone(), message.clone());
+        async move { continue_answer(conversation, message).await }
+    });
+    Effect::new(move |_| match continued.value().get() {
+        // The reloaded conversation shows the answer streaming again.
+        Some(Ok(_)) => reload.update(|v| *v += 1),
+        Some(Err(e)) => live.error.set(Some(e.to_string())),
+        None => {}
+    });
+    // `active` is the view's, and a newly rendered answer sets it while this
+    // (replaced) one is being disposed: look at it first, and at this
+    // message's own signals only if they still exist.
+    let can_continue = move || {
+        active.get().is_none()
+            && live
+                .state
+                .try_get()
+                .is_some_and(|s| matches!(s, MessageState::Stopped | MessageState::Failed))
+            && live
+                .text
+                .try_with(|t| !t.trim().is_empty())
+                .unwrap_or(false)
+    };
+    view! {
+        <Show when=can_continue>
+            <button type="button" class="btn-secondary mt-2 text-sm py-1"
+                disabled=move || continued.pending().get()
+                title="Ask the model to go on from where this answer stopped"
+                on:click=move |_| { continued.dispatch(()); }>
+                "Continue"
+            </button>
+        </Show>
     }
 }
 

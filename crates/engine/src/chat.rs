@@ -4,8 +4,8 @@ use chorus_gateway::ChatMessage;
 use chorus_store::NewMessage;
 use chorus_streams::{JobMeta, Notice};
 use chorus_types::{
-    ConversationId, ConversationSummary, ConversationView, JobId, MessageState, Role, SendResult,
-    SequencedEvent, UserEvent, UserId,
+    ConversationId, ConversationSummary, ConversationView, JobId, MessageId, MessageState, Role,
+    SendResult, SequencedEvent, UserEvent, UserId,
 };
 use futures::Stream;
 
@@ -152,18 +152,7 @@ impl Engine {
         }
 
         // The model sees the finished turns before this one, then the new message.
-        let mut context: Vec<ChatMessage> = history
-            .iter()
-            .filter(|m| {
-                m.role == Role::User
-                    || matches!(m.state, MessageState::Complete | MessageState::Stopped)
-            })
-            .filter(|m| !m.text.is_empty())
-            .map(|m| match m.role {
-                Role::Assistant => ChatMessage::assistant(m.text.clone()),
-                _ => ChatMessage::user(m.text.clone()),
-            })
-            .collect();
+        let mut context = context_of(&history);
         context.push(ChatMessage::user(text));
 
         let writer = self.jobs.create(
@@ -184,6 +173,7 @@ impl Engine {
                 model: req.model.clone(),
                 context,
                 title_model: if is_new { title_model } else { None },
+                resume: None,
             },
         );
         self.events.publish(
@@ -199,6 +189,85 @@ impl Engine {
             assistant_message,
             job: job_id,
         })
+    }
+
+    /// Continues an answer that stopped (by the user, an error, or a restart):
+    /// a new job asks the model to go on from the text so far and appends to
+    /// the same message. Returns the job to follow.
+    pub async fn continue_answer(
+        &self,
+        user: &UserId,
+        conversation: &ConversationId,
+        message: &MessageId,
+    ) -> Result<JobId, EngineError> {
+        let history = self.store.messages(user, conversation).await?;
+        let at = history
+            .iter()
+            .position(|m| m.id == *message)
+            .ok_or(EngineError::NotFound)?;
+        let answer = &history[at];
+        if answer.role != Role::Assistant
+            || !matches!(answer.state, MessageState::Stopped | MessageState::Failed)
+        {
+            return Err(EngineError::Invalid(
+                "Only an answer that stopped can be continued.".into(),
+            ));
+        }
+        if answer.text.trim().is_empty() {
+            return Err(EngineError::Invalid(
+                "This answer has no text to continue from; send your message again.".into(),
+            ));
+        }
+        let (Some(endpoint), Some(model)) = (answer.endpoint.clone(), answer.model.clone()) else {
+            return Err(EngineError::Invalid(
+                "This answer does not say which model wrote it.".into(),
+            ));
+        };
+        if self.gateway.endpoint_config(&endpoint).is_err() {
+            return Err(EngineError::Invalid(format!(
+                "The endpoint {endpoint:?} that wrote this answer is no longer configured."
+            )));
+        }
+        // The turns before the answer, then the answer so far, which the model
+        // carries on from.
+        let mut context = context_of(&history[..at]);
+        context.push(ChatMessage::assistant(answer.text.clone()));
+
+        let job_id = JobId(chorus_store::new_id());
+        if !self.store.start_continuing(user, message, &job_id).await? {
+            return Err(EngineError::Invalid(
+                "This answer is already being written.".into(),
+            ));
+        }
+        let writer = self.jobs.create(
+            job_id.clone(),
+            JobMeta {
+                owner: user.clone(),
+                conversation: conversation.clone(),
+            },
+        );
+        job::spawn(
+            self.clone(),
+            writer,
+            JobSpec {
+                user: user.clone(),
+                conversation: conversation.clone(),
+                message: message.clone(),
+                endpoint,
+                model,
+                context,
+                title_model: None,
+                resume: Some((answer.text.clone(), answer.reasoning.clone())),
+            },
+        );
+        self.events.publish(
+            user,
+            UserEvent::JobStarted {
+                conversation: conversation.clone(),
+                job: job_id.clone(),
+            },
+        );
+        Ok(job_id)
     }
 
     /// The job's events after `after`, then live ones. `None` when `user` has no
@@ -266,4 +335,21 @@ impl Engine {
     pub fn stop(&self, user: &UserId, job: &JobId) -> bool {
         self.jobs.abort(job, user)
     }
+}
+
+/// What the model is shown of earlier turns: the user's messages and the answers
+/// that finished or were stopped (failed ones are left out), without empty ones.
+fn context_of(history: &[chorus_types::MessageView]) -> Vec<ChatMessage> {
+    history
+        .iter()
+        .filter(|m| {
+            m.role == Role::User
+                || matches!(m.state, MessageState::Complete | MessageState::Stopped)
+        })
+        .filter(|m| !m.text.is_empty())
+        .map(|m| match m.role {
+            Role::Assistant => ChatMessage::assistant(m.text.clone()),
+            _ => ChatMessage::user(m.text.clone()),
+        })
+        .collect()
 }

@@ -26,6 +26,8 @@ pub(crate) struct JobSpec {
     /// Set when this is the first answer of a conversation whose endpoint asks
     /// for model-written titles.
     pub title_model: Option<String>,
+    /// The text and reasoning so far when this job continues a stopped answer.
+    pub resume: Option<(String, String)>,
 }
 
 struct Outcome {
@@ -55,6 +57,18 @@ async fn run(
         error: None,
         usage: None,
     };
+    // A continued answer's log starts with what was already there, so the log
+    // alone always reproduces the whole message (reloads, other tabs).
+    if let Some((text, reasoning)) = &spec.resume {
+        if !reasoning.is_empty() {
+            out.reasoning.push_str(reasoning);
+            writer.append(JobEvent::Reasoning {
+                text: reasoning.clone(),
+            });
+        }
+        out.text.push_str(text);
+        writer.append(JobEvent::Delta { text: text.clone() });
+    }
     let provider = match engine.provider_for(&spec.user, &spec.endpoint).await {
         Ok(p) => p,
         Err(e) => {
@@ -134,7 +148,12 @@ async fn run(
     // A stopped or cut answer was still paid for; the provider never got to
     // say how much, so count it.
     if out.usage.is_none() && !(out.text.is_empty() && out.reasoning.is_empty()) {
-        let output = out.reasoning.clone() + &out.text;
+        // Only what this job produced (a continued answer's start was paid for before).
+        let (text_before, reasoning_before) = spec
+            .resume
+            .as_ref()
+            .map_or((0, 0), |(t, r)| (t.len(), r.len()));
+        let output = out.reasoning[reasoning_before..].to_string() + &out.text[text_before..];
         if let Some(usage) = tokens::estimate_off_thread(request, output).await {
             out.usage = Some(usage);
             writer.append(JobEvent::Usage { usage });

@@ -158,6 +158,31 @@ impl Store {
         Ok(())
     }
 
+    /// Hands a stopped or failed answer of `owner` to `job`, which continues it:
+    /// the state goes back to streaming and the old error is cleared. `false`
+    /// when there is no such answer in that state (another tab was quicker).
+    pub async fn start_continuing(
+        &self,
+        owner: &UserId,
+        id: &MessageId,
+        job: &JobId,
+    ) -> Result<bool> {
+        let mut res = self
+            .db
+            .query(
+                "UPDATE type::record('message', $id) SET state = 'streaming', job = $job, error = NONE
+                 WHERE owner = type::record('user', $owner) AND role = 'assistant'
+                 AND state IN ['stopped', 'failed'] RETURN VALUE record::id(id)",
+            )
+            .bind(("id", id.0.clone()))
+            .bind(("owner", owner.0.clone()))
+            .bind(("job", job.0.clone()))
+            .await?
+            .check()?;
+        let updated: Vec<String> = res.take(0)?;
+        Ok(!updated.is_empty())
+    }
+
     /// The messages of `owner`'s conversation in the order they were written.
     pub async fn messages(
         &self,

@@ -1,5 +1,5 @@
 use super::*;
-use chorus_types::{ConversationId, MessageState, Role, Usage, UserId};
+use chorus_types::{ConversationId, JobId, MessageState, Role, Usage, UserId};
 
 async fn user(store: &Store, email: &str) -> UserId {
     UserId(
@@ -405,4 +405,53 @@ async fn deleting_a_conversation_takes_its_messages_and_links_and_nothing_else()
         store.delete_conversation(&alice, &gone).await,
         Err(StoreError::NotFound)
     ));
+}
+
+#[tokio::test]
+async fn only_a_stopped_or_failed_answer_of_the_owner_can_be_continued_and_only_once() {
+    let store = Store::memory().await.unwrap();
+    let alice = user(&store, "alice@example.com").await;
+    let bob = user(&store, "bob@example.com").await;
+    let conv = store
+        .create_conversation(&alice, "C", "e", "m")
+        .await
+        .unwrap();
+    let question = store
+        .add_message(&alice, msg(&conv, Role::User, "q"))
+        .await
+        .unwrap();
+    let mut answer = msg(&conv, Role::Assistant, "half an ans");
+    answer.state = MessageState::Stopped;
+    let answer = store.add_message(&alice, answer).await.unwrap();
+    store
+        .update_message(
+            &alice,
+            &answer,
+            MessageUpdate {
+                text: "half an ans".into(),
+                error: Some("old error".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let job = JobId("j1".into());
+
+    assert!(!store.start_continuing(&bob, &answer, &job).await.unwrap());
+    assert!(
+        !store
+            .start_continuing(&alice, &question, &job)
+            .await
+            .unwrap()
+    );
+    assert!(store.start_continuing(&alice, &answer, &job).await.unwrap());
+    assert!(
+        !store.start_continuing(&alice, &answer, &job).await.unwrap(),
+        "a second continue of a streaming answer is refused"
+    );
+    let stored = store.messages(&alice, &conv).await.unwrap().pop().unwrap();
+    assert_eq!(stored.state, MessageState::Streaming);
+    assert_eq!(stored.job, Some(job));
+    assert_eq!(stored.error, None);
+    assert_eq!(stored.text, "half an ans");
 }
