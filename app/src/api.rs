@@ -230,7 +230,8 @@ pub async fn get_conversation(id: String) -> Result<ConversationView, ApiError> 
 }
 
 #[server(prefix = "/api", endpoint = "conversation/rename")]
-pub async fn rename_conversation(id: String, title: String) -> Result<(), ApiError> {
+/// Returns the title as saved.
+pub async fn rename_conversation(id: String, title: String) -> Result<String, ApiError> {
     let user = ssr::user().await?;
     let id = chorus_types::ConversationId(id);
     Ok(ssr::state()?

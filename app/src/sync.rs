@@ -17,7 +17,7 @@ pub fn listen(changes: Changes, refresh: Refresh) {
         return;
     };
     let announce = move |change: Change| {
-        changes.0.set(Some(change));
+        changes.push(change);
         refresh.sidebar();
     };
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {

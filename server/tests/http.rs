@@ -3,7 +3,7 @@
 
 use chorus_testkit::{MockOpenAi, MockOptions, answer_for};
 use chorus_types::{
-    ConversationSummary, ConversationView, JobEvent, MessageState, SendResult, UserEvent,
+    ConversationSummary, ConversationView, JobEvent, MessageId, MessageState, SendResult, UserEvent,
 };
 use futures::StreamExt;
 use serde_json::Value;
@@ -91,6 +91,31 @@ async fn login(c: &reqwest::Client, base: &str, email: &str, password: &str) -> 
     .await
 }
 
+/// Sends `text` to the Mock endpoint in a new conversation.
+async fn send(c: &reqwest::Client, base: &str, text: &str) -> SendResult {
+    let form = [
+        ("endpoint", "Mock"),
+        ("model", "mock-small"),
+        ("text", text),
+    ];
+    let (status, sent) = call(c, base, "send", &form).await;
+    assert_eq!(status, 200, "{sent}");
+    serde_json::from_value(sent).unwrap()
+}
+
+async fn continue_answer(
+    c: &reqwest::Client,
+    base: &str,
+    sent: &SendResult,
+    answer: &MessageId,
+) -> (u16, Value) {
+    let form = [
+        ("conversation", sent.conversation.0.as_str()),
+        ("message", answer.0.as_str()),
+    ];
+    call(c, base, "continue", &form).await
+}
+
 /// Reads a job's SSE stream to its end: (seq, event) pairs.
 async fn events(
     c: &reqwest::Client,
@@ -147,19 +172,7 @@ async fn a_user_chats_and_the_answer_streams_resumably() {
     assert_eq!(me["email"], "ann@example.com");
     assert_eq!(me["is_admin"], true, "the first account is admin");
 
-    let (status, sent) = call(
-        &ann,
-        base,
-        "send",
-        &[
-            ("endpoint", "Mock"),
-            ("model", "mock-small"),
-            ("text", "Hello there"),
-        ],
-    )
-    .await;
-    assert_eq!(status, 200, "{sent}");
-    let sent: SendResult = serde_json::from_value(sent).unwrap();
+    let sent = send(&ann, base, "Hello there").await;
     let url = format!("{base}/api/jobs/{}/events", sent.job);
 
     let all = events(&ann, &url, None).await;
@@ -259,19 +272,7 @@ async fn every_tab_of_a_user_hears_what_changes_and_no_one_else_does() {
     let mut tab2 = user_events(&ann, base).await;
     let mut bobs = user_events(&bob, base).await;
 
-    let (status, sent) = call(
-        &ann,
-        base,
-        "send",
-        &[
-            ("endpoint", "Mock"),
-            ("model", "mock-small"),
-            ("text", "Hi"),
-        ],
-    )
-    .await;
-    assert_eq!(status, 200, "{sent}");
-    let sent: SendResult = serde_json::from_value(sent).unwrap();
+    let sent = send(&ann, base, "Hi").await;
     let id = sent.conversation.clone();
     let expected = [
         UserEvent::ConversationCreated {
@@ -456,13 +457,7 @@ async fn a_killed_server_loses_no_stored_message_and_says_what_happened() {
     let server = spawn_binary(&data, &config).await;
     let c = client(&server.base);
     register(&c, &server.base, "ann@example.com").await;
-    let form = [
-        ("endpoint", "Mock"),
-        ("model", "mock-small"),
-        ("text", "[[slow]] remember me"),
-    ];
-    let (_, sent) = call(&c, &server.base, "send", &form).await;
-    let sent: SendResult = serde_json::from_value(sent).unwrap();
+    let sent = send(&c, &server.base, "[[slow]] remember me").await;
     // Let the job write (and save) part of the answer, then kill the process.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     drop(server);
@@ -516,16 +511,7 @@ async fn a_killed_server_loses_no_stored_message_and_says_what_happened() {
     // Continue: the model is asked to go on from the saved text, and the new
     // text is appended to the same message.
     let partial = answer.text.clone();
-    let (status, job) = call(
-        &c,
-        &server.base,
-        "continue",
-        &[
-            ("conversation", &sent.conversation.0),
-            ("message", &answer.id.0),
-        ],
-    )
-    .await;
+    let (status, job) = continue_answer(&c, &server.base, &sent, &answer.id).await;
     assert_eq!(status, 200, "{job}");
     let url = format!("{}/api/jobs/{}/events", server.base, job.as_str().unwrap());
     let log = events(&c, &url, None).await;
@@ -566,21 +552,36 @@ async fn a_killed_server_loses_no_stored_message_and_says_what_happened() {
     assert_eq!(continued.text, format!("{partial}{}", text_of(&log[1..])));
     assert!(continued.text.len() > partial.len());
     // Continuing a complete answer is refused.
-    let (status, body) = call(
-        &c,
-        &server.base,
-        "continue",
-        &[
-            ("conversation", &sent.conversation.0),
-            ("message", &answer.id.0),
-        ],
-    )
-    .await;
+    let (status, body) = continue_answer(&c, &server.base, &sent, &answer.id).await;
     assert_eq!(
         (status, body),
         (
             500,
             serde_json::json!({"Invalid": "Only an answer that stopped can be continued."})
+        )
+    );
+    // Once the conversation has moved on, that answer is no longer the latest.
+    let form = [
+        ("conversation", sent.conversation.0.as_str()),
+        ("endpoint", "Mock"),
+        ("model", "mock-small"),
+        ("text", "and then?"),
+    ];
+    let (status, next) = call(&c, &server.base, "send", &form).await;
+    assert_eq!(status, 200, "{next}");
+    let next: SendResult = serde_json::from_value(next).unwrap();
+    events(
+        &c,
+        &format!("{}/api/jobs/{}/events", server.base, next.job.0),
+        None,
+    )
+    .await;
+    let (status, body) = continue_answer(&c, &server.base, &sent, &answer.id).await;
+    assert_eq!(
+        (status, body),
+        (
+            500,
+            serde_json::json!({"Invalid": "Only the latest answer can be continued."})
         )
     );
 }

@@ -67,33 +67,32 @@ fn follow_other_tabs(
     live_title: RwSignal<Option<String>>,
     active: ActiveJob,
 ) {
-    let changes = expect_context::<Changes>().0;
+    let changes = expect_context::<Changes>();
     let navigate = use_navigate();
     Effect::new(move |_| {
-        let Some(change) = changes.get() else {
-            return;
-        };
-        let Some(open) = id.get_untracked() else {
-            return;
-        };
-        let event = match change {
-            Change::Missed => {
-                version.update(|v| *v += 1);
+        for change in changes.take() {
+            let Some(open) = id.get_untracked() else {
                 return;
+            };
+            let event = match change {
+                Change::Missed => {
+                    version.update(|v| *v += 1);
+                    continue;
+                }
+                Change::Event(event) if event.conversation().0 == open => event,
+                Change::Event(_) => continue,
+            };
+            match event {
+                // This view already follows that job when it started it.
+                UserEvent::JobStarted { job, .. }
+                    if active.0.get_untracked().as_deref() != Some(job.0.as_str()) =>
+                {
+                    version.update(|v| *v += 1)
+                }
+                UserEvent::ConversationRenamed { title, .. } => live_title.set(Some(title)),
+                UserEvent::ConversationDeleted { .. } => navigate("/", Default::default()),
+                _ => {}
             }
-            Change::Event(event) if event.conversation().0 == open => event,
-            Change::Event(_) => return,
-        };
-        match event {
-            // This view already follows that job when it started it.
-            UserEvent::JobStarted { job, .. }
-                if active.0.get_untracked().as_deref() != Some(job.0.as_str()) =>
-            {
-                version.update(|v| *v += 1)
-            }
-            UserEvent::ConversationRenamed { title, .. } => live_title.set(Some(title)),
-            UserEvent::ConversationDeleted { .. } => navigate("/", Default::default()),
-            _ => {}
         }
     });
 }
@@ -136,6 +135,7 @@ fn Chat(
         .map(|c| c.messages.clone())
         .unwrap_or_default();
     let empty = messages.is_empty();
+    let count = messages.len();
     let refresh = expect_context::<Refresh>();
     let on_title = Callback::new(move |t: String| {
         live_title.set(Some(t));
@@ -151,7 +151,7 @@ fn Chat(
                         <p class="muted">"Pick a model below and send a message."</p>
                     </div>
                 })}
-                {messages.into_iter().map(|m| view! { <MessageItem message=m on_title/> }).collect_view()}
+                {messages.into_iter().enumerate().map(|(i, m)| view! { <MessageItem message=m on_title last={i + 1 == count}/> }).collect_view()}
             </div>
         </section>
         <Composer conversation=id conversation_endpoint=conversation.as_ref().and_then(|c| c.endpoint.clone())

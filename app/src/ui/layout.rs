@@ -30,9 +30,36 @@ pub enum Change {
     Missed,
 }
 
-/// The latest change heard on `/api/events`; views react to the ones about them.
-#[derive(Clone, Copy)]
-pub struct Changes(pub RwSignal<Option<Change>>);
+/// Changes heard on `/api/events` and not yet handled, oldest first. A queue,
+/// not a single slot, because several events can arrive before the view that
+/// handles them runs (an answer's end and the title it gave, for example).
+#[derive(Clone, Copy, Default)]
+pub struct Changes(RwSignal<Vec<Change>>);
+
+impl Changes {
+    /// More unhandled changes than this and the view is told to reload
+    /// instead (nothing consumes them while no conversation is open).
+    const LIMIT: usize = 100;
+
+    pub fn push(&self, change: Change) {
+        self.0.update(|queue| {
+            if queue.len() >= Self::LIMIT {
+                queue.clear();
+                queue.push(Change::Missed);
+            } else {
+                queue.push(change);
+            }
+        });
+    }
+
+    /// Subscribes the calling effect and hands it everything queued so far.
+    pub fn take(&self) -> Vec<Change> {
+        self.0.track();
+        self.0
+            .try_update_untracked(std::mem::take)
+            .unwrap_or_default()
+    }
+}
 
 /// Whether the sidebar drawer is open (phones).
 #[derive(Clone, Copy)]
@@ -45,7 +72,7 @@ pub fn ChatLayout() -> impl IntoView {
         sidebar: RwSignal::new(0),
     });
     provide_context(Drawer(RwSignal::new(false)));
-    provide_context(Changes(RwSignal::new(None)));
+    provide_context(Changes::default());
     view! {
         <Suspense fallback=|| view! { <div class="h-dvh grid place-items-center muted">"Loading…"</div> }>
             {move || Suspend::new(async move {
@@ -168,9 +195,9 @@ fn ConversationItem(conversation: ConversationSummary, active: Signal<bool>) -> 
         Action::new(move |_: &()| async move { delete_conversation(id.get_value()).await });
     let error = RwSignal::new(None::<String>);
     Effect::new(move |_| match rename.value().get() {
-        Some(Ok(())) => {
+        Some(Ok(saved)) => {
             error.set(None);
-            title.set(draft.get_untracked().trim().to_string());
+            title.set(saved);
             mode.set(Mode::Show);
             refresh.sidebar();
         }

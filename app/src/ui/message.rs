@@ -26,7 +26,12 @@ pub struct LiveMessage {
 }
 
 #[component]
-pub fn MessageItem(message: MessageView, on_title: Callback<String>) -> impl IntoView {
+pub fn MessageItem(
+    message: MessageView,
+    on_title: Callback<String>,
+    /// Only the conversation's latest answer can be continued.
+    last: bool,
+) -> impl IntoView {
     let live = LiveMessage {
         text: RwSignal::new(message.text.clone()),
         reasoning: RwSignal::new(message.reasoning.clone()),
@@ -74,7 +79,7 @@ pub fn MessageItem(message: MessageView, on_title: Callback<String>) -> impl Int
                 <p class="text-xs muted mt-1">"Stopped."</p>
             </Show>
             {move || live.error.get().map(|e| view! { <p role="alert" class="error-box" data-testid="message-error">{e}</p> })}
-            {(!is_user).then(|| view! { <ContinueButton message=message.id.0.clone() live active/> })}
+            {(!is_user && last).then(|| view! { <ContinueButton message=message.id.0.clone() live active/> })}
         </article>
     }
 }

@@ -75,14 +75,7 @@ impl Engine {
             return Err(EngineError::Invalid("Pick a model first.".into()));
         }
         // Refuse before anything is stored: the answer could only fail.
-        if endpoint.needs_user_credentials()
-            && self.store.user_key(user, &req.endpoint).await?.is_none()
-        {
-            return Err(EngineError::Invalid(format!(
-                "{} runs on your own API key. Add it in Settings under Provider keys, then send again.",
-                endpoint.label()
-            )));
-        }
+        self.require_user_key(user, &req.endpoint, endpoint).await?;
         let title_model = endpoint
             .title_convo
             .then(|| endpoint.title_model_for(&req.model).to_string());
@@ -155,16 +148,8 @@ impl Engine {
         let mut context = context_of(&history);
         context.push(ChatMessage::user(text));
 
-        let writer = self.jobs.create(
+        self.start_job(
             job_id.clone(),
-            JobMeta {
-                owner: user.clone(),
-                conversation: conversation.clone(),
-            },
-        );
-        job::spawn(
-            self.clone(),
-            writer,
             JobSpec {
                 user: user.clone(),
                 conversation: conversation.clone(),
@@ -174,13 +159,6 @@ impl Engine {
                 context,
                 title_model: if is_new { title_model } else { None },
                 resume: None,
-            },
-        );
-        self.events.publish(
-            user,
-            UserEvent::JobStarted {
-                conversation: conversation.clone(),
-                job: job_id.clone(),
             },
         );
         Ok(SendResult {
@@ -206,6 +184,12 @@ impl Engine {
             .position(|m| m.id == *message)
             .ok_or(EngineError::NotFound)?;
         let answer = &history[at];
+        // Later turns were written after (and from) this answer as it stood.
+        if at + 1 != history.len() {
+            return Err(EngineError::Invalid(
+                "Only the latest answer can be continued.".into(),
+            ));
+        }
         if answer.role != Role::Assistant
             || !matches!(answer.state, MessageState::Stopped | MessageState::Failed)
         {
@@ -220,14 +204,15 @@ impl Engine {
         }
         let (Some(endpoint), Some(model)) = (answer.endpoint.clone(), answer.model.clone()) else {
             return Err(EngineError::Invalid(
-                "This answer does not say which model wrote it.".into(),
+                "This answer does not say which model wrote it, so it cannot be continued; send your message again.".into(),
             ));
         };
-        if self.gateway.endpoint_config(&endpoint).is_err() {
+        let Ok(config) = self.gateway.endpoint_config(&endpoint) else {
             return Err(EngineError::Invalid(format!(
-                "The endpoint {endpoint:?} that wrote this answer is no longer configured."
+                "The endpoint {endpoint:?} that wrote this answer is no longer configured; send your message again with another model."
             )));
-        }
+        };
+        self.require_user_key(user, &endpoint, config).await?;
         // The turns before the answer, then the answer so far, which the model
         // carries on from.
         let mut context = context_of(&history[..at]);
@@ -239,16 +224,8 @@ impl Engine {
                 "This answer is already being written.".into(),
             ));
         }
-        let writer = self.jobs.create(
+        self.start_job(
             job_id.clone(),
-            JobMeta {
-                owner: user.clone(),
-                conversation: conversation.clone(),
-            },
-        );
-        job::spawn(
-            self.clone(),
-            writer,
             JobSpec {
                 user: user.clone(),
                 conversation: conversation.clone(),
@@ -260,14 +237,45 @@ impl Engine {
                 resume: Some((answer.text.clone(), answer.reasoning.clone())),
             },
         );
-        self.events.publish(
-            user,
-            UserEvent::JobStarted {
-                conversation: conversation.clone(),
-                job: job_id.clone(),
+        Ok(job_id)
+    }
+
+    /// Refuses when `endpoint` runs on the user's own key and they stored none:
+    /// the answer could only fail.
+    async fn require_user_key(
+        &self,
+        user: &UserId,
+        name: &str,
+        endpoint: &chorus_config::Endpoint,
+    ) -> Result<(), EngineError> {
+        if endpoint.needs_user_credentials() && self.store.user_key(user, name).await?.is_none() {
+            return Err(EngineError::Invalid(format!(
+                "{} runs on your own API key. Add it in Settings under Provider keys, then try again.",
+                endpoint.label()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Registers job `id`'s log, runs it on its own task and tells the user's
+    /// open tabs that it started.
+    fn start_job(&self, id: JobId, spec: JobSpec) {
+        let writer = self.jobs.create(
+            id.clone(),
+            JobMeta {
+                owner: spec.user.clone(),
+                conversation: spec.conversation.clone(),
             },
         );
-        Ok(job_id)
+        let (user, conversation) = (spec.user.clone(), spec.conversation.clone());
+        job::spawn(self.clone(), writer, spec);
+        self.events.publish(
+            &user,
+            UserEvent::JobStarted {
+                conversation,
+                job: id,
+            },
+        );
     }
 
     /// The job's events after `after`, then live ones. `None` when `user` has no
@@ -282,12 +290,13 @@ impl Engine {
     }
 
     /// Renames one of `user`'s conversations; every open tab hears of it.
+    /// Returns the title as saved (runs of whitespace become one space).
     pub async fn rename_conversation(
         &self,
         user: &UserId,
         id: &ConversationId,
         title: &str,
-    ) -> Result<(), EngineError> {
+    ) -> Result<String, EngineError> {
         let title = title.split_whitespace().collect::<Vec<_>>().join(" ");
         if title.is_empty() {
             return Err(EngineError::Invalid("A title cannot be empty.".into()));
@@ -302,10 +311,10 @@ impl Engine {
             user,
             UserEvent::ConversationRenamed {
                 conversation: id.clone(),
-                title,
+                title: title.clone(),
             },
         );
-        Ok(())
+        Ok(title)
     }
 
     /// Deletes one of `user`'s conversations with all its messages. An answer

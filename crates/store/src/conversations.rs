@@ -127,11 +127,11 @@ impl Store {
         .await
     }
 
-    /// Deletes the conversation with all its messages and their links, in one
-    /// transaction. `NotFound` when `owner` has no such conversation.
+    /// Deletes the conversation with all its messages, in one transaction: the
+    /// ownership-checked delete of the conversation decides, its messages go
+    /// with it or not at all. SurrealDB removes the `reply` edges of deleted
+    /// messages itself. `NotFound` when `owner` has no such conversation.
     pub async fn delete_conversation(&self, owner: &UserId, id: &ConversationId) -> Result<()> {
-        // One transaction: the ownership-checked delete of the conversation
-        // decides; its messages and their links go with it or not at all.
         let mut res = self
             .db
             .query(
@@ -139,8 +139,6 @@ impl Store {
                  LET $c = type::record('conversation', $id);
                  LET $deleted = (DELETE $c WHERE owner = type::record('user', $owner) RETURN BEFORE);
                  IF array::len($deleted) > 0 {
-                     LET $ms = (SELECT VALUE id FROM message WHERE conversation = $c);
-                     DELETE reply WHERE in IN $ms OR out IN $ms;
                      DELETE message WHERE conversation = $c;
                  };
                  RETURN array::len($deleted);

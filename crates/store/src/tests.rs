@@ -1,5 +1,5 @@
 use super::*;
-use chorus_types::{ConversationId, JobId, MessageState, Role, Usage, UserId};
+use chorus_types::{ConversationId, JobId, MessageId, MessageState, Role, Usage, UserId};
 
 async fn user(store: &Store, email: &str) -> UserId {
     UserId(
@@ -22,6 +22,25 @@ fn msg<'a>(conv: &'a ConversationId, role: Role, text: &'a str) -> NewMessage<'a
         model: None,
         job: None,
     }
+}
+
+/// A question and, linked under it, its answer in `state`: (question, answer).
+async fn turn(
+    store: &Store,
+    owner: &UserId,
+    conv: &ConversationId,
+    answer_text: &str,
+    state: MessageState,
+) -> (MessageId, MessageId) {
+    let q = store
+        .add_message(owner, msg(conv, Role::User, "question"))
+        .await
+        .unwrap();
+    let mut answer = msg(conv, Role::Assistant, answer_text);
+    answer.parent = Some(&q);
+    answer.state = state;
+    let a = store.add_message(owner, answer).await.unwrap();
+    (q, a)
 }
 
 #[tokio::test]
@@ -122,14 +141,7 @@ async fn messages_keep_order_tree_edges_and_updates() {
         .create_conversation(&ann, "t", "E", "m")
         .await
         .unwrap();
-    let q = store
-        .add_message(&ann, msg(&conv, Role::User, "question"))
-        .await
-        .unwrap();
-    let mut answer = msg(&conv, Role::Assistant, "");
-    answer.parent = Some(&q);
-    answer.state = MessageState::Streaming;
-    let a = store.add_message(&ann, answer).await.unwrap();
+    let (q, a) = turn(&store, &ann, &conv, "", MessageState::Streaming).await;
     // Bob cannot write into Ann's conversation or edit her messages.
     assert!(matches!(
         store.add_message(&bob, msg(&conv, Role::User, "x")).await,
@@ -363,13 +375,7 @@ async fn deleting_a_conversation_takes_its_messages_and_links_and_nothing_else()
         .await
         .unwrap();
     for conv in [&gone, &kept] {
-        let q = store
-            .add_message(&alice, msg(conv, Role::User, "q"))
-            .await
-            .unwrap();
-        let mut answer = msg(conv, Role::Assistant, "a");
-        answer.parent = Some(&q);
-        store.add_message(&alice, answer).await.unwrap();
+        turn(&store, &alice, conv, "a", MessageState::Complete).await;
     }
 
     // Someone else's id looks like a missing one and changes nothing.
@@ -416,13 +422,8 @@ async fn only_a_stopped_or_failed_answer_of_the_owner_can_be_continued_and_only_
         .create_conversation(&alice, "C", "e", "m")
         .await
         .unwrap();
-    let question = store
-        .add_message(&alice, msg(&conv, Role::User, "q"))
-        .await
-        .unwrap();
-    let mut answer = msg(&conv, Role::Assistant, "half an ans");
-    answer.state = MessageState::Stopped;
-    let answer = store.add_message(&alice, answer).await.unwrap();
+    let (question, answer) =
+        turn(&store, &alice, &conv, "half an ans", MessageState::Stopped).await;
     store
         .update_message(
             &alice,

@@ -67,7 +67,8 @@ impl UserEvents {
     }
 
     /// Users with a channel (tests: channels do not pile up).
-    pub fn channel_count(&self) -> usize {
+    #[cfg(test)]
+    fn channel_count(&self) -> usize {
         self.channels.read().unwrap().len()
     }
 }
