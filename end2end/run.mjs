@@ -143,7 +143,7 @@ async function sendAndWatch(page, text) {
   // Seen while streaming: some text, then more text, before it completes.
   const lengths = [];
   while ((await answer.getAttribute('data-state')) === 'streaming') {
-    lengths.push((await answer.innerText()).length);
+    lengths.push((await answer.locator('.prose-chat').innerText()).length);
     await page.waitForTimeout(60);
   }
   const grew = lengths.some((l, i) => i > 0 && l > lengths[i - 1] && lengths[0] < l);
@@ -262,13 +262,13 @@ test('reloading in the middle of an answer shows the text so far and continues',
   const { context, page } = await newPage(DESKTOP);
   await register(page, { name: 'Linus', email: 'linus@example.com', password: 'just for fun' });
   await startChat(page, '[[slow]] tell me a long story');
-  await waitFor(async () => (await assistant(page).innerText()).length > 40, 'some text');
+  await waitFor(async () => (await assistant(page).locator('.prose-chat').innerText()).length > 40, 'some text');
   await page.reload();
   // Right after the reload the text so far is there, and the answer continues.
-  await waitFor(async () => (await assistant(page).innerText()).length > 40, 'the text so far after reload', 5000);
+  await waitFor(async () => (await assistant(page).locator('.prose-chat').innerText()).length > 40, 'the text so far after reload', 5000);
   assert.equal(await assistant(page).getAttribute('data-state'), 'streaming');
   await waitFor(async () => (await assistant(page).getAttribute('data-state')) === 'complete', 'the end of the answer');
-  const text = await assistant(page).innerText();
+  const text = await assistant(page).locator('.prose-chat').innerText();
   assert.ok(text.includes('tell me a long story'), text);
   assert.ok(text.includes('print("hello from chorus")'), text);
   assert.equal((text.match(/You said/g) || []).length, 1, 'no text repeated after the reload');
@@ -280,13 +280,13 @@ test('closing the tab does not stop the answer', async () => {
   await register(page, { name: 'Alan', email: 'alan@example.com', password: 'imitation game' });
   await startChat(page, '[[slow]] keep going without me');
   const url = page.url();
-  await waitFor(async () => (await assistant(page).innerText()).length > 10, 'the answer to start');
+  await waitFor(async () => (await assistant(page).locator('.prose-chat').innerText()).length > 10, 'the answer to start');
   await page.close();
   await new Promise((r) => setTimeout(r, 6000)); // the whole answer takes about 4.5 s
   const later = await context.newPage();
   await later.goto(url);
   assert.equal(await assistant(later).getAttribute('data-state'), 'complete');
-  const text = await assistant(later).innerText();
+  const text = await assistant(later).locator('.prose-chat').innerText();
   assert.ok(text.includes('keep going without me') && text.includes('print("hello from chorus")'), text);
   await context.close();
 });
@@ -295,7 +295,7 @@ test('stop keeps the partial answer, marked as stopped', async () => {
   const { context, page } = await newPage(DESKTOP);
   await register(page, { name: 'Barbara', email: 'barbara@example.com', password: 'liskov substitution' });
   await startChat(page, '[[slow]] a very long answer please');
-  await waitFor(async () => (await assistant(page).innerText()).length > 30, 'some text');
+  await waitFor(async () => (await assistant(page).locator('.prose-chat').innerText()).length > 30, 'some text');
   await page.getByRole('button', { name: 'Stop' }).click();
   await waitFor(async () => (await assistant(page).getAttribute('data-state')) === 'stopped', 'the answer to stop');
   const partial = await assistant(page).locator('.prose-chat').innerText();
@@ -391,20 +391,20 @@ test('two tabs: an answer sent in one streams in the other; stop, rename and del
   await waitFor(async () => (await other.getByTestId('message').count()) === 4, 'the new turn in the other tab', 10000);
   const lengths = [];
   while ((await assistant(other).getAttribute('data-state')) === 'streaming') {
-    lengths.push((await assistant(other).innerText()).length);
+    lengths.push((await assistant(other).locator('.prose-chat').innerText()).length);
     await other.waitForTimeout(60);
   }
   assert.ok(lengths.some((l, i) => i > 0 && l > lengths[i - 1] && lengths[0] < l), `it grew in the other tab (${lengths.length} samples)`);
   assert.equal(await assistant(other).getAttribute('data-state'), 'complete');
   await waitFor(async () => (await assistant(page).getAttribute('data-state')) === 'complete', 'the end in the first tab');
-  assert.equal(await assistant(other).innerText(), await assistant(page).innerText());
+  assert.equal(await assistant(other).locator('.prose-chat').innerText(), await assistant(page).locator('.prose-chat').innerText());
   assert.equal(await other.getByLabel('Message').inputValue(), 'my unsent draft', 'the draft survives');
 
   // Stop in the second tab stops the answer the first tab sent.
   await page.getByLabel('Message').fill('[[slow]] third question');
   await page.getByLabel('Message').press('Enter');
   await waitFor(async () => (await other.getByTestId('message').count()) === 6, 'the third turn in the other tab', 10000);
-  await waitFor(async () => (await assistant(other).innerText()).length > 20, 'some text in the other tab');
+  await waitFor(async () => (await assistant(other).locator('.prose-chat').innerText()).length > 20, 'some text in the other tab');
   await other.getByRole('button', { name: 'Stop' }).click();
   await waitFor(async () => (await assistant(page).getAttribute('data-state')) === 'stopped', 'the first tab to see it stopped');
   await assistant(page).getByText('Stopped.').waitFor();
@@ -442,6 +442,126 @@ test('two tabs: an answer sent in one streams in the other; stop, rename and del
   await page.goto(url);
   await page.getByRole('alert').filter({ hasText: 'This conversation does not exist or is not yours.' }).waitFor();
   assert.deepEqual([...page.errors, ...other.errors], []);
+  await context.close();
+});
+
+test('branches: edit and resubmit, switch versions, regenerate with another model, edit an answer, fork with each option, delete', async () => {
+  const { context, page } = await newPage(DESKTOP);
+  await register(page, { name: 'Edsger', email: 'edsger@example.com', password: 'shortest paths' });
+  await sendAndWatch(page, 'first question');
+  await page.waitForURL(/\/c\/[0-9a-z]+$/);
+  const source = page.url();
+  await sendAndWatch(page, 'second question');
+  const messages = page.getByTestId('message');
+  const question = (i) => page.locator('[data-testid=message][data-role=user]').nth(i);
+  const answerText = () => assistant(page).locator('.prose-chat').innerText();
+  const complete = async () => (await assistant(page).getAttribute('data-state')) === 'complete';
+
+  // Edit the second question and submit it: a new branch with its own answer.
+  await question(1).getByRole('button', { name: 'Edit' }).click();
+  await question(1).getByLabel('Edit message').fill('second question, rephrased');
+  await question(1).getByRole('button', { name: 'Save & submit' }).click();
+  await waitFor(async () => (await answerText()).includes('second question, rephrased') && (await complete()), 'the answer to the edit');
+  assert.equal(await messages.count(), 4);
+  assert.equal(await question(1).getByTestId('sibling-position').innerText(), '2 / 2');
+
+  // Back to the first version: its own answer comes with it, also after a reload.
+  const saved = page.waitForResponse((r) => r.url().endsWith('/api/conversation/thread') && r.ok());
+  await question(1).getByRole('button', { name: 'Previous version' }).click();
+  await question(1).getByTestId('sibling-position').filter({ hasText: '1 / 2' }).waitFor();
+  assert.ok((await question(1).innerText()).startsWith('You\nsecond question\n'), await question(1).innerText());
+  assert.ok((await answerText()).includes('You said: second question\n'), await answerText());
+  await saved; // the switch is saved in the background
+  await page.reload();
+  await hydrated(page);
+  await question(1).getByTestId('sibling-position').filter({ hasText: '1 / 2' }).waitFor();
+
+  // Regenerate with another model: a second answer beside the first.
+  await page.locator('#model').selectOption('mock-large');
+  await assistant(page).getByRole('button', { name: 'Regenerate' }).click();
+  await waitFor(async () => (await assistant(page).getByTestId('sibling-position').count()) === 1 && (await complete()), 'the regenerated answer');
+  assert.equal(await assistant(page).getByTestId('sibling-position').innerText(), '2 / 2');
+  assert.match(await assistant(page).innerText(), /^Assistant · mock-large/);
+  await assistant(page).getByRole('button', { name: 'Previous version' }).click();
+  await assistant(page).getByText('Assistant · mock-small').waitFor();
+
+  // Edit an answer's text in place: no new message.
+  await assistant(page).getByRole('button', { name: 'Edit' }).click();
+  await assistant(page).getByLabel('Edit message').fill('A **hand-written** answer.');
+  await assistant(page).getByRole('button', { name: 'Save', exact: true }).click();
+  await assistant(page).locator('.prose-chat strong').filter({ hasText: 'hand-written' }).waitFor();
+  assert.equal(await messages.count(), 4);
+  assert.equal(await assistant(page).getByTestId('sibling-position').innerText(), '1 / 2');
+
+  // Fork with each option, and open the fork.
+  async function fork(message, option, startHere = false) {
+    await message.getByRole('button', { name: 'Fork' }).click();
+    const dialog = message.getByRole('group', { name: 'Fork conversation' });
+    if (startHere) await dialog.getByLabel('Start fork here').check();
+    else await dialog.getByLabel(option).check();
+    await dialog.getByRole('button', { name: 'Fork' }).click();
+    await page.waitForURL((u) => u.href !== source && /\/c\//.test(u.href));
+    await hydrated(page);
+    await page.getByTestId('forked-from').waitFor();
+    const forked = page.url();
+    await page.goto(source);
+    await hydrated(page);
+    return forked;
+  }
+  const visible = await fork(assistant(page), 'Visible messages only');
+  const related = await fork(assistant(page), 'Include related branches');
+  const level = await fork(question(1), 'Include all to/from here');
+  const tail = await fork(question(1), null, true);
+
+  const open = async (url) => {
+    await page.goto(url);
+    await hydrated(page);
+    await waitFor(async () => (await messages.count()) > 0, 'the fork to show');
+  };
+  // Visible only: the thread as it was on screen, no other branches.
+  await open(visible);
+  assert.equal(await messages.count(), 4);
+  assert.ok((await answerText()).includes('hand-written'));
+  assert.equal(await page.getByTestId('sibling-switch').count(), 0);
+  // Related branches: the same thread, with the edit and the other answer one switch away.
+  await open(related);
+  assert.equal(await messages.count(), 4);
+  assert.equal(await question(1).getByTestId('sibling-position').innerText(), '1 / 2');
+  assert.equal(await assistant(page).getByTestId('sibling-position').innerText(), '1 / 2');
+  await question(1).getByRole('button', { name: 'Next version' }).click();
+  await waitFor(async () => (await answerText()).includes('second question, rephrased'), 'the related branch with its answer');
+  // All to/from here, at the second question: both versions of it, no answers below them.
+  await open(level);
+  assert.equal(await messages.count(), 3);
+  assert.equal(await question(1).getByTestId('sibling-position').innerText(), '1 / 2');
+  await question(1).getByRole('button', { name: 'Next version' }).click();
+  await question(1).getByText('second question, rephrased').waitFor();
+  assert.equal(await messages.count(), 3);
+  // Start here: the fork begins at that question and takes what follows.
+  await open(tail);
+  assert.equal(await question(0).getByText('second question', { exact: true }).count(), 1);
+  assert.equal(await messages.count(), 2);
+  assert.equal(await assistant(page).getByTestId('sibling-position').innerText(), '1 / 2');
+
+  // Changing a fork leaves the source alone; the fork links back to it.
+  await assistant(page).getByRole('button', { name: 'Delete' }).click();
+  await assistant(page).getByRole('alertdialog').getByRole('button', { name: 'Delete' }).click();
+  await waitFor(async () => (await assistant(page).getByTestId('sibling-switch').count()) === 0, 'one answer left in the fork');
+  await page.getByTestId('forked-from').getByRole('link').click();
+  await page.waitForURL(source);
+  await hydrated(page);
+  assert.equal(await assistant(page).getByTestId('sibling-position').innerText(), '1 / 2');
+
+  // Delete the edited branch in the source: the question has one version again.
+  await question(1).getByRole('button', { name: 'Next version' }).click();
+  await question(1).getByText('second question, rephrased').waitFor();
+  await question(1).getByRole('button', { name: 'Delete' }).click();
+  await question(1).getByText('Delete this message and every message that follows it?').waitFor();
+  await question(1).getByRole('alertdialog').getByRole('button', { name: 'Delete' }).click();
+  await waitFor(async () => (await question(1).getByTestId('sibling-switch').count()) === 0, 'the branch to go');
+  assert.ok((await question(1).innerText()).startsWith('You\nsecond question\n'));
+  assert.equal(await messages.count(), 4);
+  assert.deepEqual(page.errors, []);
   await context.close();
 });
 

@@ -5,6 +5,9 @@
 //! (a cross-site POST carries no cookie) and the server refuses any POST whose
 //! `Origin` is another site (see `server/src/csrf.rs`).
 
+mod branches;
+pub use branches::*;
+
 use chorus_types::{
     ApiKeyView, ConversationSummary, ConversationView, CreatedApiKey, EndpointView,
     ProviderKeyView, SendResult, UserView,
@@ -253,6 +256,8 @@ pub async fn delete_conversation(id: String) -> Result<(), ApiError> {
 #[server(prefix = "/api", endpoint = "send")]
 pub async fn send_message(
     conversation: Option<String>,
+    /// The message this one follows (the end of the thread on screen).
+    parent: Option<String>,
     endpoint: String,
     model: String,
     text: String,
@@ -262,6 +267,9 @@ pub async fn send_message(
         conversation: conversation
             .filter(|c| !c.is_empty())
             .map(chorus_types::ConversationId),
+        parent: parent
+            .filter(|p| !p.is_empty())
+            .map(chorus_types::MessageId),
         endpoint,
         model,
         text,

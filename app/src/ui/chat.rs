@@ -3,7 +3,8 @@
 use crate::api::{get_conversation, list_endpoints, send_message, stop_job};
 use crate::ui::ErrorText;
 use crate::ui::layout::{Change, Changes, Drawer, Refresh, ThemeToggle};
-use crate::ui::message::{ActiveJob, MessageItem, OpenConversation};
+use crate::ui::message::{ActiveJob, MessageItem};
+use crate::ui::thread::{ModelChoice, OpenConversation};
 use chorus_types::{ConversationView, EndpointView, UserEvent};
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map};
@@ -124,18 +125,22 @@ fn Chat(
         .unwrap_or_else(|| "New chat".into());
     let title = Signal::derive(move || live_title.get().unwrap_or_else(|| stored_title.clone()));
     let id = conversation.as_ref().map(|c| c.id.0.clone());
-    if let Some(id) = &id {
-        provide_context(OpenConversation {
-            id: id.clone(),
-            reload: version,
-        });
-    }
-    let messages = conversation
-        .as_ref()
-        .map(|c| c.messages.clone())
+    let choice = ModelChoice::new(
+        &endpoints,
+        conversation.as_ref().and_then(|c| c.endpoint.clone()),
+        conversation.as_ref().and_then(|c| c.model.clone()),
+    );
+    provide_context(choice);
+    let forked_from = conversation.as_ref().and_then(|c| c.forked_from.clone());
+    let (messages, leaf) = conversation
+        .map(|c| (c.messages, c.leaf))
         .unwrap_or_default();
     let empty = messages.is_empty();
-    let count = messages.len();
+    let open = OpenConversation::new(id.clone().unwrap_or_default(), messages, leaf, version);
+    provide_context(open);
+    let thread = open.thread();
+    // A new message follows the end of the thread on screen.
+    let parent = Signal::derive(move || thread.with(|t| t.last().map(|m| m.id.0.clone())));
     let refresh = expect_context::<Refresh>();
     let on_title = Callback::new(move |t: String| {
         live_title.set(Some(t));
@@ -151,20 +156,27 @@ fn Chat(
                         <p class="muted">"Pick a model below and send a message."</p>
                     </div>
                 })}
-                {messages.into_iter().enumerate().map(|(i, m)| view! { <MessageItem message=m on_title last={i + 1 == count}/> }).collect_view()}
+                {forked_from.map(|f| view! {
+                    <p class="text-xs muted" data-testid="forked-from">
+                        "Forked from "<a class="link" href=format!("/c/{}", f.conversation)>"another conversation"</a>
+                    </p>
+                })}
+                <For each=move || thread.get() key=|m| m.id.clone() let:message>
+                    <MessageItem message on_title/>
+                </For>
             </div>
         </section>
-        <Composer conversation=id conversation_endpoint=conversation.as_ref().and_then(|c| c.endpoint.clone())
-            conversation_model=conversation.as_ref().and_then(|c| c.model.clone()) endpoints version text=draft/>
+        <Composer conversation=id endpoints choice parent version text=draft/>
     }
 }
 
 #[component]
 fn Composer(
     conversation: Option<String>,
-    conversation_endpoint: Option<String>,
-    conversation_model: Option<String>,
     endpoints: Vec<EndpointView>,
+    choice: ModelChoice,
+    /// The message a new one follows.
+    parent: Signal<Option<String>>,
     version: RwSignal<u32>,
     /// The message being typed.
     text: RwSignal<String>,
@@ -174,18 +186,7 @@ fn Composer(
     let active = expect_context::<ActiveJob>().0;
     let navigate = use_navigate();
     let has_endpoints = !endpoints.is_empty();
-
-    // Keep the conversation's endpoint and model when they still exist.
-    let start = conversation_endpoint
-        .and_then(|name| endpoints.iter().find(|e| e.name == name).cloned())
-        .or_else(|| endpoints.first().cloned());
-    let endpoint = RwSignal::new(start.as_ref().map(|e| e.name.clone()).unwrap_or_default());
-    let model = RwSignal::new(
-        conversation_model
-            .filter(|m| start.as_ref().is_some_and(|e| e.models.contains(m)))
-            .or_else(|| start.as_ref().and_then(|e| e.default_model.clone()))
-            .unwrap_or_default(),
-    );
+    let ModelChoice { endpoint, model } = choice;
     let endpoints = StoredValue::new(endpoints);
     let needs_key = move || {
         endpoints.with_value(|eps| {
@@ -207,7 +208,8 @@ fn Composer(
     let send = Action::new(move |input: &(String, String, String)| {
         let (endpoint, model, text) = input.clone();
         let conversation = conversation.get_value();
-        async move { send_message(conversation, endpoint, model, text).await }
+        let parent = parent.get_untracked();
+        async move { send_message(conversation, parent, endpoint, model, text).await }
     });
     let error = RwSignal::new(None::<String>);
     Effect::new(move |_| match send.value().get() {

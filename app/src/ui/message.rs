@@ -2,19 +2,14 @@
 //! event stream and grows in place.
 
 use crate::api::continue_answer;
+use crate::ui::actions::{ConfirmDelete, EditBox, ForkPanel, MessageActions, Panel};
+use crate::ui::thread::{OpenConversation, SiblingSwitch};
 use chorus_types::{MessageState, MessageView, Role};
 use leptos::prelude::*;
 
 /// The job currently writing an answer in this view (for the Stop button).
 #[derive(Clone, Copy)]
 pub struct ActiveJob(pub RwSignal<Option<String>>);
-
-/// The open conversation's id and the signal that reloads it.
-#[derive(Clone)]
-pub struct OpenConversation {
-    pub id: String,
-    pub reload: RwSignal<u32>,
-}
 
 /// Live state of one message, updated by the job stream.
 #[derive(Clone, Copy)]
@@ -26,12 +21,11 @@ pub struct LiveMessage {
 }
 
 #[component]
-pub fn MessageItem(
-    message: MessageView,
-    on_title: Callback<String>,
-    /// Only the conversation's latest answer can be continued.
-    last: bool,
-) -> impl IntoView {
+pub fn MessageItem(message: MessageView, on_title: Callback<String>) -> impl IntoView {
+    let open = expect_context::<OpenConversation>();
+    // Only an answer nothing follows can be continued.
+    let last = !open.has_children(&message.id);
+    let panel = RwSignal::new(Panel::None);
     let live = LiveMessage {
         text: RwSignal::new(message.text.clone()),
         reasoning: RwSignal::new(message.reasoning.clone()),
@@ -67,11 +61,14 @@ pub fn MessageItem(
         >
             <div class="text-xs muted mb-1">{who}{model}</div>
             <Thoughts live/>
-            {if is_user {
-                view! { <div class="whitespace-pre-wrap break-words">{message.text.clone()}</div> }.into_any()
-            } else {
-                view! { <div class="prose-chat" inner_html=move || html.get()></div> }.into_any()
-            }}
+            {
+                let (id, role, text) = (message.id.clone(), message.role, message.text.clone());
+                move || match (panel.get() == Panel::Edit, is_user) {
+                    (true, _) => view! { <EditBox id=id.clone() role original=live.text.get_untracked() panel/> }.into_any(),
+                    (false, true) => view! { <div class="whitespace-pre-wrap break-words">{text.clone()}</div> }.into_any(),
+                    (false, false) => view! { <div class="prose-chat" inner_html=move || html.get()></div> }.into_any(),
+                }
+            }
             <Show when=move || live.state.get() == MessageState::Streaming>
                 <span class="typing" aria-label="Writing…"></span>
             </Show>
@@ -80,6 +77,18 @@ pub fn MessageItem(
             </Show>
             {move || live.error.get().map(|e| view! { <p role="alert" class="error-box" data-testid="message-error">{e}</p> })}
             {(!is_user && last).then(|| view! { <ContinueButton message=message.id.0.clone() live active/> })}
+            <div class="flex flex-wrap items-center gap-1 mt-2">
+                <SiblingSwitch id=message.id.clone()/>
+                <MessageActions id=message.id.clone() role=message.role text=live.text state=live.state panel/>
+            </div>
+            {
+                let id = message.id.clone();
+                move || match panel.get() {
+                    Panel::Fork => Some(view! { <ForkPanel id=id.clone() panel/> }.into_any()),
+                    Panel::ConfirmDelete => Some(view! { <ConfirmDelete id=id.clone() panel/> }.into_any()),
+                    _ => None,
+                }
+            }
         </article>
     }
 }
@@ -95,7 +104,7 @@ fn ContinueButton(
     let open = expect_context::<OpenConversation>();
     let reload = open.reload;
     let continued = Action::new(move |_: &()| {
-        let (conversation, message) = (open.id.clone(), message.clone());
+        let (conversation, message) = (open.id.get_value(), message.clone());
         async move { continue_answer(conversation, message).await }
     });
     Effect::new(move |_| match continued.value().get() {

@@ -1,10 +1,12 @@
 //! Components. Small, one job each.
 
+pub mod actions;
 pub mod auth;
 pub mod chat;
 pub mod layout;
 pub mod message;
 pub mod settings;
+pub mod thread;
 
 use leptos::prelude::*;
 
@@ -51,4 +53,29 @@ where
     S: Get<Value = Option<Result<T, crate::api::ApiError>>> + Send + Sync + 'static,
 {
     Signal::derive(move || value.get().and_then(|r| r.err()).map(|e| e.to_string()))
+}
+
+/// Copies `text` to the clipboard and says so.
+#[component]
+pub fn CopyButton(
+    #[prop(into)] text: Signal<String>,
+    #[prop(default = "btn-secondary text-sm")] class: &'static str,
+) -> impl IntoView {
+    let copied = RwSignal::new(false);
+    let on_click = move |_| {
+        #[cfg(feature = "hydrate")]
+        {
+            let _ = window()
+                .navigator()
+                .clipboard()
+                .write_text(&text.get_untracked());
+            copied.set(true);
+        }
+        let _ = &text;
+    };
+    view! {
+        <button type="button" class=class on:click=on_click>
+            {move || if copied.get() { "Copied" } else { "Copy" }}
+        </button>
+    }
 }

@@ -6,7 +6,7 @@ use crate::api::{
     list_provider_keys,
 };
 use crate::ui::layout::Drawer;
-use crate::ui::{ErrorText, action_error};
+use crate::ui::{CopyButton, ErrorText, action_error};
 use chorus_types::{ApiKeyView, ProviderKeyView};
 use leptos::form::ActionForm;
 use leptos::prelude::*;
@@ -236,24 +236,5 @@ fn ApiKeyRow(key: ApiKeyView, revoke: ServerAction<RevokeApiKey>) -> impl IntoVi
             </div>
             <button type="button" class="btn-secondary text-sm" on:click=on_revoke>"Revoke"</button>
         </li>
-    }
-}
-
-/// Copies `text` to the clipboard and says so.
-#[component]
-fn CopyButton(text: String) -> impl IntoView {
-    let copied = RwSignal::new(false);
-    let on_click = move |_| {
-        #[cfg(feature = "hydrate")]
-        {
-            let _ = window().navigator().clipboard().write_text(&text);
-            copied.set(true);
-        }
-        let _ = &text;
-    };
-    view! {
-        <button type="button" class="btn-secondary text-sm" on:click=on_click>
-            {move || if copied.get() { "Copied" } else { "Copy" }}
-        </button>
     }
 }

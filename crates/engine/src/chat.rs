@@ -4,8 +4,8 @@ use chorus_gateway::ChatMessage;
 use chorus_store::NewMessage;
 use chorus_streams::{JobMeta, Notice};
 use chorus_types::{
-    ConversationId, ConversationSummary, ConversationView, JobId, MessageId, MessageState, Role,
-    SendResult, SequencedEvent, UserEvent, UserId,
+    ConversationId, ConversationSummary, ConversationView, JobId, MessageId, MessageState,
+    MessageView, Role, SendResult, SequencedEvent, Tree, UserEvent, UserId,
 };
 use futures::Stream;
 
@@ -19,9 +19,38 @@ pub const MAX_TITLE_CHARS: usize = 200;
 pub struct SendRequest {
     /// `None` starts a new conversation.
     pub conversation: Option<ConversationId>,
+    /// The message this one follows (the end of the thread on screen); `None`
+    /// follows the thread the user last looked at.
+    pub parent: Option<MessageId>,
     pub endpoint: String,
     pub model: String,
     pub text: String,
+}
+
+/// An answer to write: under which question, by which model, from what.
+pub(crate) struct Answer {
+    pub conversation: ConversationId,
+    pub question: MessageId,
+    pub endpoint: String,
+    pub model: String,
+    pub context: Vec<ChatMessage>,
+    pub title_model: Option<String>,
+    /// Mark the conversation active with this endpoint and model.
+    pub touch: bool,
+}
+
+/// A message's text, trimmed, or why it cannot be sent.
+pub(crate) fn message_text(text: &str) -> Result<&str, EngineError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(EngineError::Invalid("Type a message first.".into()));
+    }
+    if text.chars().count() > MAX_MESSAGE_CHARS {
+        return Err(EngineError::Invalid(format!(
+            "This message is longer than {MAX_MESSAGE_CHARS} characters."
+        )));
+    }
+    Ok(text)
 }
 
 impl Engine {
@@ -43,12 +72,15 @@ impl Engine {
             .await?
             .ok_or(EngineError::NotFound)?;
         let messages = self.store.messages(user, id).await?;
+        let forked_from = row.forked_from();
         Ok(ConversationView {
             id: ConversationId(row.id),
             title: row.title,
             endpoint: row.endpoint,
             model: row.model,
             messages,
+            leaf: row.leaf.map(MessageId),
+            forked_from,
         })
     }
 
@@ -56,37 +88,32 @@ impl Engine {
     /// that writes the answer, and returns at once. The job does not depend on
     /// the caller staying connected.
     pub async fn send(&self, user: &UserId, req: SendRequest) -> Result<SendResult, EngineError> {
-        let text = req.text.trim();
-        if text.is_empty() {
-            return Err(EngineError::Invalid("Type a message first.".into()));
-        }
-        if text.chars().count() > MAX_MESSAGE_CHARS {
-            return Err(EngineError::Invalid(format!(
-                "This message is longer than {MAX_MESSAGE_CHARS} characters."
-            )));
-        }
-        let endpoint = self.gateway.endpoint_config(&req.endpoint).map_err(|_| {
-            EngineError::Invalid(format!(
-                "There is no endpoint named {:?} on this server.",
-                req.endpoint
-            ))
-        })?;
-        if req.model.trim().is_empty() {
-            return Err(EngineError::Invalid("Pick a model first.".into()));
-        }
-        // Refuse before anything is stored: the answer could only fail.
-        self.require_user_key(user, &req.endpoint, endpoint).await?;
+        let text = message_text(&req.text)?;
+        let endpoint = self.model_choice(user, &req.endpoint, &req.model).await?;
         let title_model = endpoint
             .title_convo
             .then(|| endpoint.title_model_for(&req.model).to_string());
 
         let (conversation, history, is_new) = match &req.conversation {
             Some(id) => {
-                self.store
+                let row = self
+                    .store
                     .conversation(user, id)
                     .await?
                     .ok_or(EngineError::NotFound)?;
-                (id.clone(), self.store.messages(user, id).await?, false)
+                let messages = self.store.messages(user, id).await?;
+                let tree = Tree::new(&messages);
+                // What the new message follows: the one the client names, or
+                // the end of the thread the user last looked at.
+                let path = match &req.parent {
+                    Some(parent) => tree.path_to(parent),
+                    None => tree.thread(row.leaf.clone().map(MessageId).as_ref()),
+                };
+                if req.parent.is_some() && path.is_empty() {
+                    return Err(EngineError::NotFound);
+                }
+                let path: Vec<MessageView> = path.into_iter().cloned().collect();
+                (id.clone(), path, false)
             }
             None => {
                 let title = title::fallback(text);
@@ -105,7 +132,7 @@ impl Engine {
             }
         };
 
-        let user_message = self
+        let question = self
             .store
             .add_message(
                 user,
@@ -121,49 +148,85 @@ impl Engine {
                 },
             )
             .await?;
+        // The model sees the turns on the path to this one, then the new message.
+        let mut context = context_of(&history);
+        context.push(ChatMessage::user(text));
+        self.answer(
+            user,
+            Answer {
+                conversation,
+                question,
+                endpoint: req.endpoint,
+                model: req.model,
+                context,
+                title_model: if is_new { title_model } else { None },
+                touch: !is_new,
+            },
+        )
+        .await
+    }
+
+    /// Checks that `endpoint` exists, a model is picked, and the user can use
+    /// it; refuses before anything is stored, as the answer could only fail.
+    pub(crate) async fn model_choice(
+        &self,
+        user: &UserId,
+        endpoint: &str,
+        model: &str,
+    ) -> Result<&chorus_config::Endpoint, EngineError> {
+        let config = self.gateway.endpoint_config(endpoint).map_err(|_| {
+            EngineError::Invalid(format!(
+                "There is no endpoint named {endpoint:?} on this server."
+            ))
+        })?;
+        if model.trim().is_empty() {
+            return Err(EngineError::Invalid("Pick a model first.".into()));
+        }
+        self.require_user_key(user, endpoint, config).await?;
+        Ok(config)
+    }
+
+    /// Stores an empty answer under `a.question` and starts the job that
+    /// writes it.
+    pub(crate) async fn answer(&self, user: &UserId, a: Answer) -> Result<SendResult, EngineError> {
         let job_id = JobId(chorus_store::new_id());
         let assistant_message = self
             .store
             .add_message(
                 user,
                 NewMessage {
-                    conversation: &conversation,
-                    parent: Some(&user_message),
+                    conversation: &a.conversation,
+                    parent: Some(&a.question),
                     role: Role::Assistant,
                     text: "",
                     state: MessageState::Streaming,
-                    endpoint: Some(&req.endpoint),
-                    model: Some(&req.model),
+                    endpoint: Some(&a.endpoint),
+                    model: Some(&a.model),
                     job: Some(&job_id),
                 },
             )
             .await?;
-        if !is_new {
+        if a.touch {
             self.store
-                .touch_conversation(user, &conversation, &req.endpoint, &req.model)
+                .touch_conversation(user, &a.conversation, &a.endpoint, &a.model)
                 .await?;
         }
-
-        // The model sees the finished turns before this one, then the new message.
-        let mut context = context_of(&history);
-        context.push(ChatMessage::user(text));
-
         self.start_job(
             job_id.clone(),
             JobSpec {
                 user: user.clone(),
-                conversation: conversation.clone(),
+                conversation: a.conversation.clone(),
                 message: assistant_message.clone(),
-                endpoint: req.endpoint.clone(),
-                model: req.model.clone(),
-                context,
-                title_model: if is_new { title_model } else { None },
+                endpoint: a.endpoint,
+                model: a.model,
+                context: a.context,
+                title_model: a.title_model,
                 resume: None,
             },
         );
         Ok(SendResult {
-            conversation,
-            user_message,
+            conversation: a.conversation,
+            user_message: a.question,
             assistant_message,
             job: job_id,
         })
@@ -178,14 +241,14 @@ impl Engine {
         conversation: &ConversationId,
         message: &MessageId,
     ) -> Result<JobId, EngineError> {
-        let history = self.store.messages(user, conversation).await?;
-        let at = history
-            .iter()
-            .position(|m| m.id == *message)
-            .ok_or(EngineError::NotFound)?;
-        let answer = &history[at];
+        let messages = self.store.messages(user, conversation).await?;
+        let tree = Tree::new(&messages);
+        let path = tree.path_to(message);
+        let Some((answer, before)) = path.split_last() else {
+            return Err(EngineError::NotFound);
+        };
         // Later turns were written after (and from) this answer as it stood.
-        if at + 1 != history.len() {
+        if tree.has_children(message) {
             return Err(EngineError::Invalid(
                 "Only the latest answer can be continued.".into(),
             ));
@@ -215,7 +278,7 @@ impl Engine {
         self.require_user_key(user, &endpoint, config).await?;
         // The turns before the answer, then the answer so far, which the model
         // carries on from.
-        let mut context = context_of(&history[..at]);
+        let mut context = context_of(before.iter().copied());
         context.push(ChatMessage::assistant(answer.text.clone()));
 
         let job_id = JobId(chorus_store::new_id());
@@ -348,9 +411,8 @@ impl Engine {
 
 /// What the model is shown of earlier turns: the user's messages and the answers
 /// that finished or were stopped (failed ones are left out), without empty ones.
-fn context_of(history: &[chorus_types::MessageView]) -> Vec<ChatMessage> {
-    history
-        .iter()
+pub(crate) fn context_of<'a>(path: impl IntoIterator<Item = &'a MessageView>) -> Vec<ChatMessage> {
+    path.into_iter()
         .filter(|m| {
             m.role == Role::User
                 || matches!(m.state, MessageState::Complete | MessageState::Stopped)

@@ -2,12 +2,14 @@
 //! crate composes `store`, `gateway` and `streams` and owns the rules between them.
 
 mod api;
+mod branches;
 mod chat;
 mod job;
 mod keys;
 mod title;
 
 pub use api::{ApiModel, ApiModelError};
+pub use branches::{Regenerate, Resubmit};
 pub use chat::SendRequest;
 
 use chorus_gateway::Gateway;

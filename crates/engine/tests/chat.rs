@@ -1,77 +1,12 @@
 //! The send → job → store flow against a local OpenAI-protocol upstream.
 
-use chorus_engine::{Engine, EngineError, SendRequest};
-use chorus_gateway::Gateway;
-use chorus_secrets::SecretBox;
-use chorus_store::Store;
-use chorus_streams::Jobs;
+mod common;
+
+use chorus_engine::EngineError;
 use chorus_testkit::{MockOpenAi, MockOptions, answer_for, title_for};
-use chorus_types::{ConversationId, JobEvent, MessageState, Role, SendResult, UserId};
+use chorus_types::{JobEvent, MessageState, Role};
+use common::{another_user, engine_for, req, watch_all};
 use futures::StreamExt;
-use std::path::Path;
-use std::time::Duration;
-
-async fn engine_for(mock: &MockOpenAi, title_convo: bool) -> (Engine, UserId) {
-    // A port nobody listens on, for the "refused connection" case.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let yaml = format!(
-        "endpoints:\n  custom:\n    - name: Mock\n      apiKey: sk-test\n      baseURL: {}\n      models: {{default: [mock-small]}}\n      titleConvo: {title_convo}\n    - name: WrongKey\n      apiKey: sk-wrong\n      baseURL: {}\n      models: {{default: [mock-small]}}\n    - name: Down\n      apiKey: k\n      baseURL: http://{closed}/v1\n      models: {{default: [mock-small]}}\n    - name: Own\n      apiKey: user_provided\n      baseURL: {}\n      models: {{default: [mock-small]}}\n    - name: OwnServer\n      apiKey: user_provided\n      baseURL: user_provided\n      models: {{default: [mock-small]}}\n",
-        mock.base_url(),
-        mock.base_url(),
-        mock.base_url()
-    );
-    let config = chorus_config::load_str(&yaml, Path::new("test.yaml"), &|_| None)
-        .unwrap()
-        .config;
-    let store = Store::memory().await.unwrap();
-    let user = UserId(
-        store
-            .create_user("u@x.test", "U", "h", false)
-            .await
-            .unwrap()
-            .id,
-    );
-    let engine = Engine::start(
-        store,
-        Gateway::from_config(&config),
-        Jobs::new(),
-        SecretBox::ephemeral(),
-    )
-    .await
-    .unwrap();
-    (engine, user)
-}
-
-fn req(conversation: Option<ConversationId>, endpoint: &str, text: &str) -> SendRequest {
-    SendRequest {
-        conversation,
-        endpoint: endpoint.into(),
-        model: "mock-small".into(),
-        text: text.into(),
-    }
-}
-
-/// Watches the job to its end; returns the streamed text and every event.
-async fn watch_all(engine: &Engine, user: &UserId, sent: &SendResult) -> (String, Vec<JobEvent>) {
-    let stream = engine
-        .watch(user, &sent.job, 0)
-        .expect("the owner can watch");
-    let events: Vec<JobEvent> =
-        tokio::time::timeout(Duration::from_secs(20), stream.map(|e| e.event).collect())
-            .await
-            .expect("the job ends");
-    let text = events
-        .iter()
-        .filter_map(|e| match e {
-            JobEvent::Delta { text } => Some(text.as_str()),
-            _ => None,
-        })
-        .collect();
-    (text, events)
-}
 
 #[tokio::test]
 async fn an_answer_streams_is_stored_and_titles_the_conversation() {
@@ -269,14 +204,7 @@ async fn strangers_get_not_found() {
         .send(&user, req(None, "Mock", "secret plans"))
         .await
         .unwrap();
-    let mallory = UserId(
-        engine
-            .store()
-            .create_user("m@x.test", "M", "h", false)
-            .await
-            .unwrap()
-            .id,
-    );
+    let mallory = another_user(&engine, "m@x.test").await;
     assert!(engine.watch(&mallory, &sent.job, 0).is_none());
     assert!(!engine.stop(&mallory, &sent.job));
     assert!(matches!(
@@ -346,14 +274,7 @@ async fn a_failed_answer_keeps_the_first_message_title() {
 async fn a_user_provided_endpoint_runs_on_that_users_sealed_key() {
     let mock = MockOpenAi::start(MockOptions::default()).await;
     let (engine, ann) = engine_for(&mock, false).await;
-    let bob = UserId(
-        engine
-            .store()
-            .create_user("bob@x.test", "Bob", "h", false)
-            .await
-            .unwrap()
-            .id,
-    );
+    let bob = another_user(&engine, "bob@x.test").await;
     let needs_key = |eps: Vec<chorus_types::EndpointView>, name: &str| {
         eps.into_iter()
             .find(|e| e.name == name)

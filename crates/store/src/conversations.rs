@@ -1,5 +1,5 @@
 use crate::{Result, Store, StoreError, new_id, now_millis};
-use chorus_types::{ConversationId, ConversationSummary, UserId};
+use chorus_types::{ConversationId, ConversationSummary, ForkOrigin, MessageId, UserId};
 use surrealdb::types::SurrealValue;
 
 #[derive(SurrealValue)]
@@ -24,6 +24,18 @@ pub struct ConversationRow {
     pub endpoint: Option<String>,
     pub model: Option<String>,
     pub updated_at: i64,
+    pub leaf: Option<String>,
+    pub forked_from_conversation: Option<String>,
+    pub forked_from_message: Option<String>,
+}
+
+impl ConversationRow {
+    pub fn forked_from(&self) -> Option<ForkOrigin> {
+        Some(ForkOrigin {
+            conversation: ConversationId(self.forked_from_conversation.clone()?),
+            message: MessageId(self.forked_from_message.clone()?),
+        })
+    }
 }
 
 impl Store {
@@ -82,7 +94,8 @@ impl Store {
         let mut res = self
             .db
             .query(
-                "SELECT record::id(id) AS id, title, endpoint, model, updated_at FROM conversation
+                "SELECT record::id(id) AS id, title, endpoint, model, updated_at, leaf,
+                 forked_from_conversation, forked_from_message FROM conversation
                  WHERE id = type::record('conversation', $id) AND owner = type::record('user', $owner)",
             )
             .bind(("id", id.0.clone()))

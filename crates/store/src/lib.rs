@@ -11,12 +11,14 @@ mod error;
 mod messages;
 mod migrations;
 mod sessions;
+mod tree;
 mod user_keys;
 mod users;
 
 pub use api_keys::{ApiKeyInfo, NewApiKey};
 pub use error::StoreError;
 pub use messages::{MessageUpdate, NewMessage};
+pub use tree::ForkCopy;
 pub use user_keys::SealedUserKey;
 pub use users::UserRecord;
 

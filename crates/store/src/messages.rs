@@ -2,7 +2,7 @@ use crate::{Result, Store, StoreError, new_id, now_millis};
 use chorus_types::{
     ConversationId, JobId, MessageId, MessageState, MessageView, Role, Usage, UserId,
 };
-use surrealdb::types::SurrealValue;
+use surrealdb::types::{RecordId, RecordIdKey, SurrealValue};
 
 /// What to store for a new message.
 #[derive(Clone, Debug)]
@@ -33,6 +33,7 @@ pub struct MessageUpdate {
 #[derive(SurrealValue)]
 struct MessageRow {
     id: String,
+    parent: Option<RecordId>,
     role: String,
     text: String,
     reasoning: Option<String>,
@@ -100,9 +101,11 @@ impl Store {
                      endpoint = $m.endpoint, model = $m.model, job = $m.job, created_at = $m.now;
                  IF $m.parent != NONE {
                      LET $parent = type::record('message', $m.parent);
+                     IF $parent.conversation != $conv { THROW 'no such conversation' };
                      LET $child = $msg.id;
                      RELATE $parent->reply->$child;
                  };
+                 UPDATE $conv SET leaf = $m.id;
                  COMMIT TRANSACTION;",
             )
             .bind(("m", row))
@@ -183,7 +186,9 @@ impl Store {
         Ok(!updated.is_empty())
     }
 
-    /// The messages of `owner`'s conversation in the order they were written.
+    /// The messages of `owner`'s conversation, every branch, in the order they
+    /// were written, each with its parent (one query; the parent is read over
+    /// the `reply` edge).
     pub async fn messages(
         &self,
         owner: &UserId,
@@ -192,7 +197,7 @@ impl Store {
         let mut res = self
             .db
             .query(
-                "SELECT record::id(id) AS id, role, text, reasoning, state, error, endpoint, model, job, created_at
+                "SELECT record::id(id) AS id, (<-reply.in)[0] AS parent, role, text, reasoning, state, error, endpoint, model, job, created_at
                  FROM message WHERE conversation = type::record('conversation', $conv)
                  AND owner = type::record('user', $owner) ORDER BY id",
             )
@@ -205,6 +210,7 @@ impl Store {
             .into_iter()
             .map(|r| MessageView {
                 id: MessageId(r.id),
+                parent: r.parent.and_then(message_key),
                 // The schema asserts both fields; an unknown value would be a bug.
                 role: Role::parse(&r.role).unwrap_or(Role::User),
                 text: r.text,
@@ -232,5 +238,13 @@ impl Store {
             .check()?;
         let ids: Vec<String> = res.take(0)?;
         Ok(ids.len())
+    }
+}
+
+/// The key of a `message:<key>` link (ours are always strings).
+pub(crate) fn message_key(record: RecordId) -> Option<MessageId> {
+    match record.key {
+        RecordIdKey::String(key) => Some(MessageId(key)),
+        _ => None,
     }
 }

@@ -87,6 +87,19 @@ const MIGRATIONS: &[(i64, &str)] = &[
     DEFINE FIELD reasoning ON message TYPE option<string>;
     "#,
     ),
+    (
+        5,
+        r#"
+    -- The conversation tree: the message whose thread the user last looked at,
+    -- and where a fork came from (ids, not links: the source may go away).
+    DEFINE FIELD leaf ON conversation TYPE option<string>;
+    DEFINE FIELD forked_from_conversation ON conversation TYPE option<string>;
+    DEFINE FIELD forked_from_message ON conversation TYPE option<string>;
+    -- Edges are looked up from both ends (children of a message, its parent).
+    DEFINE INDEX reply_in ON reply FIELDS in;
+    DEFINE INDEX reply_out ON reply FIELDS out;
+    "#,
+    ),
 ];
 
 pub async fn apply(db: &Surreal<Any>) -> Result<()> {

@@ -1,7 +1,7 @@
 use super::*;
 use chorus_types::{ConversationId, JobId, MessageId, MessageState, Role, Usage, UserId};
 
-async fn user(store: &Store, email: &str) -> UserId {
+pub(crate) async fn user(store: &Store, email: &str) -> UserId {
     UserId(
         store
             .create_user(email, "N", "hash", false)
@@ -11,7 +11,7 @@ async fn user(store: &Store, email: &str) -> UserId {
     )
 }
 
-fn msg<'a>(conv: &'a ConversationId, role: Role, text: &'a str) -> NewMessage<'a> {
+pub(crate) fn msg<'a>(conv: &'a ConversationId, role: Role, text: &'a str) -> NewMessage<'a> {
     NewMessage {
         conversation: conv,
         parent: None,

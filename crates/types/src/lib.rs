@@ -4,6 +4,9 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+pub mod tree;
+pub use tree::{ForkOption, Tree};
+
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
@@ -118,6 +121,9 @@ impl MessageState {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MessageView {
     pub id: MessageId,
+    /// The message this one answers or follows; `None` at the top.
+    #[serde(default)]
+    pub parent: Option<MessageId>,
     pub role: Role,
     pub text: String,
     /// What a reasoning model showed of its thinking before answering.
@@ -147,7 +153,21 @@ pub struct ConversationView {
     pub title: String,
     pub endpoint: Option<String>,
     pub model: Option<String>,
+    /// Every message of every branch, in the order they were written.
     pub messages: Vec<MessageView>,
+    /// The message whose thread the user last looked at.
+    #[serde(default)]
+    pub leaf: Option<MessageId>,
+    /// Set when this conversation is a fork of another.
+    #[serde(default)]
+    pub forked_from: Option<ForkOrigin>,
+}
+
+/// Where a fork came from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ForkOrigin {
+    pub conversation: ConversationId,
+    pub message: MessageId,
 }
 
 /// A model endpoint the user may pick, with its models.
