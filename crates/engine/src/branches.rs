@@ -5,7 +5,7 @@
 use crate::chat::{Answer, context_of, message_text};
 use crate::{Engine, EngineError};
 use chorus_gateway::ChatMessage;
-use chorus_store::{ForkCopy, NewMessage};
+use chorus_store::ForkCopy;
 use chorus_types::{
     ConversationId, ForkOption, MessageId, MessageState, MessageView, Role, SendResult, Tree,
     UserEvent, UserId,
@@ -89,20 +89,7 @@ impl Engine {
             .map(|p| tree.path_to(p))
             .unwrap_or_default();
         let question = self
-            .store
-            .add_message(
-                user,
-                NewMessage {
-                    conversation: &req.conversation,
-                    parent: edited.parent.as_ref(),
-                    role: Role::User,
-                    text,
-                    state: MessageState::Complete,
-                    endpoint: None,
-                    model: None,
-                    job: None,
-                },
-            )
+            .add_question(user, &req.conversation, edited.parent.as_ref(), text)
             .await?;
         let mut context = context_of(before);
         context.push(ChatMessage::user(text));

@@ -133,20 +133,7 @@ impl Engine {
         };
 
         let question = self
-            .store
-            .add_message(
-                user,
-                NewMessage {
-                    conversation: &conversation,
-                    parent: history.last().map(|m| &m.id),
-                    role: Role::User,
-                    text,
-                    state: MessageState::Complete,
-                    endpoint: None,
-                    model: None,
-                    job: None,
-                },
-            )
+            .add_question(user, &conversation, history.last().map(|m| &m.id), text)
             .await?;
         // The model sees the turns on the path to this one, then the new message.
         let mut context = context_of(&history);
@@ -164,6 +151,32 @@ impl Engine {
             },
         )
         .await
+    }
+
+    /// Stores the user's message `text` under `parent`.
+    pub(crate) async fn add_question(
+        &self,
+        user: &UserId,
+        conversation: &ConversationId,
+        parent: Option<&MessageId>,
+        text: &str,
+    ) -> Result<MessageId, EngineError> {
+        Ok(self
+            .store
+            .add_message(
+                user,
+                NewMessage {
+                    conversation,
+                    parent,
+                    role: Role::User,
+                    text,
+                    state: MessageState::Complete,
+                    endpoint: None,
+                    model: None,
+                    job: None,
+                },
+            )
+            .await?)
     }
 
     /// Checks that `endpoint` exists, a model is picked, and the user can use

@@ -51,12 +51,18 @@ async fn send_to(
     sent
 }
 
+/// An engine whose user has one conversation with one answered message, "one".
+async fn one_turn(mock: &MockOpenAi) -> (Engine, UserId, SendResult) {
+    let (engine, user) = engine_for(mock, false).await;
+    let first = engine.send(&user, req(None, "Mock", "one")).await.unwrap();
+    watch_all(&engine, &user, &first).await;
+    (engine, user, first)
+}
+
 #[tokio::test]
 async fn regenerate_and_edit_make_branches_and_the_model_sees_only_its_branch() {
     let mock = MockOpenAi::start(MockOptions::default()).await;
-    let (engine, user) = engine_for(&mock, false).await;
-    let first = engine.send(&user, req(None, "Mock", "one")).await.unwrap();
-    watch_all(&engine, &user, &first).await;
+    let (engine, user, first) = one_turn(&mock).await;
     let conv = first.conversation.clone();
     let second = send_to(&engine, &user, &conv, None, "two").await;
 
@@ -196,9 +202,7 @@ async fn regenerate_and_edit_make_branches_and_the_model_sees_only_its_branch() 
 #[tokio::test]
 async fn deleting_a_message_takes_its_branch_and_shows_a_neighbour() {
     let mock = MockOpenAi::start(MockOptions::default()).await;
-    let (engine, user) = engine_for(&mock, false).await;
-    let first = engine.send(&user, req(None, "Mock", "one")).await.unwrap();
-    watch_all(&engine, &user, &first).await;
+    let (engine, user, first) = one_turn(&mock).await;
     let conv = first.conversation.clone();
     let kept = send_to(&engine, &user, &conv, None, "kept").await;
     let gone = send_to(
@@ -232,9 +236,7 @@ async fn deleting_a_message_takes_its_branch_and_shows_a_neighbour() {
 #[tokio::test]
 async fn a_fork_is_a_new_independent_conversation_that_remembers_its_source() {
     let mock = MockOpenAi::start(MockOptions::default()).await;
-    let (engine, user) = engine_for(&mock, false).await;
-    let first = engine.send(&user, req(None, "Mock", "one")).await.unwrap();
-    watch_all(&engine, &user, &first).await;
+    let (engine, user, first) = one_turn(&mock).await;
     let conv = first.conversation.clone();
     let second = send_to(&engine, &user, &conv, None, "two").await;
 
@@ -289,9 +291,7 @@ async fn a_fork_is_a_new_independent_conversation_that_remembers_its_source() {
 #[tokio::test]
 async fn another_users_messages_are_not_found() {
     let mock = MockOpenAi::start(MockOptions::default()).await;
-    let (engine, user) = engine_for(&mock, false).await;
-    let first = engine.send(&user, req(None, "Mock", "one")).await.unwrap();
-    watch_all(&engine, &user, &first).await;
+    let (engine, user, first) = one_turn(&mock).await;
     let conv = first.conversation.clone();
     let bob = another_user(&engine, "bob@x.test").await;
     let msg = &first.assistant_message;

@@ -1,4 +1,4 @@
-use crate::{Result, Store, StoreError, new_id, now_millis};
+use crate::{Result, Store, StoreError, expect_touched, new_id, now_millis};
 use chorus_types::{ConversationId, ConversationSummary, ForkOrigin, MessageId, UserId};
 use surrealdb::types::SurrealValue;
 
@@ -188,10 +188,6 @@ impl Store {
             .bind(var)
             .await?
             .check()?;
-        let updated: Vec<String> = res.take(0)?;
-        if updated.is_empty() {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        expect_touched(&mut res, 0)
     }
 }

@@ -29,6 +29,16 @@ use surrealdb::engine::any::Any;
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// For writes that `RETURN VALUE record::id(id)`: `NotFound` when statement
+/// `index` touched nothing (missing, or not the owner's: the same to callers).
+fn expect_touched(res: &mut surrealdb::IndexedResults, index: usize) -> Result<()> {
+    let touched: Vec<String> = res.take(index)?;
+    if touched.is_empty() {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
 /// A handle to the database; cheap to clone.
 ///
 /// The SDK handle sits behind an `Arc` on purpose: cloning a `Surreal` opens a

@@ -1,4 +1,4 @@
-use crate::{Result, Store, StoreError, new_id, now_millis};
+use crate::{Result, Store, StoreError, expect_touched, new_id, now_millis};
 use chorus_types::{
     ConversationId, JobId, MessageId, MessageState, MessageView, Role, Usage, UserId,
 };
@@ -154,11 +154,7 @@ impl Store {
             .bind(("u", row))
             .await?
             .check()?;
-        let updated: Vec<String> = res.take(0)?;
-        if updated.is_empty() {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        expect_touched(&mut res, 0)
     }
 
     /// Hands a stopped or failed answer of `owner` to `job`, which continues it:

@@ -4,7 +4,7 @@
 //! `chorus_types::Tree`; these functions apply it in one transaction, scoped
 //! to the owner.
 
-use crate::{Result, Store, StoreError, new_id, now_millis};
+use crate::{Result, Store, StoreError, expect_touched, new_id, now_millis};
 use chorus_types::{ConversationId, MessageId, MessageState, MessageView, UserId};
 use std::collections::HashMap;
 use surrealdb::types::{RecordId, SurrealValue};
@@ -85,11 +85,7 @@ impl Store {
             .bind(("owner", owner.0.clone()))
             .await?
             .check()?;
-        let updated: Vec<String> = res.take(1)?;
-        if updated.is_empty() {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        expect_touched(&mut res, 1)
     }
 
     /// Replaces the text of one of `owner`'s messages that is not being
@@ -107,11 +103,7 @@ impl Store {
             .bind(("text", text.to_string()))
             .await?
             .check()?;
-        let updated: Vec<String> = res.take(0)?;
-        if updated.is_empty() {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        expect_touched(&mut res, 0)
     }
 
     /// Deletes `ids` (a message and its subtree) from `owner`'s conversation
