@@ -1,154 +1,12 @@
-// Browser tests: start a local OpenAI-protocol upstream and a real Chorus server
-// (debug build, embedded SurrealDB in a temp dir), then drive Debian's Chromium
+// Browser tests: a real Chorus server and Chromium (see harness.mjs), driven
 // through the app the way a person would.
 //
 //   CHORUS_BIN=... MOCK_BIN=... node end2end/run.mjs [name-filter]
 
-import { chromium } from 'playwright-core';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { createServer } from 'node:net';
 import assert from 'node:assert/strict';
-
-const here = dirname(fileURLToPath(import.meta.url));
-const CHORUS_BIN = process.env.CHORUS_BIN;
-const MOCK_BIN = process.env.MOCK_BIN;
-assert.ok(CHORUS_BIN && MOCK_BIN, 'set CHORUS_BIN and MOCK_BIN');
-
-const children = [];
-process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function start(cmd, args, env = {}) {
-  const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  child.output = '';
-  child.stdout.on('data', (d) => (child.output += d));
-  child.stderr.on('data', (d) => (child.output += d));
-  return child;
-}
-
-async function waitFor(check, what, ms = 30000) {
-  const until = Date.now() + ms;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v) return v;
-    } catch {}
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-// --- the peers -------------------------------------------------------------
-
-const work = mkdtempSync(join(tmpdir(), 'chorus-e2e-'));
-const mock = start(MOCK_BIN, ['--addr', '127.0.0.1:0', '--token-delay-ms', '40']);
-const mockAddr = await waitFor(() => mock.output.match(/listening on (\S+)/)?.[1], 'the mock upstream');
-
-const port = await freePort();
-const base = `http://127.0.0.1:${port}`;
-writeFileSync(
-  join(work, 'chorus.yaml'),
-  `endpoints:
-  custom:
-    - name: "Mock"
-      apiKey: "sk-test"
-      baseURL: "http://${mockAddr}/v1"
-      models:
-        default: ["mock-small", "mock-large"]
-      titleConvo: true
-      titleModel: "mock-small"
-      modelDisplayLabel: "Mock AI"
-    - name: "Own"
-      apiKey: "user_provided"
-      baseURL: "http://${mockAddr}/v1"
-      models:
-        default: ["mock-small"]
-      modelDisplayLabel: "Own key AI"
-`
-);
-const server = start(CHORUS_BIN, ['serve', '--addr', `127.0.0.1:${port}`, '--data-dir', join(work, 'data'), '--config', join(work, 'chorus.yaml')]);
-await waitFor(async () => (await fetch(`${base}/healthz`)).ok, 'the Chorus server');
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync'],
-});
-
-// --- helpers ---------------------------------------------------------------
-
-const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 };
-const DESKTOP = { viewport: { width: 1280, height: 800 } };
-
-async function newPage(options) {
-  const context = await browser.newContext({ baseURL: base, ...options });
-  const page = await context.newPage();
-  page.errors = [];
-  page.on('pageerror', (e) => page.errors.push(String(e)));
-  page.on('console', (m) => m.type() === 'error' && !/Failed to load resource/.test(m.text()) && page.errors.push(m.text()));
-  return { context, page };
-}
-
-/** Waits until the wasm has hydrated the page (buttons work). */
-async function hydrated(page) {
-  await page.waitForSelector('body[data-hydrated]', { state: 'attached', timeout: 30000 });
-}
-
-async function register(page, { name, email, password }) {
-  await page.goto('/');
-  await page.waitForURL('**/login');
-  await hydrated(page);
-  await page.getByRole('link', { name: 'Create one' }).click();
-  await page.waitForURL('**/register');
-  await page.getByLabel('Name').fill(name);
-  await page.getByLabel('Email').fill(email);
-  await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Create account' }).click();
-  await page.waitForURL(base + '/');
-  await page.getByText('How can I help?').waitFor();
-}
-
-/** Starts a chat with `text` (without waiting for the answer) and waits for its URL. */
-async function startChat(page, text) {
-  await hydrated(page);
-  await page.getByLabel('Message').fill(text);
-  await page.getByLabel('Message').press('Enter');
-  await page.waitForURL(/\/c\//);
-}
-
-const assistant = (page) => page.locator('[data-testid=message][data-role=assistant]').last();
-
-/** Sends `text` and checks that the answer arrives piece by piece. */
-async function sendAndWatch(page, text) {
-  await hydrated(page);
-  const before = await page.locator('[data-testid=message][data-role=assistant]').count();
-  await page.getByLabel('Message').fill(text);
-  await page.getByLabel('Message').press('Enter');
-  await waitFor(async () => (await page.locator('[data-testid=message][data-role=assistant]').count()) > before, 'the answer to appear');
-  const answer = assistant(page);
-  // Seen while streaming: some text, then more text, before it completes.
-  const lengths = [];
-  while ((await answer.getAttribute('data-state')) === 'streaming') {
-    lengths.push((await answer.locator('.prose-chat').innerText()).length);
-    await page.waitForTimeout(60);
-  }
-  const grew = lengths.some((l, i) => i > 0 && l > lengths[i - 1] && lengths[0] < l);
-  return { answer, grew, samples: lengths.length };
-}
+import {
+  base, waitFor, newPage, hydrated, register, startChat, assistant, sendAndWatch, finish, DESKTOP, PHONE,
+} from './harness.mjs';
 
 // --- the tests -------------------------------------------------------------
 
@@ -652,10 +510,6 @@ for (const t of tests) {
     console.log(`FAIL ${t.name}\n     ${e.stack || e}`);
   }
 }
-await browser.close();
-if (failed) {
-  console.log('\n--- chorus server output ---\n' + server.output.slice(-6000));
-}
-rmSync(work, { recursive: true, force: true });
+await finish(failed);
 console.log(failed ? `${failed} browser test(s) failed` : 'all browser tests passed');
 process.exit(failed ? 1 : 0);

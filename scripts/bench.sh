@@ -51,4 +51,6 @@ printf 'css: %s bytes raw; js: %s bytes raw\n' "$css_raw" "$js_raw"
 # per forwarded chunk, and concurrent streams vs RSS (crates/bench).
 cd - >/dev/null
 cargo build --release -q -p chorus-bench
+# The conversation tree on the embedded database: open, fork, sibling switch.
+"$TARGET/release/chorus-bench-tree"
 "$TARGET/release/chorus-bench" --chorus "$BIN" ${BENCH_ARGS:-}

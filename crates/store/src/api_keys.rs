@@ -48,7 +48,6 @@ impl Store {
         let id = new_id();
         let prefix = secret[..14].to_string();
         let mut res = self
-            .db
             .query(format!(
                 "CREATE type::record('api_key', $id) SET owner = type::record('user', $owner),
                      name = $name, prefix = $prefix, hash = $hash, created_at = $now;
@@ -60,8 +59,8 @@ impl Store {
             .bind(("prefix", prefix))
             .bind(("hash", digest(&secret)))
             .bind(("now", now_millis()))
-            .await?
-            .check()?;
+            .run()
+            .await?;
         let info: Option<ApiKeyInfo> = res.take(1)?;
         Ok(NewApiKey {
             info: info.expect("the key was just created"),
@@ -72,25 +71,23 @@ impl Store {
     /// `owner`'s keys, newest first.
     pub async fn api_keys(&self, owner: &UserId) -> Result<Vec<ApiKeyInfo>> {
         let mut res = self
-            .db
             .query(format!(
                 "SELECT {KEY_FIELDS} FROM api_key WHERE owner = type::record('user', $owner) ORDER BY created_at DESC"
             ))
             .bind(("owner", owner.0.clone()))
-            .await?
-            .check()?;
+            .run()
+            .await?;
         Ok(res.take(0)?)
     }
 
     /// Deletes one of `owner`'s keys; `false` when they have no such key.
     pub async fn revoke_api_key(&self, owner: &UserId, id: &str) -> Result<bool> {
         let mut res = self
-            .db
             .query("DELETE type::record('api_key', $id) WHERE owner = type::record('user', $owner) RETURN BEFORE")
             .bind(("id", id.to_string()))
             .bind(("owner", owner.0.clone()))
-            .await?
-            .check()?;
+            .run()
+            .await?;
         let deleted: Vec<surrealdb::types::Value> = res.take(0)?;
         Ok(!deleted.is_empty())
     }
@@ -100,14 +97,13 @@ impl Store {
     pub async fn user_for_api_key(&self, secret: &str) -> Result<Option<UserId>> {
         let now = now_millis();
         let mut res = self
-            .db
             .query(
                 "SELECT record::id(id) AS id, record::id(owner) AS owner, last_used_at
                  FROM api_key WHERE hash = $hash",
             )
             .bind(("hash", digest(secret)))
-            .await?
-            .check()?;
+            .run()
+            .await?;
         let found: Vec<KeyUse> = res.take(0)?;
         let Some(key) = found.into_iter().next() else {
             return Ok(None);
@@ -116,12 +112,11 @@ impl Store {
             .last_used_at
             .is_none_or(|t| now - t >= LAST_USED_GRANULARITY_MS)
         {
-            self.db
-                .query("UPDATE type::record('api_key', $id) SET last_used_at = $now")
+            self.query("UPDATE type::record('api_key', $id) SET last_used_at = $now")
                 .bind(("id", key.id))
                 .bind(("now", now))
-                .await?
-                .check()?;
+                .run()
+                .await?;
         }
         Ok(Some(UserId(key.owner)))
     }

@@ -48,7 +48,7 @@ impl Store {
     ) -> Result<ConversationId> {
         let id = new_id();
         let now = now_millis();
-        self.db
+        self
             .query(
                 "CREATE type::record('conversation', $id) SET owner = type::record('user', $owner),
                  title = $title, endpoint = $endpoint, model = $model, created_at = $now, updated_at = $now",
@@ -59,22 +59,21 @@ impl Store {
             .bind(("endpoint", endpoint.to_string()))
             .bind(("model", model.to_string()))
             .bind(("now", now))
-            .await?
-            .check()?;
+            .run()
+            .await?;
         Ok(ConversationId(id))
     }
 
     /// The user's conversations, most recently active first.
     pub async fn list_conversations(&self, owner: &UserId) -> Result<Vec<ConversationSummary>> {
         let mut res = self
-            .db
             .query(
                 "SELECT record::id(id) AS id, title, updated_at FROM conversation
                  WHERE owner = type::record('user', $owner) ORDER BY updated_at DESC, id DESC",
             )
             .bind(("owner", owner.0.clone()))
-            .await?
-            .check()?;
+            .run()
+            .await?;
         let rows: Vec<SummaryRow> = res.take(0)?;
         Ok(rows
             .into_iter()
@@ -92,7 +91,6 @@ impl Store {
         id: &ConversationId,
     ) -> Result<Option<ConversationRow>> {
         let mut res = self
-            .db
             .query(
                 "SELECT record::id(id) AS id, title, endpoint, model, updated_at, leaf,
                  forked_from_conversation, forked_from_message FROM conversation
@@ -100,8 +98,8 @@ impl Store {
             )
             .bind(("id", id.0.clone()))
             .bind(("owner", owner.0.clone()))
-            .await?
-            .check()?;
+            .run()
+            .await?;
         let mut rows: Vec<ConversationRow> = res.take(0)?;
         Ok(rows.pop())
     }
@@ -146,7 +144,6 @@ impl Store {
     /// messages itself. `NotFound` when `owner` has no such conversation.
     pub async fn delete_conversation(&self, owner: &UserId, id: &ConversationId) -> Result<()> {
         let mut res = self
-            .db
             .query(
                 "BEGIN TRANSACTION;
                  LET $c = type::record('conversation', $id);
@@ -159,8 +156,8 @@ impl Store {
             )
             .bind(("id", id.0.clone()))
             .bind(("owner", owner.0.clone()))
-            .await?
-            .check()?;
+            .run()
+            .await?;
         // BEGIN and COMMIT have result slots too: the RETURN is second to last.
         let returned = res.num_statements() - 2;
         let deleted: Option<i64> = res.take(returned)?;
@@ -178,7 +175,6 @@ impl Store {
         var: (&'static str, impl SurrealValue + 'static),
     ) -> Result<()> {
         let mut res = self
-            .db
             .query(format!(
                 "UPDATE type::record('conversation', $id) SET {set}
                  WHERE owner = type::record('user', $owner) RETURN VALUE record::id(id)"
@@ -186,8 +182,8 @@ impl Store {
             .bind(("id", id.0.clone()))
             .bind(("owner", owner.0.clone()))
             .bind(var)
-            .await?
-            .check()?;
+            .run()
+            .await?;
         expect_touched(&mut res, 0)
     }
 }

@@ -11,6 +11,7 @@ mod error;
 mod messages;
 mod migrations;
 mod sessions;
+mod statement;
 mod tree;
 mod user_keys;
 mod users;
@@ -28,6 +29,14 @@ use surrealdb::Surreal;
 use surrealdb::engine::any::Any;
 
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// A script's `THROW 'no such conversation'` (an ownership check) as `NotFound`.
+fn thrown_not_found(e: StoreError) -> StoreError {
+    match e {
+        StoreError::Db(m) if m.contains("no such conversation") => StoreError::NotFound,
+        other => other,
+    }
+}
 
 /// For writes that `RETURN VALUE record::id(id)`: `NotFound` when statement
 /// `index` touched nothing (missing, or not the owner's: the same to callers).

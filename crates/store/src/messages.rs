@@ -1,4 +1,4 @@
-use crate::{Result, Store, StoreError, expect_touched, new_id, now_millis};
+use crate::{Result, Store, expect_touched, new_id, now_millis, thrown_not_found};
 use chorus_types::{
     ConversationId, JobId, MessageId, MessageState, MessageView, Role, Usage, UserId,
 };
@@ -90,10 +90,8 @@ impl Store {
             job: m.job.map(|j| j.0.clone()),
             now: now_millis(),
         };
-        let mut res = self
-            .db
-            .query(
-                "BEGIN TRANSACTION;
+        self.query(
+            "BEGIN TRANSACTION;
                  LET $conv = type::record('conversation', $m.conversation);
                  IF $conv.owner != type::record('user', $m.owner) { THROW 'no such conversation' };
                  LET $msg = CREATE ONLY type::record('message', $m.id) SET owner = $conv.owner,
@@ -107,20 +105,11 @@ impl Store {
                  };
                  UPDATE $conv SET leaf = $m.id;
                  COMMIT TRANSACTION;",
-            )
-            .bind(("m", row))
-            .await?;
-        let errors: Vec<String> = res
-            .take_errors()
-            .into_values()
-            .map(|e| e.to_string())
-            .collect();
-        if errors.iter().any(|e| e.contains("no such conversation")) {
-            return Err(StoreError::NotFound);
-        }
-        if let Some(e) = errors.into_iter().next() {
-            return Err(StoreError::Db(e));
-        }
+        )
+        .bind(("m", row))
+        .run()
+        .await
+        .map_err(thrown_not_found)?;
         Ok(MessageId(id))
     }
 
@@ -142,7 +131,6 @@ impl Store {
             output_tokens: update.usage.map(|u| u.output_tokens as i64),
         };
         let mut res = self
-            .db
             .query(
                 "UPDATE type::record('message', $u.id) SET text = $u.text,
                      reasoning = $u.reasoning ?? reasoning,
@@ -152,8 +140,8 @@ impl Store {
                  WHERE owner = type::record('user', $u.owner) RETURN VALUE record::id(id)",
             )
             .bind(("u", row))
-            .await?
-            .check()?;
+            .run()
+            .await?;
         expect_touched(&mut res, 0)
     }
 
@@ -167,7 +155,6 @@ impl Store {
         job: &JobId,
     ) -> Result<bool> {
         let mut res = self
-            .db
             .query(
                 "UPDATE type::record('message', $id) SET state = 'streaming', job = $job, error = NONE
                  WHERE owner = type::record('user', $owner) AND role = 'assistant'
@@ -176,8 +163,8 @@ impl Store {
             .bind(("id", id.0.clone()))
             .bind(("owner", owner.0.clone()))
             .bind(("job", job.0.clone()))
-            .await?
-            .check()?;
+            .run()
+            .await?;
         let updated: Vec<String> = res.take(0)?;
         Ok(!updated.is_empty())
     }
@@ -191,7 +178,6 @@ impl Store {
         conversation: &ConversationId,
     ) -> Result<Vec<MessageView>> {
         let mut res = self
-            .db
             .query(
                 "SELECT record::id(id) AS id, (<-reply.in)[0] AS parent, role, text, reasoning, state, error, endpoint, model, job, created_at
                  FROM message WHERE conversation = type::record('conversation', $conv)
@@ -199,8 +185,8 @@ impl Store {
             )
             .bind(("conv", conversation.0.clone()))
             .bind(("owner", owner.0.clone()))
-            .await?
-            .check()?;
+            .run()
+            .await?;
         let rows: Vec<MessageRow> = res.take(0)?;
         Ok(rows
             .into_iter()
@@ -224,14 +210,13 @@ impl Store {
     /// Messages still marked streaming (their job died with a previous process).
     pub async fn fail_interrupted_messages(&self, reason: &str) -> Result<usize> {
         let mut res = self
-            .db
             .query(
                 "UPDATE message SET state = 'failed', error = $reason WHERE state = 'streaming'
                  RETURN VALUE record::id(id)",
             )
             .bind(("reason", reason.to_string()))
-            .await?
-            .check()?;
+            .run()
+            .await?;
         let ids: Vec<String> = res.take(0)?;
         Ok(ids.len())
     }

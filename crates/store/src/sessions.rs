@@ -5,55 +5,50 @@ use crate::{Result, Store, now_millis};
 
 impl Store {
     pub async fn session_save(&self, id: &str, data: &str, expires_at_millis: i64) -> Result<()> {
-        self.db
-            .query("UPSERT type::record('session', $id) SET data = $data, expires_at = $exp")
+        self.query("UPSERT type::record('session', $id) SET data = $data, expires_at = $exp")
             .bind(("id", id.to_string()))
             .bind(("data", data.to_string()))
             .bind(("exp", expires_at_millis))
-            .await?
-            .check()?;
+            .run()
+            .await?;
         Ok(())
     }
 
     /// The session's data, unless it has expired.
     pub async fn session_load(&self, id: &str) -> Result<Option<String>> {
         let mut res = self
-            .db
             .query(
                 "SELECT VALUE data FROM ONLY type::record('session', $id) WHERE expires_at > $now",
             )
             .bind(("id", id.to_string()))
             .bind(("now", now_millis()))
-            .await?
-            .check()?;
+            .run()
+            .await?;
         Ok(res.take(0)?)
     }
 
     pub async fn session_delete(&self, id: &str) -> Result<()> {
-        self.db
-            .query("DELETE type::record('session', $id)")
+        self.query("DELETE type::record('session', $id)")
             .bind(("id", id.to_string()))
-            .await?
-            .check()?;
+            .run()
+            .await?;
         Ok(())
     }
 
     pub async fn session_exists(&self, id: &str) -> Result<bool> {
         let mut res = self
-            .db
             .query("RETURN record::exists(type::record('session', $id))")
             .bind(("id", id.to_string()))
-            .await?
-            .check()?;
+            .run()
+            .await?;
         Ok(res.take::<Option<bool>>(0)?.unwrap_or(false))
     }
 
     pub async fn sessions_delete_expired(&self) -> Result<()> {
-        self.db
-            .query("DELETE session WHERE expires_at <= $now")
+        self.query("DELETE session WHERE expires_at <= $now")
             .bind(("now", now_millis()))
-            .await?
-            .check()?;
+            .run()
+            .await?;
         Ok(())
     }
 }

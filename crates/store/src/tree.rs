@@ -4,7 +4,7 @@
 //! `chorus_types::Tree`; these functions apply it in one transaction, scoped
 //! to the owner.
 
-use crate::{Result, Store, StoreError, expect_touched, new_id, now_millis};
+use crate::{Result, Store, expect_touched, new_id, now_millis, thrown_not_found};
 use chorus_types::{ConversationId, MessageId, MessageState, MessageView, UserId};
 use std::collections::HashMap;
 use surrealdb::types::{RecordId, SurrealValue};
@@ -73,7 +73,6 @@ impl Store {
         leaf: &MessageId,
     ) -> Result<()> {
         let mut res = self
-            .db
             .query(
                 "LET $m = type::record('message', $leaf);
                  UPDATE type::record('conversation', $conv) SET leaf = $leaf
@@ -83,8 +82,8 @@ impl Store {
             .bind(("leaf", leaf.0.clone()))
             .bind(("conv", conversation.0.clone()))
             .bind(("owner", owner.0.clone()))
-            .await?
-            .check()?;
+            .run()
+            .await?;
         expect_touched(&mut res, 1)
     }
 
@@ -92,7 +91,6 @@ impl Store {
     /// written. `NotFound` otherwise.
     pub async fn edit_text(&self, owner: &UserId, id: &MessageId, text: &str) -> Result<()> {
         let mut res = self
-            .db
             .query(
                 "UPDATE type::record('message', $id) SET text = $text
                  WHERE owner = type::record('user', $owner) AND state != 'streaming'
@@ -101,8 +99,8 @@ impl Store {
             .bind(("id", id.0.clone()))
             .bind(("owner", owner.0.clone()))
             .bind(("text", text.to_string()))
-            .await?
-            .check()?;
+            .run()
+            .await?;
         expect_touched(&mut res, 0)
     }
 
@@ -118,7 +116,6 @@ impl Store {
     ) -> Result<usize> {
         let records: Vec<RecordId> = ids.iter().map(|m| message(&m.0)).collect();
         let mut res = self
-            .db
             .query(
                 "BEGIN TRANSACTION;
                  LET $c = type::record('conversation', $conv);
@@ -132,17 +129,9 @@ impl Store {
             .bind(("owner", owner.0.clone()))
             .bind(("ids", records))
             .bind(("leaf", leaf.map(|l| l.0.clone())))
-            .await?;
-        let errors = res.take_errors();
-        if errors
-            .values()
-            .any(|e| e.to_string().contains("no such conversation"))
-        {
-            return Err(StoreError::NotFound);
-        }
-        if let Some(e) = errors.into_values().next() {
-            return Err(StoreError::Db(e.to_string()));
-        }
+            .run()
+            .await
+            .map_err(thrown_not_found)?;
         let returned = res.num_statements() - 2;
         let deleted: Option<i64> = res.take(returned)?;
         Ok(deleted.unwrap_or(0) as usize)
@@ -208,9 +197,8 @@ impl Store {
             forked_from_message: fork.target.0.clone(),
             now: now_millis(),
         };
-        self.db
-            .query(
-                "BEGIN TRANSACTION;
+        self.query(
+            "BEGIN TRANSACTION;
                  CREATE $c.id SET owner = $c.owner, title = $c.title, endpoint = $c.endpoint,
                      model = $c.model, leaf = $c.leaf, created_at = $c.now, updated_at = $c.now,
                      forked_from_conversation = $c.forked_from_conversation,
@@ -218,12 +206,12 @@ impl Store {
                  INSERT INTO message $rows RETURN NONE;
                  INSERT RELATION INTO reply $edges RETURN NONE;
                  COMMIT TRANSACTION;",
-            )
-            .bind(("c", new))
-            .bind(("rows", rows))
-            .bind(("edges", edges))
-            .await?
-            .check()?;
+        )
+        .bind(("c", new))
+        .bind(("rows", rows))
+        .bind(("edges", edges))
+        .run()
+        .await?;
         Ok((ConversationId(conversation), copies))
     }
 }

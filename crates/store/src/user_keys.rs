@@ -27,62 +27,58 @@ impl Store {
         api_key: Option<String>,
         base_url: Option<String>,
     ) -> Result<()> {
-        self.db
-            .query(
-                "UPSERT type::record('user_key', [$owner, $endpoint]) SET
+        self.query(
+            "UPSERT type::record('user_key', [$owner, $endpoint]) SET
                      owner = type::record('user', $owner), endpoint = $endpoint,
                      api_key = $api_key, base_url = $base_url, updated_at = $now",
-            )
-            .bind(("owner", owner.0.clone()))
-            .bind(("endpoint", endpoint.to_string()))
-            .bind(("api_key", api_key))
-            .bind(("base_url", base_url))
-            .bind(("now", now_millis()))
-            .await?
-            .check()?;
+        )
+        .bind(("owner", owner.0.clone()))
+        .bind(("endpoint", endpoint.to_string()))
+        .bind(("api_key", api_key))
+        .bind(("base_url", base_url))
+        .bind(("now", now_millis()))
+        .run()
+        .await?;
         Ok(())
     }
 
     /// `owner`'s credentials for `endpoint`, if they stored any.
     pub async fn user_key(&self, owner: &UserId, endpoint: &str) -> Result<Option<SealedUserKey>> {
         let mut res = self
-            .db
             .query(format!(
                 "SELECT {FIELDS} FROM ONLY type::record('user_key', [$owner, $endpoint])
                  WHERE owner = type::record('user', $owner)"
             ))
             .bind(("owner", owner.0.clone()))
             .bind(("endpoint", endpoint.to_string()))
-            .await?
-            .check()?;
+            .run()
+            .await?;
         Ok(res.take(0)?)
     }
 
     /// Every endpoint `owner` stored credentials for.
     pub async fn user_keys(&self, owner: &UserId) -> Result<Vec<SealedUserKey>> {
         let mut res = self
-            .db
             .query(format!(
                 "SELECT {FIELDS} FROM user_key WHERE owner = type::record('user', $owner) ORDER BY endpoint"
             ))
             .bind(("owner", owner.0.clone()))
-            .await?
-            .check()?;
+            .run()
+            .await?;
         Ok(res.take(0)?)
     }
 
     /// Forgets `owner`'s credentials for `endpoint`; `false` when there were none.
     pub async fn delete_user_key(&self, owner: &UserId, endpoint: &str) -> Result<bool> {
         let mut res = self
-            .db
             .query(
                 "DELETE type::record('user_key', [$owner, $endpoint])
                  WHERE owner = type::record('user', $owner) RETURN BEFORE",
             )
             .bind(("owner", owner.0.clone()))
             .bind(("endpoint", endpoint.to_string()))
-            .await?
-            .check()?;
+            .run()
+            .await?;
         let deleted: Vec<surrealdb::types::Value> = res.take(0)?;
         Ok(!deleted.is_empty())
     }

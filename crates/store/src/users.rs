@@ -45,7 +45,6 @@ impl Store {
              SELECT {USER_FIELDS} FROM ONLY type::record('user', $id);"
         );
         let res = self
-            .db
             .query(sql)
             .bind(("id", id))
             .bind(("email", email))
@@ -53,12 +52,15 @@ impl Store {
             .bind(("hash", password_hash.to_string()))
             .bind(("admin", admin))
             .bind(("now", now_millis()))
-            .await?;
-        let mut res = match res.check() {
+            .run()
+            .await;
+        let mut res = match res {
             Ok(r) => r,
             // The unique index catches a race the lookup above missed.
-            Err(e) if e.to_string().contains("user_email") => return Err(StoreError::EmailTaken),
-            Err(e) => return Err(e.into()),
+            Err(StoreError::Db(e)) if e.contains("user_email") => {
+                return Err(StoreError::EmailTaken);
+            }
+            Err(e) => return Err(e),
         };
         let last = res.num_statements() - 1;
         let user: Option<UserRecord> = res.take(last)?;
@@ -67,26 +69,24 @@ impl Store {
 
     pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>> {
         let mut res = self
-            .db
             .query(format!(
                 "SELECT {USER_FIELDS} FROM user WHERE email = $email LIMIT 1"
             ))
             .bind(("email", normalize_email(email)))
-            .await?
-            .check()?;
+            .run()
+            .await?;
         let mut users: Vec<UserRecord> = res.take(0)?;
         Ok(users.pop())
     }
 
     pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>> {
         let mut res = self
-            .db
             .query(format!(
                 "SELECT {USER_FIELDS} FROM ONLY type::record('user', $id)"
             ))
             .bind(("id", id.to_string()))
-            .await?
-            .check()?;
+            .run()
+            .await?;
         Ok(res.take(0)?)
     }
 }

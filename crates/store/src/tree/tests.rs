@@ -1,4 +1,5 @@
 use super::*;
+use crate::StoreError;
 use crate::tests::{msg, user};
 use chorus_types::{ForkOption, Role, Tree};
 use std::collections::BTreeSet;
@@ -181,12 +182,10 @@ async fn deleting_a_branch_takes_its_subtree_and_links_only() {
         .map(|m| m.id.clone())
         .collect();
 
-    assert!(matches!(
-        store
-            .delete_messages(&bob, &conv, &branch, Some(&ids["a"]))
-            .await,
-        Err(StoreError::NotFound)
-    ));
+    let r = store
+        .delete_messages(&bob, &conv, &branch, Some(&ids["a"]))
+        .await;
+    assert!(matches!(r, Err(StoreError::NotFound)), "{r:?}");
     let deleted = store
         .delete_messages(&alice, &conv, &branch, Some(&ids["a"]))
         .await
@@ -274,4 +273,39 @@ async fn each_fork_option_copies_the_written_set_and_the_copy_is_independent() {
         shape(&store, &alice, &conv).await,
         expect(&["a", "b<a", "c<b", "d<c", "e<a", "f<e", "g<f", "h", "i<h"])
     );
+}
+
+/// A job titling the conversation while the user sends the next message (and
+/// another tab switches threads) must not lose the message: SurrealDB's write
+/// conflicts are retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writes_to_one_conversation_all_land() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_dir(dir.path()).await.unwrap();
+    let alice = user(&store, "alice@example.com").await;
+    let (conv, _) = build(&store, &alice, &[("a", None)]).await;
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let (store, alice, conv) = (store.clone(), alice.clone(), conv.clone());
+        tasks.push(tokio::spawn(async move {
+            let text = format!("m{i}");
+            let added = store
+                .add_message(&alice, msg(&conv, Role::User, &text))
+                .await;
+            let titled = store.set_conversation_title(&alice, &conv, &text).await;
+            let touched = store.touch_conversation(&alice, &conv, "e", "m").await;
+            let shown = match &added {
+                Ok(id) => store.set_leaf(&alice, &conv, id).await,
+                Err(_) => Ok(()),
+            };
+            (added.map(drop), titled, touched.and(shown))
+        }));
+    }
+    for t in tasks {
+        let (added, titled, touched) = t.await.unwrap();
+        added.unwrap();
+        titled.unwrap();
+        touched.unwrap();
+    }
+    assert_eq!(store.messages(&alice, &conv).await.unwrap().len(), 21);
 }

@@ -1,0 +1,160 @@
+// What the browser tests and the browser benchmark share: on import, a local
+// OpenAI-protocol upstream and a real Chorus server (embedded SurrealDB in a
+// temp dir) are started and Debian's Chromium is launched; helpers drive the
+// app the way a person would.
+
+import { chromium } from 'playwright-core';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createServer } from 'node:net';
+import assert from 'node:assert/strict';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const CHORUS_BIN = process.env.CHORUS_BIN;
+const MOCK_BIN = process.env.MOCK_BIN;
+assert.ok(CHORUS_BIN && MOCK_BIN, 'set CHORUS_BIN and MOCK_BIN');
+
+const children = [];
+process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
+
+export function freePort() {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export function start(cmd, args, env = {}) {
+  const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  child.output = '';
+  child.stdout.on('data', (d) => (child.output += d));
+  child.stderr.on('data', (d) => (child.output += d));
+  return child;
+}
+
+export async function waitFor(check, what, ms = 30000) {
+  const until = Date.now() + ms;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v) return v;
+    } catch {}
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+// --- the peers -------------------------------------------------------------
+
+export const work = mkdtempSync(join(tmpdir(), 'chorus-e2e-'));
+const mock = start(MOCK_BIN, ['--addr', '127.0.0.1:0', '--token-delay-ms', process.env.MOCK_DELAY_MS || '40']);
+const mockAddr = await waitFor(() => mock.output.match(/listening on (\S+)/)?.[1], 'the mock upstream');
+
+const port = await freePort();
+export const base = `http://127.0.0.1:${port}`;
+writeFileSync(
+  join(work, 'chorus.yaml'),
+  `endpoints:
+  custom:
+    - name: "Mock"
+      apiKey: "sk-test"
+      baseURL: "http://${mockAddr}/v1"
+      models:
+        default: ["mock-small", "mock-large"]
+      titleConvo: true
+      titleModel: "mock-small"
+      modelDisplayLabel: "Mock AI"
+    - name: "Own"
+      apiKey: "user_provided"
+      baseURL: "http://${mockAddr}/v1"
+      models:
+        default: ["mock-small"]
+      modelDisplayLabel: "Own key AI"
+`
+);
+export const server = start(CHORUS_BIN, ['serve', '--addr', `127.0.0.1:${port}`, '--data-dir', join(work, 'data'), '--config', join(work, 'chorus.yaml')]);
+await waitFor(async () => (await fetch(`${base}/healthz`)).ok, 'the Chorus server');
+
+export const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync'],
+});
+
+// --- helpers ---------------------------------------------------------------
+
+export const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 };
+export const DESKTOP = { viewport: { width: 1280, height: 800 } };
+
+export async function newPage(options) {
+  const context = await browser.newContext({ baseURL: base, ...options });
+  const page = await context.newPage();
+  page.errors = [];
+  page.on('pageerror', (e) => page.errors.push(String(e)));
+  page.on('console', (m) => m.type() === 'error' && !/Failed to load resource/.test(m.text()) && page.errors.push(m.text()));
+  return { context, page };
+}
+
+/** Waits until the wasm has hydrated the page (buttons work). */
+export async function hydrated(page) {
+  await page.waitForSelector('body[data-hydrated]', { state: 'attached', timeout: 30000 });
+}
+
+export async function register(page, { name, email, password }) {
+  await page.goto('/');
+  await page.waitForURL('**/login');
+  await hydrated(page);
+  await page.getByRole('link', { name: 'Create one' }).click();
+  await page.waitForURL('**/register');
+  await page.getByLabel('Name').fill(name);
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await page.waitForURL(base + '/');
+  await page.getByText('How can I help?').waitFor();
+}
+
+/** Starts a chat with `text` (without waiting for the answer) and waits for its URL. */
+export async function startChat(page, text) {
+  await hydrated(page);
+  await page.getByLabel('Message').fill(text);
+  await page.getByLabel('Message').press('Enter');
+  await page.waitForURL(/\/c\//);
+}
+
+export const assistant = (page) => page.locator('[data-testid=message][data-role=assistant]').last();
+
+/** Sends `text` and checks that the answer arrives piece by piece. */
+export async function sendAndWatch(page, text) {
+  await hydrated(page);
+  const before = await page.locator('[data-testid=message][data-role=assistant]').count();
+  await page.getByLabel('Message').fill(text);
+  await page.getByLabel('Message').press('Enter');
+  await waitFor(async () => (await page.locator('[data-testid=message][data-role=assistant]').count()) > before, 'the answer to appear');
+  const answer = assistant(page);
+  // Seen while streaming: some text, then more text, before it completes.
+  const lengths = [];
+  while ((await answer.getAttribute('data-state')) === 'streaming') {
+    lengths.push((await answer.locator('.prose-chat').innerText()).length);
+    await page.waitForTimeout(60);
+  }
+  const grew = lengths.some((l, i) => i > 0 && l > lengths[i - 1] && lengths[0] < l);
+  return { answer, grew, samples: lengths.length };
+}
+
+/** Closes the browser and removes the temp dir; prints the server's log after a failure. */
+export async function finish(failed) {
+  await browser.close();
+  if (failed) {
+    console.log('\n--- chorus server output ---\n' + server.output.slice(-6000));
+  }
+  rmSync(work, { recursive: true, force: true });
+}
+
