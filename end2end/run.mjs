@@ -238,6 +238,8 @@ test('two tabs: an answer sent in one streams in the other; stop, rename and del
   const other = await context.newPage();
   other.errors = [];
   other.on('pageerror', (e) => other.errors.push(String(e)));
+  other.on('console', (m) => ['error','warning'].includes(m.type()) && console.log('OTHER CONSOLE', m.type(), m.text().slice(0, 3000)));
+  page.on('console', (m) => ['error','warning'].includes(m.type()) && console.log('PAGE CONSOLE', m.type(), m.text().slice(0, 3000)));
   await other.goto(url);
   await hydrated(other);
   assert.equal(await other.getByTestId('message').count(), 2);

@@ -5,7 +5,7 @@ use crate::ui::ErrorText;
 use crate::ui::layout::{Change, Changes, Drawer, Refresh, ThemeToggle};
 use crate::ui::message::{ActiveJob, MessageItem};
 use crate::ui::thread::{ModelChoice, OpenConversation};
-use chorus_types::{ConversationView, EndpointView, UserEvent};
+use chorus_types::{ConversationView, EndpointView, MessageView, UserEvent};
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map};
 
@@ -141,6 +141,14 @@ fn Chat(
     let thread = open.thread();
     // A new message follows the end of the thread on screen.
     let parent = Signal::derive(move || thread.with(|t| t.last().map(|m| m.id.0.clone())));
+    let window = Window::new(thread);
+    let list = NodeRef::<leptos::html::Section>::new();
+    // Open at the latest message, as chat apps do.
+    Effect::new(move |_| {
+        if let Some(list) = list.get() {
+            list.set_scroll_top(list.scroll_height());
+        }
+    });
     let refresh = expect_context::<Refresh>();
     let on_title = Callback::new(move |t: String| {
         live_title.set(Some(t));
@@ -148,7 +156,8 @@ fn Chat(
     });
     view! {
         <Header title/>
-        <section class="flex-1 overflow-y-auto" data-testid="messages">
+        <section class="flex-1 overflow-y-auto" data-testid="messages" node_ref=list
+            on:scroll=move |_| if let Some(list) = list.get_untracked() { window.near_top(list.scroll_top()) }>
             <div class="mx-auto max-w-3xl px-4 py-6 space-y-6">
                 {empty.then(|| view! {
                     <div class="pt-16 text-center space-y-2">
@@ -161,12 +170,62 @@ fn Chat(
                         "Forked from "<a class="link" href=format!("/c/{}", f.conversation)>"another conversation"</a>
                     </p>
                 })}
-                <For each=move || thread.get() key=|m| m.id.clone() let:message>
+                <Show when=move || { window.hidden() > 0 }>
+                    <button type="button" class="btn-ghost text-sm muted mx-auto block" on:click=move |_| window.more()>
+                        {move || format!("Show {} earlier messages", window.hidden())}
+                    </button>
+                </Show>
+                <For each=move || window.visible() key=|m| m.id.clone() let:message>
                     <MessageItem message on_title/>
                 </For>
             </div>
         </section>
         <Composer conversation=id endpoints choice parent version text=draft/>
+    }
+}
+
+/// Only the end of a long thread is rendered at first; earlier messages are
+/// added a batch at a time as the reader scrolls up (the browser keeps what
+/// is on screen in place), so a conversation of thousands of messages opens
+/// as fast as a short one.
+#[derive(Clone, Copy)]
+struct Window {
+    thread: Memo<Vec<MessageView>>,
+    shown: RwSignal<usize>,
+}
+
+impl Window {
+    const BATCH: usize = 40;
+    /// Scrolled this close to the top (px), the next batch is added.
+    const NEAR_TOP: i32 = 400;
+
+    fn new(thread: Memo<Vec<MessageView>>) -> Self {
+        Self {
+            thread,
+            shown: RwSignal::new(Self::BATCH),
+        }
+    }
+
+    fn hidden(&self) -> usize {
+        self.thread
+            .with(|t| t.len())
+            .saturating_sub(self.shown.get())
+    }
+
+    fn visible(&self) -> Vec<MessageView> {
+        let shown = self.shown.get();
+        self.thread
+            .with(|t| t[t.len().saturating_sub(shown)..].to_vec())
+    }
+
+    fn more(&self) {
+        self.shown.update(|n| *n += Self::BATCH);
+    }
+
+    fn near_top(&self, scroll_top: i32) {
+        if scroll_top < Self::NEAR_TOP && self.hidden() > 0 {
+            self.more();
+        }
     }
 }
 

@@ -2,7 +2,8 @@ use crate::{Result, Store, expect_touched, new_id, now_millis, thrown_not_found}
 use chorus_types::{
     ConversationId, JobId, MessageId, MessageState, MessageView, Role, Usage, UserId,
 };
-use surrealdb::types::{RecordId, RecordIdKey, SurrealValue};
+use std::collections::HashMap;
+use surrealdb::types::SurrealValue;
 
 /// What to store for a new message.
 #[derive(Clone, Debug)]
@@ -33,7 +34,6 @@ pub struct MessageUpdate {
 #[derive(SurrealValue)]
 struct MessageRow {
     id: String,
-    parent: Option<RecordId>,
     role: String,
     text: String,
     reasoning: Option<String>,
@@ -43,6 +43,12 @@ struct MessageRow {
     model: Option<String>,
     job: Option<String>,
     created_at: i64,
+}
+
+#[derive(SurrealValue)]
+struct EdgeRow {
+    parent: String,
+    child: String,
 }
 
 #[derive(SurrealValue)]
@@ -101,7 +107,7 @@ impl Store {
                      LET $parent = type::record('message', $m.parent);
                      IF $parent.conversation != $conv { THROW 'no such conversation' };
                      LET $child = $msg.id;
-                     RELATE $parent->reply->$child;
+                     RELATE $parent->reply->$child SET conversation = $conv;
                  };
                  UPDATE $conv SET leaf = $m.id;
                  COMMIT TRANSACTION;",
@@ -170,8 +176,8 @@ impl Store {
     }
 
     /// The messages of `owner`'s conversation, every branch, in the order they
-    /// were written, each with its parent (one query; the parent is read over
-    /// the `reply` edge).
+    /// were written, each with its parent: one round trip, the messages and the
+    /// conversation's `reply` edges.
     pub async fn messages(
         &self,
         owner: &UserId,
@@ -179,20 +185,24 @@ impl Store {
     ) -> Result<Vec<MessageView>> {
         let mut res = self
             .query(
-                "SELECT record::id(id) AS id, (<-reply.in)[0] AS parent, role, text, reasoning, state, error, endpoint, model, job, created_at
-                 FROM message WHERE conversation = type::record('conversation', $conv)
-                 AND owner = type::record('user', $owner) ORDER BY id",
+                "LET $c = type::record('conversation', $conv);
+                 SELECT record::id(id) AS id, role, text, reasoning, state, error, endpoint, model, job, created_at
+                 FROM message WHERE conversation = $c AND owner = type::record('user', $owner) ORDER BY id;
+                 SELECT record::id(in) AS parent, record::id(out) AS child FROM reply WHERE conversation = $c;",
             )
             .bind(("conv", conversation.0.clone()))
             .bind(("owner", owner.0.clone()))
             .run()
             .await?;
-        let rows: Vec<MessageRow> = res.take(0)?;
+        let rows: Vec<MessageRow> = res.take(1)?;
+        let edges: Vec<EdgeRow> = res.take(2)?;
+        let mut parents: HashMap<String, String> =
+            edges.into_iter().map(|e| (e.child, e.parent)).collect();
         Ok(rows
             .into_iter()
             .map(|r| MessageView {
+                parent: parents.remove(&r.id).map(MessageId),
                 id: MessageId(r.id),
-                parent: r.parent.and_then(message_key),
                 // The schema asserts both fields; an unknown value would be a bug.
                 role: Role::parse(&r.role).unwrap_or(Role::User),
                 text: r.text,
@@ -219,13 +229,5 @@ impl Store {
             .await?;
         let ids: Vec<String> = res.take(0)?;
         Ok(ids.len())
-    }
-}
-
-/// The key of a `message:<key>` link (ours are always strings).
-pub(crate) fn message_key(record: RecordId) -> Option<MessageId> {
-    match record.key {
-        RecordIdKey::String(key) => Some(MessageId(key)),
-        _ => None,
     }
 }

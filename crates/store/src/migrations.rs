@@ -95,9 +95,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     DEFINE FIELD leaf ON conversation TYPE option<string>;
     DEFINE FIELD forked_from_conversation ON conversation TYPE option<string>;
     DEFINE FIELD forked_from_message ON conversation TYPE option<string>;
-    -- Edges are looked up from both ends (children of a message, its parent).
-    DEFINE INDEX reply_in ON reply FIELDS in;
-    DEFINE INDEX reply_out ON reply FIELDS out;
+    -- Each edge names its conversation, so a conversation's whole tree is one
+    -- indexed read of `reply` (walking `<-reply` from every message cost 14 us
+    -- a message, three times the rest of the load).
+    UPDATE reply SET conversation = out.conversation;
+    DEFINE INDEX reply_conversation ON reply FIELDS conversation;
     "#,
     ),
 ];

@@ -43,6 +43,7 @@ struct Edge {
     parent: RecordId,
     #[surreal(rename = "out")]
     child: RecordId,
+    conversation: RecordId,
 }
 
 #[derive(SurrealValue)]
@@ -183,6 +184,7 @@ impl Store {
                 Some(Edge {
                     parent: message(&parent.0),
                     child: message(&copies[&m.id].0),
+                    conversation: conv_record.clone(),
                 })
             })
             .collect();

@@ -85,6 +85,11 @@ async fn main() -> anyhow::Result<()> {
     })
     .await?;
     report("open the conversation (row + all messages + thread)", &load);
+    let (messages_only, _) = time(args.runs, || async {
+        Ok(store.messages(&owner, &conv).await?.len())
+    })
+    .await?;
+    report("  of which reading the messages", &messages_only);
 
     let target = thread[args.thread * 9 / 10].clone();
     for (option, start_here) in ForkOption::ALL
