@@ -93,12 +93,16 @@ export const browser = await chromium.launch({
 export const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 };
 export const DESKTOP = { viewport: { width: 1280, height: 800 } };
 
+/** A page in a new browser context; every page of that context (tabs opened
+ * later too) collects its uncaught errors and console errors in `errors`. */
 export async function newPage(options) {
   const context = await browser.newContext({ baseURL: base, ...options });
+  context.on('page', (page) => {
+    page.errors = [];
+    page.on('pageerror', (e) => page.errors.push(String(e)));
+    page.on('console', (m) => m.type() === 'error' && !/Failed to load resource/.test(m.text()) && page.errors.push(m.text()));
+  });
   const page = await context.newPage();
-  page.errors = [];
-  page.on('pageerror', (e) => page.errors.push(String(e)));
-  page.on('console', (m) => m.type() === 'error' && !/Failed to load resource/.test(m.text()) && page.errors.push(m.text()));
   return { context, page };
 }
 

@@ -236,10 +236,6 @@ test('two tabs: an answer sent in one streams in the other; stop, rename and del
   // A second tab of the same browser (same session) on the same conversation,
   // with something typed but not sent.
   const other = await context.newPage();
-  other.errors = [];
-  other.on('pageerror', (e) => other.errors.push(String(e)));
-  other.on('console', (m) => ['error','warning'].includes(m.type()) && console.log('OTHER CONSOLE', m.type(), m.text().slice(0, 3000)));
-  page.on('console', (m) => ['error','warning'].includes(m.type()) && console.log('PAGE CONSOLE', m.type(), m.text().slice(0, 3000)));
   await other.goto(url);
   await hydrated(other);
   assert.equal(await other.getByTestId('message').count(), 2);

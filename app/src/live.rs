@@ -50,7 +50,10 @@ pub fn attach(
                 }
                 JobEvent::Reasoning { text } => live.reasoning.update(|t| t.push_str(&text)),
                 JobEvent::Usage { .. } => {}
-                JobEvent::Title { title } => on_title.run(title),
+                // The view that asked may have been replaced meanwhile.
+                JobEvent::Title { title } => {
+                    on_title.try_run(title);
+                }
                 JobEvent::Done { state, error } => {
                     source.close();
                     live.state.set(state);

@@ -28,7 +28,7 @@ pub fn MessageActions(
     #[prop(into)] text: Signal<String>,
     #[prop(into)] state: Signal<MessageState>,
     panel: RwSignal<Panel>,
-) -> impl IntoView {
+) -> AnyView {
     let open = expect_context::<OpenConversation>();
     let choice = expect_context::<ModelChoice>();
     let busy = move || state.get() == MessageState::Streaming;
@@ -58,6 +58,7 @@ pub fn MessageActions(
         </div>
         <crate::ui::ErrorText message=action_error(regenerate.value())/>
     }
+    .into_any()
 }
 
 /// Loads the conversation again once `action` succeeded (the server changed

@@ -219,7 +219,7 @@ impl Window {
     }
 
     fn more(&self) {
-        self.shown.update(|n| *n += Self::BATCH);
+        self.shown.try_update(|n| *n += Self::BATCH);
     }
 
     fn near_top(&self, scroll_top: i32) {
@@ -239,7 +239,7 @@ fn Composer(
     version: RwSignal<u32>,
     /// The message being typed.
     text: RwSignal<String>,
-) -> impl IntoView {
+) -> AnyView {
     crate::ui::mark_interactive();
     let refresh = expect_context::<Refresh>();
     let active = expect_context::<ActiveJob>().0;
@@ -364,4 +364,5 @@ fn Composer(
             </form>
         </div>
     }
+    .into_any()
 }

@@ -42,7 +42,7 @@ impl Changes {
     const LIMIT: usize = 100;
 
     pub fn push(&self, change: Change) {
-        self.0.update(|queue| {
+        self.0.try_update(|queue| {
             if queue.len() >= Self::LIMIT {
                 queue.clear();
                 queue.push(Change::Missed);

@@ -21,7 +21,7 @@ pub struct LiveMessage {
 }
 
 #[component]
-pub fn MessageItem(message: MessageView, on_title: Callback<String>) -> impl IntoView {
+pub fn MessageItem(message: MessageView, on_title: Callback<String>) -> AnyView {
     let open = expect_context::<OpenConversation>();
     // Only an answer nothing follows can be continued.
     let last = !open.has_children(&message.id);
@@ -91,6 +91,7 @@ pub fn MessageItem(message: MessageView, on_title: Callback<String>) -> impl Int
             }
         </article>
     }
+    .into_any()
 }
 
 /// Shown under an answer that stopped with some text (stopped by the user, cut

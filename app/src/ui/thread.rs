@@ -8,7 +8,8 @@ use crate::api::show_thread;
 use chorus_types::{EndpointView, MessageId, MessageView, Tree};
 use leptos::prelude::*;
 
-/// The open conversation, provided to everything inside it.
+/// The open conversation, provided to everything inside it. Its reads use
+/// `try_` accessors: an event can reach a view that a reload is replacing.
 #[derive(Clone, Copy)]
 pub struct OpenConversation {
     pub id: StoredValue<String>,
@@ -53,31 +54,36 @@ impl OpenConversation {
     pub fn thread(&self) -> Memo<Vec<MessageView>> {
         let (all, leaf) = (self.all, self.leaf);
         Memo::new(move |_| {
-            all.with_value(|messages| {
+            let leaf = leaf.get();
+            all.try_with_value(|messages| {
                 Tree::new(messages)
-                    .thread(leaf.get().as_ref())
+                    .thread(leaf.as_ref())
                     .into_iter()
                     .cloned()
                     .collect()
             })
+            .unwrap_or_default()
         })
     }
 
     /// `id` and its siblings, oldest first.
     pub fn siblings(&self, id: &MessageId) -> Vec<MessageId> {
-        self.all.with_value(|messages| {
-            Tree::new(messages)
-                .siblings(id)
-                .into_iter()
-                .map(|m| m.id.clone())
-                .collect()
-        })
+        self.all
+            .try_with_value(|messages| {
+                Tree::new(messages)
+                    .siblings(id)
+                    .into_iter()
+                    .map(|m| m.id.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Whether anything follows `id` (in any branch).
     pub fn has_children(&self, id: &MessageId) -> bool {
         self.all
-            .with_value(|messages| Tree::new(messages).has_children(id))
+            .try_with_value(|messages| Tree::new(messages).has_children(id))
+            .unwrap_or(false)
     }
 
     /// Shows the thread through `id` (down its newest branch).
