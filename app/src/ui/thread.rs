@@ -7,6 +7,7 @@
 use crate::api::show_thread;
 use chorus_types::{EndpointView, MessageId, MessageView, Tree};
 use leptos::prelude::*;
+use std::collections::HashMap;
 
 /// The open conversation, provided to everything inside it. Its reads use
 /// `try_` accessors: an event can reach a view that a reload is replacing.
@@ -17,6 +18,9 @@ pub struct OpenConversation {
     pub reload: RwSignal<u32>,
     /// Every message of every branch, as loaded.
     all: StoredValue<Vec<MessageView>>,
+    /// Who follows whom, indexed once: every message asks (siblings, whether
+    /// anything follows it), and a long conversation has thousands.
+    shape: StoredValue<Shape>,
     /// Where the shown thread ends.
     leaf: RwSignal<Option<MessageId>>,
     save_leaf: Action<(String, String), ()>,
@@ -40,6 +44,7 @@ impl OpenConversation {
         Self {
             id: StoredValue::new(id),
             reload,
+            shape: StoredValue::new(Shape::new(&messages)),
             all: StoredValue::new(messages),
             leaf: RwSignal::new(leaf),
             save_leaf,
@@ -68,21 +73,15 @@ impl OpenConversation {
 
     /// `id` and its siblings, oldest first.
     pub fn siblings(&self, id: &MessageId) -> Vec<MessageId> {
-        self.all
-            .try_with_value(|messages| {
-                Tree::new(messages)
-                    .siblings(id)
-                    .into_iter()
-                    .map(|m| m.id.clone())
-                    .collect()
-            })
+        self.shape
+            .try_with_value(|shape| shape.siblings(id).to_vec())
             .unwrap_or_default()
     }
 
     /// Whether anything follows `id` (in any branch).
     pub fn has_children(&self, id: &MessageId) -> bool {
-        self.all
-            .try_with_value(|messages| Tree::new(messages).has_children(id))
+        self.shape
+            .try_with_value(|shape| shape.children.contains_key(&Some(id.clone())))
             .unwrap_or(false)
     }
 
@@ -95,6 +94,39 @@ impl OpenConversation {
             self.leaf.set(Some(leaf.clone()));
             self.save_leaf.dispatch((self.id.get_value(), leaf.0));
         }
+    }
+}
+
+/// Each message's parent and each parent's children (`None`: the top level),
+/// oldest first.
+struct Shape {
+    parent: HashMap<MessageId, Option<MessageId>>,
+    children: HashMap<Option<MessageId>, Vec<MessageId>>,
+}
+
+impl Shape {
+    fn new(messages: &[MessageView]) -> Self {
+        let mut shape = Shape {
+            parent: HashMap::with_capacity(messages.len()),
+            children: HashMap::new(),
+        };
+        for m in messages {
+            shape.parent.insert(m.id.clone(), m.parent.clone());
+            shape
+                .children
+                .entry(m.parent.clone())
+                .or_default()
+                .push(m.id.clone());
+        }
+        shape
+    }
+
+    fn siblings(&self, id: &MessageId) -> &[MessageId] {
+        self.parent
+            .get(id)
+            .and_then(|p| self.children.get(p))
+            .map(Vec::as_slice)
+            .unwrap_or_default()
     }
 }
 
