@@ -169,7 +169,9 @@ fn Sidebar(user: UserView) -> impl IntoView {
 }
 
 /// One conversation in the sidebar, with its menu: rename in place, delete
-/// after a confirmation.
+/// after a confirmation. `active` belongs to the list, which a refresh
+/// replaces (and disposes) while this item may still react once: read it
+/// with `try_`.
 #[component]
 fn ConversationItem(conversation: ConversationSummary, active: Signal<bool>) -> impl IntoView {
     let drawer = expect_context::<Drawer>().0;
@@ -206,7 +208,7 @@ fn ConversationItem(conversation: ConversationSummary, active: Signal<bool>) -> 
     });
     Effect::new(move |_| match delete.value().get() {
         Some(Ok(())) => {
-            if active.get_untracked() {
+            if active.try_get_untracked().unwrap_or(false) {
                 navigate("/", Default::default());
             }
             refresh.sidebar();
@@ -246,7 +248,7 @@ fn ConversationItem(conversation: ConversationSummary, active: Signal<bool>) -> 
                 }.into_any(),
                 shown => view! {
                     <div class="flex items-center group">
-                        <a href=href.clone() class="convo-link flex-1 min-w-0" class:active=move || active.get()
+                        <a href=href.clone() class="convo-link flex-1 min-w-0" class:active=move || active.try_get().unwrap_or(false)
                             on:click=move |_| drawer.set(false) title=move || title.get()>
                             {move || title.get()}
                         </a>
