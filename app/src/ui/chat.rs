@@ -185,7 +185,7 @@ fn Chat(
 }
 
 /// Only the end of a long thread is rendered at first; earlier messages are
-/// added a batch at a time as the reader scrolls up (the browser keeps what
+/// added a few at a time as the reader scrolls up (the browser keeps what
 /// is on screen in place), so a conversation of thousands of messages opens
 /// as fast as a short one.
 #[derive(Clone, Copy)]
@@ -195,14 +195,18 @@ struct Window {
 }
 
 impl Window {
-    const BATCH: usize = 40;
+    /// Rendered at first: more than a screen of the latest messages.
+    const FIRST: usize = 40;
+    /// Added at a time while scrolling up: few, so that rendering them (their
+    /// markdown especially) fits in a frame or two.
+    const BATCH: usize = 12;
     /// Scrolled this close to the top (px), the next batch is added.
-    const NEAR_TOP: i32 = 400;
+    const NEAR_TOP: i32 = 800;
 
     fn new(thread: Memo<Vec<MessageView>>) -> Self {
         Self {
             thread,
-            shown: RwSignal::new(Self::BATCH),
+            shown: RwSignal::new(Self::FIRST),
         }
     }
 
