@@ -41,11 +41,7 @@ impl Engine {
         user: &UserId,
         conversation: &ConversationId,
     ) -> Result<Vec<MessageView>, EngineError> {
-        self.store
-            .conversation(user, conversation)
-            .await?
-            .ok_or(EngineError::NotFound)?;
-        Ok(self.store.messages(user, conversation).await?)
+        Ok(self.load(user, conversation).await?.1)
     }
 
     /// Changes a message's text in place; no new answer. Not while an answer
@@ -195,12 +191,7 @@ impl Engine {
         option: ForkOption,
         start_here: bool,
     ) -> Result<ConversationId, EngineError> {
-        let row = self
-            .store
-            .conversation(user, conversation)
-            .await?
-            .ok_or(EngineError::NotFound)?;
-        let messages = self.store.messages(user, conversation).await?;
+        let (row, messages) = self.load(user, conversation).await?;
         let tree = Tree::new(&messages);
         let picked = tree.fork_selection(message, option, start_here);
         if picked.is_empty() {

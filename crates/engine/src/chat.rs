@@ -1,7 +1,7 @@
 use crate::job::{self, JobSpec};
 use crate::{Engine, EngineError, title};
 use chorus_gateway::ChatMessage;
-use chorus_store::NewMessage;
+use chorus_store::{ConversationRow, NewMessage};
 use chorus_streams::{JobMeta, Notice};
 use chorus_types::{
     ConversationId, ConversationSummary, ConversationView, JobId, MessageId, MessageState,
@@ -66,12 +66,7 @@ impl Engine {
         user: &UserId,
         id: &ConversationId,
     ) -> Result<ConversationView, EngineError> {
-        let row = self
-            .store
-            .conversation(user, id)
-            .await?
-            .ok_or(EngineError::NotFound)?;
-        let messages = self.store.messages(user, id).await?;
+        let (row, messages) = self.load(user, id).await?;
         let forked_from = row.forked_from();
         Ok(ConversationView {
             id: ConversationId(row.id),
@@ -82,6 +77,21 @@ impl Engine {
             leaf: row.leaf.map(MessageId),
             forked_from,
         })
+    }
+
+    /// One of `user`'s conversations with all its messages (every branch);
+    /// `NotFound` when it is not theirs.
+    pub(crate) async fn load(
+        &self,
+        user: &UserId,
+        id: &ConversationId,
+    ) -> Result<(ConversationRow, Vec<MessageView>), EngineError> {
+        let row = self
+            .store
+            .conversation(user, id)
+            .await?
+            .ok_or(EngineError::NotFound)?;
+        Ok((row, self.store.messages(user, id).await?))
     }
 
     /// Stores the user's message and an empty assistant message, starts the job
@@ -96,18 +106,13 @@ impl Engine {
 
         let (conversation, history, is_new) = match &req.conversation {
             Some(id) => {
-                let row = self
-                    .store
-                    .conversation(user, id)
-                    .await?
-                    .ok_or(EngineError::NotFound)?;
-                let messages = self.store.messages(user, id).await?;
+                let (row, messages) = self.load(user, id).await?;
                 let tree = Tree::new(&messages);
                 // What the new message follows: the one the client names, or
                 // the end of the thread the user last looked at.
                 let path = match &req.parent {
                     Some(parent) => tree.path_to(parent),
-                    None => tree.thread(row.leaf.clone().map(MessageId).as_ref()),
+                    None => tree.thread(row.leaf.map(MessageId).as_ref()),
                 };
                 if req.parent.is_some() && path.is_empty() {
                     return Err(EngineError::NotFound);

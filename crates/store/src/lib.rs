@@ -17,6 +17,7 @@ mod user_keys;
 mod users;
 
 pub use api_keys::{ApiKeyInfo, NewApiKey};
+pub use conversations::ConversationRow;
 pub use error::StoreError;
 pub use messages::{MessageUpdate, NewMessage};
 pub use tree::ForkCopy;
