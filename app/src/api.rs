@@ -296,5 +296,6 @@ pub async fn stop_job(job: String) -> Result<bool, ApiError> {
     let user = ssr::user().await?;
     Ok(ssr::state()?
         .engine
-        .stop(&user.id, &chorus_types::JobId(job)))
+        .stop(&user.id, &chorus_types::JobId(job))
+        .await)
 }

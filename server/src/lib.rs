@@ -20,7 +20,7 @@ use chorus_engine::Engine;
 use chorus_gateway::Gateway;
 use chorus_secrets::SecretBox;
 use chorus_store::Store;
-use chorus_streams::Jobs;
+use chorus_streams::{RedisConfig, Streams};
 use leptos::prelude::LeptosOptions;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use std::net::SocketAddr;
@@ -65,13 +65,60 @@ pub async fn build(
     config: &chorus_config::Config,
 ) -> anyhow::Result<Router> {
     let secrets = secret_box(data_dir, config)?;
-    let store = Store::open_dir(data_dir)
-        .await
-        .with_context(|| format!("opening the database in {}", data_dir.display()))?;
-    let engine = Engine::start(store, Gateway::from_config(config), Jobs::new(), secrets)
+    let store = open_store(data_dir, &config.database).await?;
+    let streams = open_streams(&config.streams).await?;
+    let engine = Engine::start(store, Gateway::from_config(config), streams, secrets)
         .await
         .context("starting the chat engine")?;
     Ok(router(engine, config))
+}
+
+/// The SurrealDB server named by `CHORUS_DATABASE_URL` or `database.url`, else
+/// the embedded database in `data_dir`.
+async fn open_store(
+    data_dir: &std::path::Path,
+    database: &chorus_config::Database,
+) -> anyhow::Result<Store> {
+    let url = std::env::var("CHORUS_DATABASE_URL")
+        .ok()
+        .or_else(|| database.url.clone());
+    let Some(url) = url else {
+        return Store::open_dir(data_dir)
+            .await
+            .with_context(|| format!("opening the database in {}", data_dir.display()));
+    };
+    let user = std::env::var("CHORUS_DATABASE_USER")
+        .ok()
+        .or_else(|| database.user.clone())
+        .unwrap_or_else(|| "root".into());
+    let password = std::env::var("CHORUS_DATABASE_PASSWORD")
+        .ok()
+        .or_else(|| database.password.clone())
+        .context("database.password (or CHORUS_DATABASE_PASSWORD) is needed to sign in to the database server")?;
+    Store::open_server(&url, &user, &password)
+        .await
+        .with_context(|| format!("connecting to the database server {url}"))
+}
+
+/// Redis when `CHORUS_REDIS_URL` is set or `streams.backend` is `redis`, else
+/// in-process streams.
+async fn open_streams(config: &chorus_config::StreamsConfig) -> anyhow::Result<Streams> {
+    let url = std::env::var("CHORUS_REDIS_URL").ok().or_else(|| {
+        (config.backend == chorus_config::StreamsBackend::Redis)
+            .then(|| config.redis.url.clone())
+            .flatten()
+    });
+    let Some(url) = url else {
+        return Ok(Streams::local());
+    };
+    let redis = RedisConfig {
+        url,
+        prefix: config.redis.prefix.clone(),
+    };
+    Streams::redis(redis)
+        .await
+        .map_err(anyhow::Error::msg)
+        .context("starting the Redis streams backend (streams.backend: redis)")
 }
 
 /// The key that seals users' stored secrets: `CHORUS_SECRET_KEY`, else

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use chorus_auth::AuthSession;
-use chorus_streams::Notice;
+use chorus_streams::{Notice, Watched};
 use chorus_types::JobId;
 use futures::StreamExt;
 use serde::Deserialize;
@@ -40,12 +40,18 @@ pub async fn job_events(
         .and_then(|v| v.trim().parse::<u64>().ok());
     let after = last_event_id.or(resume.from).unwrap_or(0);
     // A stranger's job and a missing one get the same answer.
-    let Some(events) = state.app.engine.watch(&user.id, &JobId(id), after) else {
+    let Some(events) = state.app.engine.watch(&user.id, &JobId(id), after).await else {
         return (StatusCode::NOT_FOUND, "No such job.").into_response();
     };
-    let events = events.map(|e| {
-        let data = serde_json::to_string(&e.event).expect("job events serialize");
-        Ok::<_, Infallible>(Event::default().id(e.seq.to_string()).data(data))
+    let events = events.map(|w| {
+        Ok::<_, Infallible>(match w {
+            Watched::Event(e) => {
+                let data = serde_json::to_string(&e.event).expect("job events serialize");
+                Event::default().id(e.seq.to_string()).data(data)
+            }
+            // No id: the client's position in the log stays where it was.
+            Watched::Interrupted(reason) => Event::default().event("interrupted").data(reason),
+        })
     });
     unbuffered(events)
 }

@@ -6,7 +6,7 @@ use chorus_engine::Engine;
 use chorus_gateway::Gateway;
 use chorus_secrets::SecretBox;
 use chorus_store::Store;
-use chorus_streams::Jobs;
+use chorus_streams::Streams;
 use chorus_testkit::{MockOpenAi, MockOptions, answer_for, title_for};
 use chorus_types::UserId;
 use futures::StreamExt;
@@ -42,7 +42,7 @@ async fn start() -> Api {
     let engine = Engine::start(
         store,
         Gateway::from_config(&config),
-        Jobs::new(),
+        Streams::local(),
         SecretBox::ephemeral(),
     )
     .await

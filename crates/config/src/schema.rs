@@ -11,6 +11,69 @@ pub struct Config {
     pub endpoints: Endpoints,
     #[serde(default)]
     pub server: Server,
+    /// Where the data lives; embedded under the data directory unless a
+    /// SurrealDB server is named (needed when several instances share it).
+    #[serde(default)]
+    pub database: Database,
+    /// Where generation jobs and change notices travel between instances.
+    #[serde(default)]
+    pub streams: StreamsConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Database {
+    /// `ws://host:port` of a SurrealDB server (`CHORUS_DATABASE_URL` overrides).
+    /// Unset: the embedded database in the data directory.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Root user and password for that server (`${ENV}` references work).
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StreamsConfig {
+    /// `local` (one instance, the default) or `redis` (several instances).
+    #[serde(default)]
+    pub backend: StreamsBackend,
+    #[serde(default)]
+    pub redis: RedisSection,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StreamsBackend {
+    #[default]
+    Local,
+    Redis,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RedisSection {
+    /// `redis://host:port/db` (`CHORUS_REDIS_URL` overrides and selects Redis).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Prepended to every key and channel, so deployments can share a server.
+    #[serde(default = "default_redis_prefix")]
+    pub prefix: String,
+}
+
+impl Default for RedisSection {
+    fn default() -> Self {
+        Self {
+            url: None,
+            prefix: default_redis_prefix(),
+        }
+    }
+}
+
+fn default_redis_prefix() -> String {
+    "chorus".into()
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -264,3 +264,24 @@ fn provider_sections_say_what_they_miss() {
         "config/chorus.yaml: endpoints.openAI.api: expected \"responses\" or \"chat\" (only under endpoints.openAI), got \"completions\""
     );
 }
+
+#[test]
+fn scale_out_settings_are_checked() {
+    let err = only_error("streams:\n  backend: redis\n");
+    assert!(
+        err.contains("streams.redis.url: expected the Redis server's URL"),
+        "{err}"
+    );
+    let err = only_error("streams:\n  backend: kafka\n");
+    assert!(err.contains("streams.backend"), "{err}");
+    assert!(err.contains("local") && err.contains("redis"), "{err}");
+    let err = only_error("database:\n  url: http://db:8000\n");
+    assert!(
+        err.contains("database.url: expected the ws:// URL"),
+        "{err}"
+    );
+    let ok = load("streams:\n  backend: redis\n  redis: {url: 'redis://127.0.0.1:6379/0'}\ndatabase: {url: 'ws://db:8000', user: root, password: pw}\n").unwrap();
+    assert_eq!(ok.config.streams.backend, StreamsBackend::Redis);
+    assert_eq!(ok.config.streams.redis.prefix, "chorus");
+    assert_eq!(ok.config.database.url.as_deref(), Some("ws://db:8000"));
+}

@@ -28,6 +28,27 @@ pub fn validate(config: &Config) -> Vec<(String, String)> {
             ));
         }
     }
+    if config.streams.backend == crate::schema::StreamsBackend::Redis {
+        match &config.streams.redis.url {
+            None => errors.push((
+                "streams.redis.url".into(),
+                "expected the Redis server's URL, such as \"redis://127.0.0.1:6379/0\", because streams.backend is redis".into(),
+            )),
+            Some(u) if !u.starts_with("redis://") && !u.starts_with("rediss://") => errors.push((
+                "streams.redis.url".into(),
+                format!("expected a redis:// or rediss:// URL, got {u:?}"),
+            )),
+            _ => {}
+        }
+    }
+    if let Some(u) = &config.database.url
+        && !(u.starts_with("ws://") || u.starts_with("wss://"))
+    {
+        errors.push((
+            "database.url".into(),
+            format!("expected the ws:// URL of a SurrealDB server, such as \"ws://127.0.0.1:8000\", got {u:?}"),
+        ));
+    }
     if config.server.session_hours == 0 {
         errors.push((
             "server.sessionHours".into(),

@@ -170,7 +170,7 @@ impl Engine {
         let subtree = tree.subtree(message);
         for m in &subtree {
             if let (MessageState::Streaming, Some(job)) = (m.state, &m.job) {
-                self.jobs.abort(job, user);
+                self.jobs.abort(job, user).await;
             }
         }
         let ids: Vec<MessageId> = subtree.iter().map(|m| m.id.clone()).collect();

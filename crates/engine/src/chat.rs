@@ -1,13 +1,14 @@
-use crate::job::{self, JobSpec};
+use crate::job::{self, JobSpec, Resume};
 use crate::{Engine, EngineError, title};
 use chorus_gateway::ChatMessage;
 use chorus_store::{ConversationRow, NewMessage};
-use chorus_streams::{JobMeta, Notice};
+use chorus_streams::{JobMeta, Notice, Watched};
 use chorus_types::{
     ConversationId, ConversationSummary, ConversationView, JobId, MessageId, MessageState,
-    MessageView, Role, SendResult, SequencedEvent, Tree, UserEvent, UserId,
+    MessageView, Role, SendResult, Tree, UserEvent, UserId,
 };
 use futures::Stream;
+use futures::stream::BoxStream;
 
 /// Longest message accepted, in characters.
 pub const MAX_MESSAGE_CHARS: usize = 100_000;
@@ -241,7 +242,8 @@ impl Engine {
                 title_model: a.title_model,
                 resume: None,
             },
-        );
+        )
+        .await?;
         Ok(SendResult {
             conversation: a.conversation,
             user_message: a.question,
@@ -315,9 +317,14 @@ impl Engine {
                 model,
                 context,
                 title_model: None,
-                resume: Some((answer.text.clone(), answer.reasoning.clone())),
+                resume: Some(Resume {
+                    text: answer.text.clone(),
+                    reasoning: answer.reasoning.clone(),
+                    logged: false,
+                }),
             },
-        );
+        )
+        .await?;
         Ok(job_id)
     }
 
@@ -339,15 +346,33 @@ impl Engine {
     }
 
     /// Registers job `id`'s log, runs it on its own task and tells the user's
-    /// open tabs that it started.
-    fn start_job(&self, id: JobId, spec: JobSpec) {
-        let writer = self.jobs.create(
-            id.clone(),
-            JobMeta {
-                owner: spec.user.clone(),
-                conversation: spec.conversation.clone(),
-            },
-        );
+    /// open tabs that it started. When the log cannot be created (Redis is
+    /// unreachable) the answer is marked failed with the reason.
+    async fn start_job(&self, id: JobId, spec: JobSpec) -> Result<(), EngineError> {
+        let meta = JobMeta {
+            owner: spec.user.clone(),
+            conversation: spec.conversation.clone(),
+        };
+        // An instance that adopts this job after a crash finds the rest in the store.
+        let writer = match self
+            .jobs
+            .create(id.clone(), meta, spec.message.0.clone())
+            .await
+        {
+            Ok(writer) => writer,
+            Err(e) => {
+                let error = format!("The answer could not be started: {e}.");
+                let failed = chorus_store::MessageUpdate {
+                    state: Some(MessageState::Failed),
+                    error: Some(error.clone()),
+                    ..Default::default()
+                };
+                self.store
+                    .update_message(&spec.user, &spec.message, failed)
+                    .await?;
+                return Err(EngineError::Invalid(error));
+            }
+        };
         let (user, conversation) = (spec.user.clone(), spec.conversation.clone());
         job::spawn(self.clone(), writer, spec);
         self.events.publish(
@@ -357,17 +382,18 @@ impl Engine {
                 job: id,
             },
         );
+        Ok(())
     }
 
     /// The job's events after `after`, then live ones. `None` when `user` has no
     /// such job (finished long ago, never existed, or someone else's).
-    pub fn watch(
+    pub async fn watch(
         &self,
         user: &UserId,
         job: &JobId,
         after: u64,
-    ) -> Option<impl Stream<Item = SequencedEvent> + Send + 'static> {
-        self.jobs.subscribe(job, user, after)
+    ) -> Option<BoxStream<'static, Watched>> {
+        self.jobs.subscribe(job, user, after).await
     }
 
     /// Renames one of `user`'s conversations; every open tab hears of it.
@@ -405,7 +431,7 @@ impl Engine {
         user: &UserId,
         id: &ConversationId,
     ) -> Result<(), EngineError> {
-        self.jobs.abort_conversation(user, id);
+        self.jobs.abort_conversation(user, id).await;
         self.store.delete_conversation(user, id).await?;
         self.events.publish(
             user,
@@ -422,8 +448,8 @@ impl Engine {
     }
 
     /// Asks `user`'s running job to stop; the partial answer is kept.
-    pub fn stop(&self, user: &UserId, job: &JobId) -> bool {
-        self.jobs.abort(job, user)
+    pub async fn stop(&self, user: &UserId, job: &JobId) -> bool {
+        self.jobs.abort(job, user).await
     }
 }
 

@@ -26,8 +26,17 @@ pub(crate) struct JobSpec {
     /// Set when this is the first answer of a conversation whose endpoint asks
     /// for model-written titles.
     pub title_model: Option<String>,
-    /// The text and reasoning so far when this job continues a stopped answer.
-    pub resume: Option<(String, String)>,
+    /// What the answer already says when this job continues it.
+    pub resume: Option<Resume>,
+}
+
+/// The start of an answer that a job carries on from.
+pub(crate) struct Resume {
+    pub text: String,
+    pub reasoning: String,
+    /// Whether the job's log already holds it (a job adopted from an instance
+    /// that died); otherwise the log starts with it.
+    pub logged: bool,
 }
 
 struct Outcome {
@@ -59,15 +68,19 @@ async fn run(
     };
     // A continued answer's log starts with what was already there, so the log
     // alone always reproduces the whole message (reloads, other tabs).
-    if let Some((text, reasoning)) = &spec.resume {
-        if !reasoning.is_empty() {
-            out.reasoning.push_str(reasoning);
-            writer.append(JobEvent::Reasoning {
-                text: reasoning.clone(),
+    if let Some(resume) = &spec.resume {
+        out.reasoning.push_str(&resume.reasoning);
+        out.text.push_str(&resume.text);
+        if !resume.logged {
+            if !resume.reasoning.is_empty() {
+                writer.append(JobEvent::Reasoning {
+                    text: resume.reasoning.clone(),
+                });
+            }
+            writer.append(JobEvent::Delta {
+                text: resume.text.clone(),
             });
         }
-        out.text.push_str(text);
-        writer.append(JobEvent::Delta { text: text.clone() });
     }
     let provider = match engine.provider_for(&spec.user, &spec.endpoint).await {
         Ok(p) => p,
@@ -98,7 +111,7 @@ async fn run(
         };
         if last_save.elapsed() >= PERSIST_EVERY {
             last_save = Instant::now();
-            save_partial(engine, spec, &out).await;
+            save_partial(engine, writer, spec, &out).await;
         }
         match item {
             Some(Ok(StreamEvent::Text(t))) => {
@@ -152,7 +165,7 @@ async fn run(
         let (text_before, reasoning_before) = spec
             .resume
             .as_ref()
-            .map_or((0, 0), |(t, r)| (t.len(), r.len()));
+            .map_or((0, 0), |r| (r.text.len(), r.reasoning.len()));
         let output = out.reasoning[reasoning_before..].to_string() + &out.text[text_before..];
         if let Some(usage) = tokens::estimate_off_thread(request, output).await {
             out.usage = Some(usage);
@@ -163,7 +176,10 @@ async fn run(
 }
 
 /// Saves the text so far, so a crash loses at most `PERSIST_EVERY` of it.
-async fn save_partial(engine: &Engine, spec: &JobSpec, out: &Outcome) {
+async fn save_partial(engine: &Engine, writer: &JobWriter, spec: &JobSpec, out: &Outcome) {
+    if writer.is_fenced() {
+        return;
+    }
     let partial = MessageUpdate {
         text: out.text.clone(),
         reasoning: Some(out.reasoning.clone()),
@@ -184,6 +200,11 @@ async fn finish(
     spec: &JobSpec,
     (outcome, title_task): (Outcome, Option<tokio::task::JoinHandle<Option<String>>>),
 ) {
+    // Another instance took this job over while this one stalled: the answer
+    // is theirs to finish.
+    if writer.is_fenced() {
+        return;
+    }
     let update = MessageUpdate {
         text: outcome.text,
         reasoning: Some(outcome.reasoning),

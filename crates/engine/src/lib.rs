@@ -1,6 +1,7 @@
 //! The use cases. `app`'s server functions and `server`'s routes call these; this
 //! crate composes `store`, `gateway` and `streams` and owns the rules between them.
 
+mod adopt;
 mod api;
 mod branches;
 mod chat;
@@ -15,7 +16,7 @@ pub use chat::SendRequest;
 use chorus_gateway::Gateway;
 use chorus_secrets::SecretBox;
 use chorus_store::Store;
-use chorus_streams::{Jobs, UserEvents};
+use chorus_streams::{Jobs, Streams, UserEvents};
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
@@ -53,16 +54,29 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Wires the parts together and repairs what a previous process left behind.
+    /// Wires the parts together and repairs what a previous process left behind:
+    /// answers whose job died with it are marked failed, unless the job still
+    /// runs elsewhere (Redis backend; an instance adopts jobs whose owner died).
     pub async fn start(
         store: Store,
         gateway: Gateway,
-        jobs: Jobs,
+        streams: Streams,
         secrets: SecretBox,
     ) -> Result<Self, EngineError> {
+        let Streams {
+            jobs,
+            events,
+            orphans,
+        } = streams;
+        let streaming = store.streaming_jobs().await?;
+        let running = jobs
+            .running(&streaming)
+            .await
+            .map_err(EngineError::Invalid)?;
         let interrupted = store
             .fail_interrupted_messages(
                 "The server stopped while this answer was being written. The text above is what was saved.",
+                &running,
             )
             .await?;
         if interrupted > 0 {
@@ -72,14 +86,16 @@ impl Engine {
             );
         }
         jobs.spawn_sweeper();
-        Ok(Self {
+        let engine = Self {
             store,
             gateway: Arc::new(gateway),
             jobs,
-            events: UserEvents::new(),
+            events,
             secrets: Arc::new(secrets),
             api_key_cache: Arc::default(),
-        })
+        };
+        adopt::spawn(engine.clone(), orphans);
+        Ok(engine)
     }
 
     pub fn store(&self) -> &Store {

@@ -155,11 +155,16 @@ async fn stopping_keeps_the_partial_answer() {
         .send(&user, req(None, "Mock", "[[slow]] a long story"))
         .await
         .unwrap();
-    let mut stream = Box::pin(engine.watch(&user, &sent.job, 0).unwrap());
+    let mut stream = engine
+        .watch(&user, &sent.job, 0)
+        .await
+        .unwrap()
+        .filter_map(|w| async move { w.event() })
+        .boxed();
     // Wait for some text, then stop.
     let first = stream.next().await.unwrap();
     assert!(matches!(first.event, JobEvent::Delta { .. }));
-    assert!(engine.stop(&user, &sent.job));
+    assert!(engine.stop(&user, &sent.job).await);
     let rest: Vec<_> = stream.map(|e| e.event).collect().await;
     assert!(
         matches!(
@@ -205,8 +210,8 @@ async fn strangers_get_not_found() {
         .await
         .unwrap();
     let mallory = another_user(&engine, "m@x.test").await;
-    assert!(engine.watch(&mallory, &sent.job, 0).is_none());
-    assert!(!engine.stop(&mallory, &sent.job));
+    assert!(engine.watch(&mallory, &sent.job, 0).await.is_none());
+    assert!(!engine.stop(&mallory, &sent.job).await);
     assert!(matches!(
         engine.conversation(&mallory, &sent.conversation).await,
         Err(EngineError::NotFound)

@@ -64,9 +64,27 @@ impl Store {
     /// Connects to `url` (`mem://`, `surrealkv://path`, `ws://host:port`) and
     /// applies pending migrations.
     pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_as(url, None).await
+    }
+
+    /// A SurrealDB server (`ws://host:port`) that several instances share,
+    /// signed in as its root user.
+    pub async fn open_server(url: &str, user: &str, password: &str) -> Result<Self> {
+        Self::connect_as(url, Some((user, password))).await
+    }
+
+    async fn connect_as(url: &str, root: Option<(&str, &str)>) -> Result<Self> {
         let db = surrealdb::engine::any::connect(url)
             .await
             .map_err(|e| StoreError::Connect(format!("{url}: {e}")))?;
+        if let Some((username, password)) = root {
+            db.signin(surrealdb::opt::auth::Root {
+                username: username.to_string(),
+                password: password.to_string(),
+            })
+            .await
+            .map_err(|e| StoreError::Connect(format!("signing in to {url} as {username}: {e}")))?;
+        }
         db.use_ns("chorus").use_db("main").await?;
         let store = Self { db: Arc::new(db) };
         migrations::apply(&store.db).await?;

@@ -217,14 +217,34 @@ impl Store {
             .collect())
     }
 
-    /// Messages still marked streaming (their job died with a previous process).
-    pub async fn fail_interrupted_messages(&self, reason: &str) -> Result<usize> {
+    /// The jobs of every message still marked streaming (any user's: this is
+    /// the server repairing itself at start).
+    pub async fn streaming_jobs(&self) -> Result<Vec<JobId>> {
+        let mut res = self
+            .query("SELECT VALUE job FROM message WHERE state = 'streaming' AND job != NONE")
+            .run()
+            .await?;
+        let jobs: Vec<String> = res.take(0)?;
+        Ok(jobs.into_iter().map(JobId).collect())
+    }
+
+    /// Marks messages still streaming as failed with `reason`, except those
+    /// whose job is in `running` (another instance, or this one after adopting
+    /// it, is still writing them). Returns how many were marked.
+    pub async fn fail_interrupted_messages(
+        &self,
+        reason: &str,
+        running: &[JobId],
+    ) -> Result<usize> {
+        let running: Vec<String> = running.iter().map(|j| j.0.clone()).collect();
         let mut res = self
             .query(
-                "UPDATE message SET state = 'failed', error = $reason WHERE state = 'streaming'
+                "UPDATE message SET state = 'failed', error = $reason
+                 WHERE state = 'streaming' AND (job = NONE OR job NOTINSIDE $running)
                  RETURN VALUE record::id(id)",
             )
             .bind(("reason", reason.to_string()))
+            .bind(("running", running))
             .run()
             .await?;
         let ids: Vec<String> = res.take(0)?;

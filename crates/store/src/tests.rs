@@ -213,16 +213,27 @@ async fn interrupted_generations_are_marked_failed() {
         .create_conversation(&ann, "t", "E", "m")
         .await
         .unwrap();
+    let dead_job = JobId("dead".into());
     let mut m = msg(&conv, Role::Assistant, "half an ans");
     m.state = MessageState::Streaming;
+    m.job = Some(&dead_job);
     store.add_message(&ann, m).await.unwrap();
     store
         .add_message(&ann, msg(&conv, Role::Assistant, "done"))
         .await
         .unwrap();
+    // Another instance (sharing the database through Redis) still writes this one.
+    let live_job = JobId("live".into());
+    let mut m = msg(&conv, Role::Assistant, "being written");
+    m.state = MessageState::Streaming;
+    m.job = Some(&live_job);
+    store.add_message(&ann, m).await.unwrap();
+    let mut streaming = store.streaming_jobs().await.unwrap();
+    streaming.sort();
+    assert_eq!(streaming, [dead_job, live_job.clone()]);
     assert_eq!(
         store
-            .fail_interrupted_messages("server restarted")
+            .fail_interrupted_messages("server restarted", &[live_job])
             .await
             .unwrap(),
         1
@@ -231,6 +242,7 @@ async fn interrupted_generations_are_marked_failed() {
     assert_eq!(msgs[0].state, MessageState::Failed);
     assert_eq!(msgs[0].text, "half an ans");
     assert_eq!(msgs[0].error.as_deref(), Some("server restarted"));
+    assert_eq!(msgs[2].state, MessageState::Streaming);
     assert_eq!(msgs[1].state, MessageState::Complete);
 }
 

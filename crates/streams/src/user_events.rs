@@ -9,8 +9,8 @@
 use chorus_types::{UserEvent, UserId};
 use futures::Stream;
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-use tokio::sync::broadcast;
+use std::sync::{Arc, OnceLock, RwLock};
+use tokio::sync::{broadcast, mpsc};
 
 /// How many notices a slow subscriber may lag before it is told it missed some.
 const BACKLOG: usize = 64;
@@ -23,10 +23,13 @@ pub enum Notice {
     Missed,
 }
 
-/// The in-process hub (one channel per user with at least one subscriber).
+/// The hub of this process (one channel per user with at least one
+/// subscriber). With the Redis backend, notices go out through Redis and come
+/// back to every instance's hub, this one included.
 #[derive(Clone, Default)]
 pub struct UserEvents {
-    channels: Arc<RwLock<HashMap<UserId, broadcast::Sender<UserEvent>>>>,
+    channels: Arc<RwLock<HashMap<UserId, broadcast::Sender<Notice>>>>,
+    remote: Arc<OnceLock<mpsc::UnboundedSender<(UserId, UserEvent)>>>,
 }
 
 impl UserEvents {
@@ -34,13 +37,35 @@ impl UserEvents {
         Self::default()
     }
 
-    /// Tells every open subscription of `user`. Without subscribers this is a
-    /// map lookup and nothing else.
+    /// Tells every open subscription of `user`, on every instance.
     pub fn publish(&self, user: &UserId, event: UserEvent) {
+        match self.remote.get() {
+            Some(remote) => {
+                let _ = remote.send((user.clone(), event));
+            }
+            None => self.deliver(user, Notice::Event(event)),
+        }
+    }
+
+    /// Hands notices to `remote` from now on instead of delivering them here.
+    pub(crate) fn send_through(&self, remote: mpsc::UnboundedSender<(UserId, UserEvent)>) {
+        let _ = self.remote.set(remote);
+    }
+
+    /// Tells `user`'s subscriptions in this process. Without subscribers this
+    /// is a map lookup and nothing else.
+    pub(crate) fn deliver(&self, user: &UserId, notice: Notice) {
         let channels = self.channels.read().unwrap();
         if let Some(tx) = channels.get(user) {
             // An error means every receiver is gone; `subscribe` cleans up.
-            let _ = tx.send(event);
+            let _ = tx.send(notice);
+        }
+    }
+
+    /// Tells every subscription in this process (e.g. that notices were lost).
+    pub(crate) fn tell_all(&self, notice: Notice) {
+        for tx in self.channels.read().unwrap().values() {
+            let _ = tx.send(notice.clone());
         }
     }
 
@@ -58,7 +83,7 @@ impl UserEvents {
         async_stream::stream! {
             loop {
                 match rx.recv().await {
-                    Ok(event) => yield Notice::Event(event),
+                    Ok(notice) => yield notice,
                     Err(broadcast::error::RecvError::Lagged(_)) => yield Notice::Missed,
                     Err(broadcast::error::RecvError::Closed) => break,
                 }

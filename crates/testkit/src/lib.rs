@@ -14,6 +14,7 @@
 //! | `[[slow]]`           | waits 150 ms between chunks (for stop/reload tests)      |
 //! | anything else        | streams a markdown answer that quotes the message        |
 
+pub mod redis;
 pub mod upstream;
 
 use axum::Router;

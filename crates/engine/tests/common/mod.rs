@@ -6,7 +6,7 @@ use chorus_engine::{Engine, SendRequest};
 use chorus_gateway::Gateway;
 use chorus_secrets::SecretBox;
 use chorus_store::Store;
-use chorus_streams::Jobs;
+use chorus_streams::Streams;
 use chorus_testkit::MockOpenAi;
 use chorus_types::{ConversationId, JobEvent, SendResult, UserId};
 use futures::StreamExt;
@@ -39,7 +39,7 @@ pub async fn engine_for(mock: &MockOpenAi, title_convo: bool) -> (Engine, UserId
     let engine = Engine::start(
         store,
         Gateway::from_config(&config),
-        Jobs::new(),
+        Streams::local(),
         SecretBox::ephemeral(),
     )
     .await
@@ -65,7 +65,9 @@ pub async fn watch_all(
 ) -> (String, Vec<JobEvent>) {
     let stream = engine
         .watch(user, &sent.job, 0)
-        .expect("the owner can watch");
+        .await
+        .expect("the owner can watch")
+        .filter_map(|w| async move { w.event() });
     let events: Vec<JobEvent> =
         tokio::time::timeout(Duration::from_secs(20), stream.map(|e| e.event).collect())
             .await
