@@ -53,4 +53,6 @@ cd - >/dev/null
 cargo build --release -q -p chorus-bench
 # The conversation tree on the embedded database: open, fork, sibling switch.
 "$TARGET/release/chorus-bench-tree"
+# Job streams, in-process and on Redis: reconnect, fan-out, throughput, memory.
+"$TARGET/release/chorus-bench-streams"
 "$TARGET/release/chorus-bench" --chorus "$BIN" ${BENCH_ARGS:-}

@@ -40,6 +40,12 @@ pub fn attach(
             let Ok(event) = serde_json::from_str::<JobEvent>(&data) else {
                 return;
             };
+            // Events flow again: an interruption notice is over.
+            if live.error.with_untracked(Option::is_some)
+                && live.state.get_untracked() == MessageState::Streaming
+            {
+                live.error.set(None);
+            }
             match event {
                 JobEvent::Delta { text } if !std::mem::replace(&mut seen_text, true) => {
                     live.text.set(text)
@@ -83,6 +89,16 @@ pub fn attach(
     };
     source.set_onerror(Some(on_error.as_ref().unchecked_ref()));
 
-    let held = SendWrapper::new((source, on_message, on_error));
+    // The server lost its connection to Redis (scale-out): say so under the
+    // answer; the stream resumes where it was when the connection is back.
+    let on_interrupted = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+        if let Some(reason) = ev.data().as_string() {
+            live.error.set(Some(reason));
+        }
+    });
+    let _ = source
+        .add_event_listener_with_callback("interrupted", on_interrupted.as_ref().unchecked_ref());
+
+    let held = SendWrapper::new((source, on_message, on_error, on_interrupted));
     on_cleanup(move || held.0.close());
 }

@@ -170,7 +170,12 @@ impl RedisJobs {
             .query_async::<()>(&mut conn)
             .await
             .map_err(|e| format!("Redis refused the new job: {e}"))?;
-        Ok(self.inner.writer(id, 0))
+        let record = Record {
+            owner: meta.owner.0,
+            conversation: meta.conversation.0,
+            spec,
+        };
+        Ok(self.inner.writer(id, 0, record))
     }
 
     pub(crate) async fn meta(&self, id: &JobId, user: &UserId) -> Option<JobMeta> {
@@ -398,7 +403,7 @@ impl Inner {
     }
 
     /// A writer for job `id`, whose log holds `len` events, owned by this process.
-    fn writer(self: &Arc<Self>, id: JobId, len: u64) -> JobWriter {
+    fn writer(self: &Arc<Self>, id: JobId, len: u64, record: Record) -> JobWriter {
         let owned = Owned {
             cancel: CancellationToken::new(),
             fenced: Arc::new(AtomicBool::new(false)),
@@ -409,6 +414,7 @@ impl Inner {
         tokio::spawn(flush(
             self.clone(),
             id.clone(),
+            record,
             rx,
             flushed_tx,
             owned.clone(),
@@ -463,13 +469,18 @@ impl Inner {
             .filter_map(|(entry, fields)| parse_entry(&entry, fields))
             .map(|e| e.event)
             .collect();
+        let record = Record {
+            owner: owner.clone(),
+            conversation: conversation.clone(),
+            spec: spec.unwrap_or_default(),
+        };
         Ok(Some(Orphan {
-            writer: self.writer(id, len.unwrap_or(events.len() as u64)),
+            spec: record.spec.clone(),
+            writer: self.writer(id, len.unwrap_or(events.len() as u64), record),
             meta: JobMeta {
                 owner: UserId(owner),
                 conversation: ConversationId(conversation),
             },
-            spec: spec.unwrap_or_default(),
             events,
         }))
     }
@@ -522,6 +533,14 @@ impl Appender {
     }
 }
 
+/// What a job's hash records about it, kept by its writer so the job can be
+/// recorded again if Redis lost it (restarted without persistence).
+struct Record {
+    owner: String,
+    conversation: String,
+    spec: String,
+}
+
 /// Appends a batch of events to a job's log if this instance still holds (or
 /// may retake) the lease; idempotent, so a batch whose reply was lost can be
 /// sent again. Returns 0 when another instance holds the lease.
@@ -530,7 +549,11 @@ static APPEND: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| 
         r"
         local holder = redis.call('GET', KEYS[4])
         if holder and holder ~= ARGV[1] then return 0 end
-        for i = 7, #ARGV, 2 do
+        if redis.call('EXISTS', KEYS[1]) == 0 then
+            redis.call('HSET', KEYS[1], 'owner', ARGV[7], 'conversation', ARGV[8], 'spec', ARGV[9])
+            redis.call('SADD', KEYS[3], ARGV[6])
+        end
+        for i = 10, #ARGV, 2 do
             local added = redis.pcall('XADD', KEYS[2], ARGV[i] .. '-0', 'e', ARGV[i + 1])
             if type(added) == 'string' then
                 redis.call('HSET', KEYS[1], 'len', ARGV[i])
@@ -556,6 +579,7 @@ static APPEND: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| 
 async fn flush(
     inner: Arc<Inner>,
     id: JobId,
+    record: Record,
     mut rx: mpsc::UnboundedReceiver<(u64, String, bool)>,
     flushed: watch::Sender<u64>,
     owned: Owned,
@@ -576,7 +600,10 @@ async fn flush(
                 .arg(RUNNING_TTL.as_secs())
                 .arg(FINISHED_RETENTION.as_secs())
                 .arg(u8::from(terminal))
-                .arg(&id.0);
+                .arg(&id.0)
+                .arg(&record.owner)
+                .arg(&record.conversation)
+                .arg(&record.spec);
             for (seq, json, _) in &batch {
                 call.arg(seq).arg(json);
             }

@@ -296,8 +296,20 @@ async fn losing_redis_is_reported_and_recovered_from() {
         .await
         .expect("notice subscribers are told to reload after the outage");
     assert_eq!(missed, Some(Notice::Missed));
-    // The writer delivers what it kept once Redis answers again.
+    // The writer delivers what it kept once Redis answers again, and records
+    // the job again (this Redis restarted empty): the owner can attach anew.
     tokio::time::timeout(Duration::from_secs(10), w.flushed())
         .await
         .expect("the kept events reach Redis after it returns");
+    assert_eq!(s.jobs.meta(&id, &u).await, Some(meta("u")));
+    let mut again = events(&s.jobs, &id, &u, 1).await;
+    assert_eq!(again.next().await.unwrap().event, delta("b"));
+    // The first subscriber resumes too, where it was.
+    w.append(done());
+    let resumed: Vec<_> = sub.filter_map(|w| async move { w.event() }).collect().await;
+    assert_eq!(
+        resumed.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        [2, 3],
+        "{resumed:?}"
+    );
 }

@@ -15,6 +15,7 @@
 //! | anything else        | streams a markdown answer that quotes the message        |
 
 pub mod redis;
+pub mod surreal;
 pub mod upstream;
 
 use axum::Router;
