@@ -78,6 +78,49 @@ writeFileSync(
       modelDisplayLabel: "Own key AI"
 `
 );
+const mockConfig = `endpoints:
+  custom:
+    - name: "Mock"
+      apiKey: "sk-test"
+      baseURL: "http://${mockAddr}/v1"
+      models:
+        default: ["mock-small", "mock-large"]
+      modelDisplayLabel: "Mock AI"
+`;
+
+/** Two Chorus instances sharing a real redis-server and a real SurrealDB
+ * server (`chorus-surreal`), each on its own port; the way a load balancer's
+ * backends run. Returns their base URLs and processes. */
+export async function startCluster() {
+  const surrealBin = process.env.CHORUS_SURREAL_BIN || join(process.env.HOME, '.cache/chorus/target-surreal/release/chorus-surreal');
+  const [redisPort, dbPort] = [await freePort(), await freePort()];
+  start('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', work]);
+  start(surrealBin, ['start', '--bind', `127.0.0.1:${dbPort}`, '--user', 'root', '--pass', 'e2e-pass', '--log', 'warn', 'memory']);
+  const dir = join(work, `cluster-${redisPort}`);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'chorus.yaml'), `${mockConfig}
+database:
+  url: "ws://127.0.0.1:${dbPort}"
+  user: root
+  password: e2e-pass
+streams:
+  backend: redis
+  redis:
+    url: "redis://127.0.0.1:${redisPort}/0"
+`);
+  const instances = [];
+  for (const n of [1, 2]) {
+    const p = await freePort();
+    const proc = start(CHORUS_BIN, ['serve', '--addr', `127.0.0.1:${p}`, '--data-dir', join(dir, `data${n}`), '--config', join(dir, 'chorus.yaml')], {
+      CHORUS_SECRET_KEY: '000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f',
+    });
+    const url = `http://127.0.0.1:${p}`;
+    await waitFor(async () => (await fetch(`${url}/readyz`)).ok, `cluster instance ${n} (${proc.output.slice(-500)})`);
+    instances.push({ base: url, proc });
+  }
+  return instances;
+}
+
 export const server = start(CHORUS_BIN, ['serve', '--addr', `127.0.0.1:${port}`, '--data-dir', join(work, 'data'), '--config', join(work, 'chorus.yaml')]);
 await waitFor(async () => (await fetch(`${base}/healthz`)).ok, 'the Chorus server');
 

@@ -5,7 +5,7 @@
 
 import assert from 'node:assert/strict';
 import {
-  base, waitFor, newPage, hydrated, register, startChat, assistant, sendAndWatch, finish, DESKTOP, PHONE,
+  base, waitFor, newPage, hydrated, register, startChat, assistant, sendAndWatch, finish, startCluster, DESKTOP, PHONE,
 } from './harness.mjs';
 
 // --- the tests -------------------------------------------------------------
@@ -491,6 +491,51 @@ test('settings: my own provider key, and API keys for OpenAI clients', async () 
   await notice.waitFor();
   assert.deepEqual(page.errors, []);
   await context.close();
+});
+
+test('scale-out: an answer streams in a tab on another instance and survives its own instance being killed', async () => {
+  const [a, b] = await startCluster();
+  const { context, page } = await newPage({ ...DESKTOP, baseURL: a.base });
+  await page.goto(a.base + '/');
+  await page.waitForURL('**/login');
+  await hydrated(page);
+  await page.getByRole('link', { name: 'Create one' }).click();
+  await page.getByLabel('Name').fill('Grace');
+  await page.getByLabel('Email').fill('grace@example.com');
+  await page.getByLabel('Password').fill('compiler pioneer');
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await page.waitForURL(a.base + '/');
+
+  // A second tab on the other instance (same browser, so the same session:
+  // sessions live in the shared database).
+  const other = await context.newPage();
+  await other.goto(b.base + '/');
+  await hydrated(other);
+  await startChat(page, '[[slow]] tell me about COBOL');
+  const path = new URL(page.url()).pathname;
+  // The sidebar on B hears of the new conversation through Redis.
+  await other.getByTestId('conversation-list').locator(`a[href="${path}"]`).waitFor();
+  await other.goto(b.base + path);
+  const prose = assistant(other).locator('.prose-chat');
+  await waitFor(async () => (await prose.innerText()).length > 20, 'the answer streaming on B');
+  assert.equal(await assistant(other).getAttribute('data-state'), 'streaming');
+
+  // Instance A, which runs the answer, dies (SIGKILL). B adopts the job and the
+  // tab on B keeps streaming the same answer to its end.
+  await page.close();
+  a.proc.kill('SIGKILL');
+  await waitFor(async () => (await assistant(other).getAttribute('data-state')) === 'complete', 'the answer completing on B', 30000);
+  const text = await prose.innerText();
+  assert.ok(text.startsWith('You said'), text);
+  assert.ok(text.includes('print("hello from chorus")'), text);
+  // Reloading shows what was stored: the same text, complete.
+  await other.reload();
+  await hydrated(other);
+  assert.equal(await assistant(other).getAttribute('data-state'), 'complete');
+  assert.equal(await assistant(other).locator('.prose-chat').innerText(), text);
+  assert.deepEqual(other.errors, []);
+  await context.close();
+  b.proc.kill('SIGKILL');
 });
 
 // --- run -------------------------------------------------------------------

@@ -15,6 +15,10 @@ step() { printf '\n\033[1;32m==> %s\033[0m\n' "$*"; }
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
+step "the SurrealDB server for the multi-instance tests"
+CHORUS_SURREAL_BIN=$(scripts/build-surreal.sh | tail -1)
+export CHORUS_SURREAL_BIN
+
 step "unit and integration tests"
 cargo test --workspace --exclude frontend --no-fail-fast
 

@@ -280,7 +280,7 @@ async fn a_killed_server_loses_no_stored_message_and_says_what_happened() {
     let convo: ConversationView = serde_json::from_value(convo).unwrap();
     assert_eq!(convo.messages[0].text, "[[slow]] remember me");
     let answer = &convo.messages[1];
-    assert_eq!(answer.state, MessageState::Failed);
+    assert_eq!(answer.state, MessageState::Interrupted);
     assert!(
         answer
             .error

@@ -119,10 +119,12 @@ fn ContinueButton(
     // message's own signals only if they still exist.
     let can_continue = move || {
         active.get().is_none()
-            && live
-                .state
-                .try_get()
-                .is_some_and(|s| matches!(s, MessageState::Stopped | MessageState::Failed))
+            && live.state.try_get().is_some_and(|s| {
+                matches!(
+                    s,
+                    MessageState::Stopped | MessageState::Failed | MessageState::Interrupted
+                )
+            })
             && live
                 .text
                 .try_with(|t| !t.trim().is_empty())

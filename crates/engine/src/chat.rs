@@ -274,7 +274,10 @@ impl Engine {
             ));
         }
         if answer.role != Role::Assistant
-            || !matches!(answer.state, MessageState::Stopped | MessageState::Failed)
+            || !matches!(
+                answer.state,
+                MessageState::Stopped | MessageState::Failed | MessageState::Interrupted
+            )
         {
             return Err(EngineError::Invalid(
                 "Only an answer that stopped can be continued.".into(),
@@ -454,12 +457,16 @@ impl Engine {
 }
 
 /// What the model is shown of earlier turns: the user's messages and the answers
-/// that finished or were stopped (failed ones are left out), without empty ones.
+/// that finished, were stopped or were cut off by a restart (failed ones are left
+/// out), without empty ones.
 pub(crate) fn context_of<'a>(path: impl IntoIterator<Item = &'a MessageView>) -> Vec<ChatMessage> {
     path.into_iter()
         .filter(|m| {
             m.role == Role::User
-                || matches!(m.state, MessageState::Complete | MessageState::Stopped)
+                || matches!(
+                    m.state,
+                    MessageState::Complete | MessageState::Stopped | MessageState::Interrupted
+                )
         })
         .filter(|m| !m.text.is_empty())
         .map(|m| match m.role {

@@ -74,7 +74,7 @@ impl Engine {
             .await
             .map_err(EngineError::Invalid)?;
         let interrupted = store
-            .fail_interrupted_messages(
+            .mark_interrupted_messages(
                 "The server stopped while this answer was being written. The text above is what was saved.",
                 &running,
             )
@@ -82,7 +82,7 @@ impl Engine {
         if interrupted > 0 {
             tracing::warn!(
                 interrupted,
-                "marked answers interrupted by a restart as failed"
+                "marked answers cut off by a restart as interrupted"
             );
         }
         jobs.spawn_sweeper();

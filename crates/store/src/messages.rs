@@ -164,7 +164,7 @@ impl Store {
             .query(
                 "UPDATE type::record('message', $id) SET state = 'streaming', job = $job, error = NONE
                  WHERE owner = type::record('user', $owner) AND role = 'assistant'
-                 AND state IN ['stopped', 'failed'] RETURN VALUE record::id(id)",
+                 AND state IN ['stopped', 'failed', 'interrupted'] RETURN VALUE record::id(id)",
             )
             .bind(("id", id.0.clone()))
             .bind(("owner", owner.0.clone()))
@@ -228,10 +228,10 @@ impl Store {
         Ok(jobs.into_iter().map(JobId).collect())
     }
 
-    /// Marks messages still streaming as failed with `reason`, except those
+    /// Marks messages still streaming as interrupted with `reason`, except those
     /// whose job is in `running` (another instance, or this one after adopting
     /// it, is still writing them). Returns how many were marked.
-    pub async fn fail_interrupted_messages(
+    pub async fn mark_interrupted_messages(
         &self,
         reason: &str,
         running: &[JobId],
@@ -239,7 +239,7 @@ impl Store {
         let running: Vec<String> = running.iter().map(|j| j.0.clone()).collect();
         let mut res = self
             .query(
-                "UPDATE message SET state = 'failed', error = $reason
+                "UPDATE message SET state = 'interrupted', error = $reason
                  WHERE state = 'streaming' AND (job = NONE OR job NOTINSIDE $running)
                  RETURN VALUE record::id(id)",
             )

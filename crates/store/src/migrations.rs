@@ -102,6 +102,16 @@ const MIGRATIONS: &[(i64, &str)] = &[
     DEFINE INDEX reply_conversation ON reply FIELDS conversation;
     "#,
     ),
+    (
+        6,
+        r#"
+    -- Answers cut off by a server stopping are `interrupted`, not `failed`.
+    DEFINE FIELD OVERWRITE state ON message TYPE string
+        ASSERT $value IN ['streaming', 'complete', 'stopped', 'failed', 'interrupted'];
+    UPDATE message SET state = 'interrupted'
+        WHERE state = 'failed' AND string::starts_with(error ?? '', 'The server stopped while');
+    "#,
+    ),
 ];
 
 pub async fn apply(db: &Surreal<Any>) -> Result<()> {

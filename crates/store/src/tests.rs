@@ -206,7 +206,7 @@ async fn messages_keep_order_tree_edges_and_updates() {
 /// What `Engine::start` does after a crash (a real kill and restart of the binary
 /// is tested in `server/tests/http.rs`).
 #[tokio::test]
-async fn interrupted_generations_are_marked_failed() {
+async fn interrupted_generations_are_marked_interrupted() {
     let store = Store::memory().await.unwrap();
     let ann = user(&store, "ann@x.test").await;
     let conv = store
@@ -233,13 +233,13 @@ async fn interrupted_generations_are_marked_failed() {
     assert_eq!(streaming, [dead_job, live_job.clone()]);
     assert_eq!(
         store
-            .fail_interrupted_messages("server restarted", &[live_job])
+            .mark_interrupted_messages("server restarted", &[live_job])
             .await
             .unwrap(),
         1
     );
     let msgs = store.messages(&ann, &conv).await.unwrap();
-    assert_eq!(msgs[0].state, MessageState::Failed);
+    assert_eq!(msgs[0].state, MessageState::Interrupted);
     assert_eq!(msgs[0].text, "half an ans");
     assert_eq!(msgs[0].error.as_deref(), Some("server restarted"));
     assert_eq!(msgs[2].state, MessageState::Streaming);

@@ -719,6 +719,12 @@ async fn heartbeat(inner: Weak<Inner>) {
 }
 
 async fn beat(inner: &Arc<Inner>) -> redis::RedisResult<()> {
+    // Forget live channels (and their buffered events) nobody here watches any more.
+    inner
+        .live
+        .lock()
+        .unwrap()
+        .retain(|_, tx| tx.receiver_count() > 0);
     let owned: Vec<(JobId, Owned)> = inner
         .owned
         .lock()

@@ -99,6 +99,9 @@ pub enum MessageState {
     Stopped,
     /// Failed; `error` says why, `text` holds whatever arrived before.
     Failed,
+    /// The server stopped while writing it and no other instance carried it
+    /// on; `text` is what was saved. It can be continued.
+    Interrupted,
 }
 
 impl MessageState {
@@ -108,13 +111,20 @@ impl MessageState {
             MessageState::Complete => "complete",
             MessageState::Stopped => "stopped",
             MessageState::Failed => "failed",
+            MessageState::Interrupted => "interrupted",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Streaming, Self::Complete, Self::Stopped, Self::Failed]
-            .into_iter()
-            .find(|st| st.as_str() == s)
+        [
+            Self::Streaming,
+            Self::Complete,
+            Self::Stopped,
+            Self::Failed,
+            Self::Interrupted,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
     }
 }
 

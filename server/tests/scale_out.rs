@@ -1,0 +1,262 @@
+//! Several real `chorus` processes sharing a real Redis (`redis-server`) and a
+//! real SurrealDB server (`chorus-surreal`): any instance serves any client,
+//! a stop on one reaches a job on another, and a job whose instance is killed
+//! finishes on another one with no gap or duplicate in what the client reads.
+
+mod common;
+
+use chorus_testkit::redis::RedisServer;
+use chorus_testkit::surreal::{self, SurrealServer};
+use chorus_testkit::{MockOpenAi, MockOptions, answer_for};
+use chorus_types::{ConversationView, JobEvent, MessageState, UserEvent};
+use common::*;
+use futures::StreamExt;
+use std::time::Duration;
+
+/// Redis, a database server, and a config every instance reads.
+struct Cluster {
+    _redis: RedisServer,
+    _db: SurrealServer,
+    dir: tempfile::TempDir,
+    config: std::path::PathBuf,
+}
+
+impl Cluster {
+    fn start(mock: &MockOpenAi) -> Self {
+        let redis = RedisServer::start();
+        let db = SurrealServer::start();
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("chorus.yaml");
+        let extra = format!(
+            "database:\n  url: {}\n  user: {}\n  password: {}\nstreams:\n  backend: redis\n  redis:\n    url: {}\n",
+            db.url(),
+            surreal::USER,
+            surreal::PASSWORD,
+            redis.url()
+        );
+        std::fs::write(&config, config_for(mock, &extra)).unwrap();
+        Self {
+            _redis: redis,
+            _db: db,
+            dir,
+            config,
+        }
+    }
+
+    /// Instance `n` (its own data directory, which holds nothing shared).
+    /// Instances that share a database share the key that seals secrets.
+    async fn instance(&self, n: u32) -> Process {
+        let data = self.dir.path().join(format!("data{n}"));
+        spawn_binary_with(&data, &self.config, &[("CHORUS_SECRET_KEY", SECRET_KEY)]).await
+    }
+}
+
+const SECRET_KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+/// Reads a job's SSE stream from `base`, starting after `after`, for at most
+/// `take` events (all when `None`); returns the (seq, event) pairs read.
+async fn read_from(
+    c: &reqwest::Client,
+    base: &str,
+    job: &str,
+    after: u64,
+    take: Option<usize>,
+) -> Vec<(u64, JobEvent)> {
+    let resp = c
+        .get(format!("{base}/api/jobs/{job}/events"))
+        .header("last-event-id", after.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut stream = eventsource_stream::Eventsource::eventsource(resp.bytes_stream());
+    let mut out = Vec::new();
+    while take.is_none_or(|n| out.len() < n) {
+        let next = tokio::time::timeout(Duration::from_secs(20), stream.next())
+            .await
+            .expect("an event within 20 s");
+        let Some(ev) = next else { break };
+        let ev = ev.unwrap();
+        if ev.event != "message" {
+            continue;
+        }
+        let event: JobEvent = serde_json::from_str(&ev.data).unwrap();
+        let done = event.is_terminal();
+        out.push((ev.id.parse().unwrap(), event));
+        if done {
+            break;
+        }
+    }
+    out
+}
+
+fn seqs(events: &[(u64, JobEvent)]) -> Vec<u64> {
+    events.iter().map(|(s, _)| *s).collect()
+}
+
+async fn conversation(c: &reqwest::Client, base: &str, id: &str) -> ConversationView {
+    let (status, convo) = call(c, base, "conversation", &[("id", id)]).await;
+    assert_eq!(status, 200, "{convo}");
+    serde_json::from_value(convo).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_sharing_redis_and_a_database_serve_any_client() {
+    let mock = MockOpenAi::start(MockOptions::default()).await;
+    let cluster = Cluster::start(&mock);
+    let a = cluster.instance(1).await;
+    let b = cluster.instance(2).await;
+    // One browser; a load balancer would send its requests to either instance
+    // (the cookie is the same for both: sessions live in the shared database).
+    let c = client(&a.base);
+    register(&c, &a.base, "ann@example.com").await;
+    let (status, me) = call(&c, &b.base, "me", &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(me["email"], "ann@example.com", "{me}");
+
+    // B hears what happens on A.
+    let mut notices = user_events(&c, &b.base).await;
+    let sent = send(&c, &a.base, "[[slow]] a story").await;
+    let job = sent.job.0.clone();
+    assert!(matches!(
+        next_event(&mut notices).await,
+        UserEvent::ConversationCreated { .. }
+    ));
+    assert!(matches!(
+        next_event(&mut notices).await,
+        UserEvent::JobStarted { .. }
+    ));
+
+    // One reader follows the whole answer on B; another hops between the
+    // instances every 3 events, resuming with Last-Event-ID each time.
+    let whole = tokio::spawn({
+        let (c, base, job) = (c.clone(), b.base.clone(), job.clone());
+        async move { read_from(&c, &base, &job, 0, None).await }
+    });
+    let mut hopped = Vec::new();
+    let bases = [&a.base, &b.base];
+    let mut hop = 0;
+    loop {
+        let after = hopped.last().map_or(0, |(s, _)| *s);
+        let got = read_from(&c, bases[hop % 2], &job, after, Some(3)).await;
+        hop += 1;
+        let done = got.last().is_some_and(|(_, e)| e.is_terminal());
+        hopped.extend(got);
+        if done {
+            break;
+        }
+    }
+    let whole = whole.await.unwrap();
+    assert!(hop > 4, "the answer spanned several reconnects ({hop})");
+    assert_eq!(seqs(&whole), (1..=whole.len() as u64).collect::<Vec<_>>());
+    assert_eq!(
+        hopped, whole,
+        "reassembled across instances = uninterrupted"
+    );
+    assert_eq!(text_of(&whole), answer_for("[[slow]] a story"));
+    assert!(matches!(
+        whole.last().unwrap().1,
+        JobEvent::Done {
+            state: MessageState::Complete,
+            ..
+        }
+    ));
+
+    // Stop on B a job running on A: the partial answer is kept, marked stopped.
+    let sent = send(&c, &a.base, "[[slow]] stop me").await;
+    let first = read_from(&c, &b.base, &sent.job.0, 0, Some(2)).await;
+    let (status, stopped) = call(&c, &b.base, "stop", &[("job", &sent.job.0)]).await;
+    assert_eq!((status, stopped), (200, serde_json::json!(true)));
+    let rest = read_from(&c, &b.base, &sent.job.0, 2, None).await;
+    assert!(
+        matches!(
+            rest.last().unwrap().1,
+            JobEvent::Done {
+                state: MessageState::Stopped,
+                ..
+            }
+        ),
+        "{rest:?}"
+    );
+    let convo = conversation(&c, &b.base, &sent.conversation.0).await;
+    let answer = convo.messages.last().unwrap();
+    assert_eq!(answer.state, MessageState::Stopped);
+    let streamed = text_of(&first) + &text_of(&rest);
+    assert_eq!(answer.text, streamed);
+    assert!(answer_for("[[slow]] stop me").starts_with(&answer.text));
+    assert!(answer.text.len() < answer_for("[[slow]] stop me").len());
+
+    // A rename on B reaches the notice stream on B that A's events came through too.
+    let (status, _) = call(
+        &c,
+        &b.base,
+        "conversation/rename",
+        &[("id", &sent.conversation.0), ("title", "Renamed on B")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    loop {
+        if let UserEvent::ConversationRenamed { title, .. } = next_event(&mut notices).await
+            && title == "Renamed on B"
+        {
+            break;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_instance_is_killed_finishes_on_another_without_gap_or_duplicate() {
+    let mock = MockOpenAi::start(MockOptions::default()).await;
+    let cluster = Cluster::start(&mock);
+    let a = cluster.instance(1).await;
+    let b = cluster.instance(2).await;
+    let c = client(&a.base);
+    register(&c, &a.base, "ann@example.com").await;
+    let sent = send(&c, &a.base, "[[slow]] survive this").await;
+    // The client follows on B while A writes the answer.
+    let reader = tokio::spawn({
+        let (c, base, job) = (c.clone(), b.base.clone(), sent.job.0.clone());
+        async move { read_from(&c, &base, &job, 0, None).await }
+    });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // SIGKILL (what dropping a `Process` sends): no chance to hand anything over.
+    drop(a);
+    let events = reader.await.unwrap();
+    assert_eq!(
+        seqs(&events),
+        (1..=events.len() as u64).collect::<Vec<_>>(),
+        "one stream, no gap, no duplicate"
+    );
+    assert!(
+        matches!(
+            events.last().unwrap().1,
+            JobEvent::Done {
+                state: MessageState::Complete,
+                error: None
+            }
+        ),
+        "{events:?}"
+    );
+    let streamed = text_of(&events);
+    let before = answer_for("[[slow]] survive this");
+    let convo = conversation(&c, &b.base, &sent.conversation.0).await;
+    let answer = convo.messages.last().unwrap();
+    assert_eq!(answer.state, MessageState::Complete);
+    assert_eq!(
+        answer.text, streamed,
+        "the stored answer is what the client read"
+    );
+    // Part of it came from A before the kill, the rest from B carrying on.
+    assert!(streamed.len() > before.len(), "B continued after A's part");
+    let continued = mock.requests().pop().unwrap().body;
+    let last = continued["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["role"], "assistant", "B asks the model to carry on");
+    let partial = last["content"].as_str().unwrap();
+    assert!(!partial.is_empty() && before.starts_with(partial));
+    assert!(streamed.starts_with(partial));
+}
