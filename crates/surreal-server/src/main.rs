@@ -3,6 +3,8 @@
 //! binary, which cannot be installed on machines without network access to its
 //! release downloads.
 
+#![recursion_limit = "256"]
+
 fn main() -> std::process::ExitCode {
     surrealdb_server::init(surrealdb_server::core::CommunityComposer())
 }
