@@ -49,9 +49,13 @@ pub fn client(base: &str) -> reqwest::Client {
         .unwrap()
 }
 
+/// Calls server function `f` on `base`, with that instance's own origin (what
+/// a browser sends to a load-balanced site: Origin and Host name the same site,
+/// whichever instance answers).
 pub async fn call(c: &reqwest::Client, base: &str, f: &str, form: &[(&str, &str)]) -> (u16, Value) {
     let resp = c
         .post(format!("{base}/api/{f}"))
+        .header("origin", base)
         .form(form)
         .send()
         .await
