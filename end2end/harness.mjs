@@ -38,6 +38,8 @@ export function start(cmd, args, env = {}) {
   return child;
 }
 
+/** Polls `check` until it returns something truthy; `what` (a string, or a
+ * function giving one at the time of failure) names what was awaited. */
 export async function waitFor(check, what, ms = 30000) {
   const until = Date.now() + ms;
   for (;;) {
@@ -45,7 +47,7 @@ export async function waitFor(check, what, ms = 30000) {
       const v = await check();
       if (v) return v;
     } catch {}
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > until) throw new Error(`timed out waiting for ${typeof what === 'function' ? what() : what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -95,7 +97,8 @@ export async function startCluster() {
   const surrealBin = process.env.CHORUS_SURREAL_BIN || join(process.env.HOME, '.cache/chorus/target-surreal/release/chorus-surreal');
   const [redisPort, dbPort] = [await freePort(), await freePort()];
   start('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', work]);
-  start(surrealBin, ['start', '--bind', `127.0.0.1:${dbPort}`, '--user', 'root', '--pass', 'e2e-pass', '--log', 'warn', 'memory']);
+  const db = start(surrealBin, ['start', '--bind', `127.0.0.1:${dbPort}`, '--user', 'root', '--pass', 'e2e-pass', '--log', 'warn', 'memory']);
+  await waitFor(async () => (await fetch(`http://127.0.0.1:${dbPort}/health`)).ok, () => `the SurrealDB server (${db.output.slice(-500)})`);
   const dir = join(work, `cluster-${redisPort}`);
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'chorus.yaml'), `${mockConfig}
@@ -115,7 +118,7 @@ streams:
       CHORUS_SECRET_KEY: '000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f',
     });
     const url = `http://127.0.0.1:${p}`;
-    await waitFor(async () => (await fetch(`${url}/readyz`)).ok, `cluster instance ${n} (${proc.output.slice(-500)})`);
+    await waitFor(async () => (await fetch(`${url}/readyz`)).ok, () => `cluster instance ${n} (${proc.output.slice(-500)})`);
     instances.push({ base: url, proc });
   }
   return instances;
