@@ -260,3 +260,44 @@ async fn a_job_whose_instance_is_killed_finishes_on_another_without_gap_or_dupli
     assert!(!partial.is_empty() && before.starts_with(partial));
     assert!(streamed.starts_with(partial));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_redis_the_local_backend_works_and_the_redis_backend_says_what_is_missing() {
+    let mock = MockOpenAi::start(MockOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens on this port.
+    let nowhere = format!("redis://127.0.0.1:{}/0", chorus_testkit::redis::free_port());
+
+    // `local` with a Redis URL left in the file: Redis is never asked.
+    let config = dir.path().join("local.yaml");
+    let extra = format!("streams:\n  backend: local\n  redis:\n    url: {nowhere}\n");
+    std::fs::write(&config, config_for(&mock, &extra)).unwrap();
+    let server = spawn_binary(&dir.path().join("data-local"), &config).await;
+    let c = client(&server.base);
+    register(&c, &server.base, "ann@example.com").await;
+    let sent = send(&c, &server.base, "hello").await;
+    let got = read_from(&c, &server.base, &sent.job.0, 0, None).await;
+    assert_eq!(text_of(&got), answer_for("hello"));
+    drop(server);
+
+    // `redis` with Redis down: the server refuses to start and says why.
+    let config = dir.path().join("redis.yaml");
+    let extra = format!("streams:\n  backend: redis\n  redis:\n    url: {nowhere}\n");
+    std::fs::write(&config, config_for(&mock, &extra)).unwrap();
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_chorus"))
+            .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path().join("data-redis"))
+            .arg("--config")
+            .arg(&config)
+            .output(),
+    )
+    .await
+    .expect("the server gives up on an unreachable Redis within a minute")
+    .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("streams.backend: redis"), "{stderr}");
+    assert!(stderr.contains(&nowhere[..nowhere.len() - 2]), "{stderr}");
+}

@@ -245,12 +245,16 @@ impl Jobs {
     }
 
     /// Drops logs of jobs that finished more than `retention` ago (Redis
-    /// expires them by itself).
+    /// expires them by itself), and returns their memory to the system.
     pub fn sweep(&self, retention: Duration) -> usize {
-        match &self.backend {
+        let swept = match &self.backend {
             Backend::Local(jobs) => jobs.sweep(retention),
             Backend::Redis(_) => 0,
+        };
+        if swept > 0 {
+            release_free_memory();
         }
+        swept
     }
 
     /// Sweeps finished jobs every minute for as long as the runtime lives.
@@ -265,6 +269,16 @@ impl Jobs {
                 }
             });
         }
+    }
+}
+
+/// glibc keeps freed heap pages for reuse, so a server that once held many
+/// logs would stay at its peak RSS forever; after a sweep, hand them back.
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory; it touches no live allocation.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
