@@ -60,18 +60,20 @@ const mockAddr = await waitFor(() => mock.output.match(/listening on (\S+)/)?.[1
 
 const port = await freePort();
 export const base = `http://127.0.0.1:${port}`;
-writeFileSync(
-  join(work, 'chorus.yaml'),
-  `endpoints:
-  custom:
-    - name: "Mock"
+// The mock upstream as a custom endpoint, in every config the tests write.
+const mockEndpoint = `    - name: "Mock"
       apiKey: "sk-test"
       baseURL: "http://${mockAddr}/v1"
       models:
         default: ["mock-small", "mock-large"]
-      titleConvo: true
-      titleModel: "mock-small"
       modelDisplayLabel: "Mock AI"
+`;
+writeFileSync(
+  join(work, 'chorus.yaml'),
+  `endpoints:
+  custom:
+${mockEndpoint}      titleConvo: true
+      titleModel: "mock-small"
     - name: "Own"
       apiKey: "user_provided"
       baseURL: "http://${mockAddr}/v1"
@@ -80,15 +82,6 @@ writeFileSync(
       modelDisplayLabel: "Own key AI"
 `
 );
-const mockConfig = `endpoints:
-  custom:
-    - name: "Mock"
-      apiKey: "sk-test"
-      baseURL: "http://${mockAddr}/v1"
-      models:
-        default: ["mock-small", "mock-large"]
-      modelDisplayLabel: "Mock AI"
-`;
 
 /** Two Chorus instances sharing a real redis-server and a real SurrealDB
  * server (`chorus-surreal`), each on its own port; the way a load balancer's
@@ -101,8 +94,9 @@ export async function startCluster() {
   await waitFor(async () => (await fetch(`http://127.0.0.1:${dbPort}/health`)).ok, () => `the SurrealDB server (${db.output.slice(-500)})`);
   const dir = join(work, `cluster-${redisPort}`);
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'chorus.yaml'), `${mockConfig}
-database:
+  writeFileSync(join(dir, 'chorus.yaml'), `endpoints:
+  custom:
+${mockEndpoint}database:
   url: "ws://127.0.0.1:${dbPort}"
   user: root
   password: e2e-pass

@@ -10,7 +10,6 @@ use chorus_testkit::surreal::{self, SurrealServer};
 use chorus_testkit::{MockOpenAi, MockOptions, answer_for};
 use chorus_types::{ConversationView, JobEvent, MessageState, UserEvent};
 use common::*;
-use futures::StreamExt;
 use std::time::Duration;
 
 /// Redis, a database server, and a config every instance reads.
@@ -43,6 +42,18 @@ impl Cluster {
         }
     }
 
+    /// A cluster with two instances, and a browser signed in as a new user.
+    async fn with_two(mock: &MockOpenAi) -> (Self, Process, Process, reqwest::Client) {
+        let cluster = Self::start(mock);
+        let a = cluster.instance(1).await;
+        let b = cluster.instance(2).await;
+        // One browser; a load balancer would send its requests to either
+        // instance (one cookie for both: sessions live in the shared database).
+        let c = client(&a.base);
+        register(&c, &a.base, "ann@example.com").await;
+        (cluster, a, b, c)
+    }
+
     /// Instance `n` (its own data directory, which holds nothing shared).
     /// Instances that share a database share the key that seals secrets.
     async fn instance(&self, n: u32) -> Process {
@@ -62,32 +73,13 @@ async fn read_from(
     after: u64,
     take: Option<usize>,
 ) -> Vec<(u64, JobEvent)> {
-    let resp = c
-        .get(format!("{base}/api/jobs/{job}/events"))
-        .header("last-event-id", after.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let mut stream = eventsource_stream::Eventsource::eventsource(resp.bytes_stream());
-    let mut out = Vec::new();
-    while take.is_none_or(|n| out.len() < n) {
-        let next = tokio::time::timeout(Duration::from_secs(20), stream.next())
-            .await
-            .expect("an event within 20 s");
-        let Some(ev) = next else { break };
-        let ev = ev.unwrap();
-        if ev.event != "message" {
-            continue;
-        }
-        let event: JobEvent = serde_json::from_str(&ev.data).unwrap();
-        let done = event.is_terminal();
-        out.push((ev.id.parse().unwrap(), event));
-        if done {
-            break;
-        }
-    }
-    out
+    some_events(
+        c,
+        &format!("{base}/api/jobs/{job}/events"),
+        Some(after),
+        take,
+    )
+    .await
 }
 
 fn seqs(events: &[(u64, JobEvent)]) -> Vec<u64> {
@@ -103,13 +95,7 @@ async fn conversation(c: &reqwest::Client, base: &str, id: &str) -> Conversation
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_sharing_redis_and_a_database_serve_any_client() {
     let mock = MockOpenAi::start(MockOptions::default()).await;
-    let cluster = Cluster::start(&mock);
-    let a = cluster.instance(1).await;
-    let b = cluster.instance(2).await;
-    // One browser; a load balancer would send its requests to either instance
-    // (the cookie is the same for both: sessions live in the shared database).
-    let c = client(&a.base);
-    register(&c, &a.base, "ann@example.com").await;
+    let (_cluster, a, b, c) = Cluster::with_two(&mock).await;
     let (status, me) = call(&c, &b.base, "me", &[]).await;
     assert_eq!(status, 200);
     assert_eq!(me["email"], "ann@example.com", "{me}");
@@ -207,11 +193,7 @@ async fn instances_sharing_redis_and_a_database_serve_any_client() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_whose_instance_is_killed_finishes_on_another_without_gap_or_duplicate() {
     let mock = MockOpenAi::start(MockOptions::default()).await;
-    let cluster = Cluster::start(&mock);
-    let a = cluster.instance(1).await;
-    let b = cluster.instance(2).await;
-    let c = client(&a.base);
-    register(&c, &a.base, "ann@example.com").await;
+    let (_cluster, a, b, c) = Cluster::with_two(&mock).await;
     let sent = send(&c, &a.base, "[[slow]] survive this").await;
     // The client follows on B while A writes the answer.
     let reader = tokio::spawn({

@@ -125,6 +125,17 @@ pub async fn events(
     url: &str,
     last_event_id: Option<u64>,
 ) -> Vec<(u64, JobEvent)> {
+    some_events(c, url, last_event_id, None).await
+}
+
+/// Reads a job's SSE stream until its end or `take` events (when given), leaving
+/// out notices that are not job events (such as `interrupted`).
+pub async fn some_events(
+    c: &reqwest::Client,
+    url: &str,
+    last_event_id: Option<u64>,
+    take: Option<usize>,
+) -> Vec<(u64, JobEvent)> {
     let mut req = c.get(url);
     if let Some(id) = last_event_id {
         req = req.header("last-event-id", id.to_string());
@@ -134,11 +145,15 @@ pub async fn events(
     assert_eq!(resp.headers()["content-type"], "text/event-stream");
     let mut stream = eventsource_stream::Eventsource::eventsource(resp.bytes_stream());
     let mut out = Vec::new();
-    while let Some(ev) = tokio::time::timeout(Duration::from_secs(20), stream.next())
-        .await
-        .unwrap()
-    {
+    while take.is_none_or(|n| out.len() < n) {
+        let next = tokio::time::timeout(Duration::from_secs(20), stream.next())
+            .await
+            .expect("an event within 20 s");
+        let Some(ev) = next else { break };
         let ev = ev.unwrap();
+        if ev.event != "message" {
+            continue;
+        }
         let event: JobEvent = serde_json::from_str(&ev.data).unwrap();
         let done = event.is_terminal();
         out.push((ev.id.parse().unwrap(), event));
