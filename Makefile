@@ -12,6 +12,7 @@ DATA_DIR ?= ./data
 .PHONY: run build test lint bench clean-site
 
 run: build
+	scripts/fetch-model.sh $(DATA_DIR) >/dev/null
 	$(CARGO_TARGET_DIR)/release/chorus serve --addr $(ADDR) --data-dir $(DATA_DIR)
 
 build:

@@ -60,6 +60,8 @@ const mockAddr = await waitFor(() => mock.output.match(/listening on (\S+)/)?.[1
 
 const port = await freePort();
 export const base = `http://127.0.0.1:${port}`;
+// The real small model (scripts/test.sh fetches it), for the local endpoint.
+const testModel = process.env.CHORUS_TEST_MODEL || join(process.env.HOME, '.cache/chorus/models/SmolLM2-135M-Instruct.Q4_1.gguf');
 // The mock upstream as a custom endpoint, in every config the tests write.
 const mockEndpoint = `    - name: "Mock"
       apiKey: "sk-test"
@@ -80,8 +82,25 @@ ${mockEndpoint}      titleConvo: true
       models:
         default: ["mock-small"]
       modelDisplayLabel: "Own key AI"
+  local:
+    - name: "Local"
+      path: "${testModel}"
+      modelDisplayLabel: "Local SmolLM2"
+      addParams: {temperature: 0}
 `
 );
+
+/** Another Chorus server on a free port, with its own data directory and
+ * config file (`null`: built-in defaults). Returns its base URL and process. */
+export async function startChorus(dataDir, configFile, env = {}) {
+  const p = await freePort();
+  const args = ['serve', '--addr', `127.0.0.1:${p}`, '--data-dir', dataDir];
+  if (configFile) args.push('--config', configFile);
+  const proc = start(CHORUS_BIN, args, env);
+  const url = `http://127.0.0.1:${p}`;
+  await waitFor(async () => (await fetch(`${url}/readyz`)).ok, () => `a Chorus server on ${url} (${proc.output.slice(-500)})`);
+  return { base: url, proc };
+}
 
 /** Two Chorus instances sharing a real redis-server and a real SurrealDB
  * server (`chorus-surreal`), each on its own port; the way a load balancer's
@@ -107,13 +126,9 @@ streams:
 `);
   const instances = [];
   for (const n of [1, 2]) {
-    const p = await freePort();
-    const proc = start(CHORUS_BIN, ['serve', '--addr', `127.0.0.1:${p}`, '--data-dir', join(dir, `data${n}`), '--config', join(dir, 'chorus.yaml')], {
+    instances.push(await startChorus(join(dir, `data${n}`), join(dir, 'chorus.yaml'), {
       CHORUS_SECRET_KEY: '000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f',
-    });
-    const url = `http://127.0.0.1:${p}`;
-    await waitFor(async () => (await fetch(`${url}/readyz`)).ok, () => `cluster instance ${n} (${proc.output.slice(-500)})`);
-    instances.push({ base: url, proc });
+    }));
   }
   return instances;
 }

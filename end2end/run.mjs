@@ -4,8 +4,9 @@
 //   CHORUS_BIN=... MOCK_BIN=... node end2end/run.mjs [name-filter]
 
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import {
-  base, waitFor, newPage, hydrated, register, startChat, assistant, sendAndWatch, finish, startCluster, DESKTOP, PHONE,
+  base, waitFor, newPage, hydrated, register, startChat, assistant, sendAndWatch, finish, startCluster, startChorus, work, DESKTOP, PHONE,
 } from './harness.mjs';
 
 // --- the tests -------------------------------------------------------------
@@ -491,6 +492,46 @@ test('settings: my own provider key, and API keys for OpenAI clients', async () 
   await notice.waitFor();
   assert.deepEqual(page.errors, []);
   await context.close();
+});
+
+test('local model: a real model in the server answers a question', async () => {
+  const { context, page } = await newPage(DESKTOP);
+  await register(page, { name: 'Ada', email: 'ada-local@example.com', password: 'analytical engine' });
+  await page.locator('#endpoint').selectOption('Local');
+  await startChat(page, 'What is the capital of France?');
+  await waitFor(async () => (await assistant(page).getAttribute('data-state')) === 'complete', 'the local answer', 60000);
+  const text = await assistant(page).locator('.prose-chat').innerText();
+  assert.match(text, /Paris/);
+  // The answer is stored: a reload shows it again.
+  await page.reload();
+  await hydrated(page);
+  assert.equal(await assistant(page).locator('.prose-chat').innerText(), text);
+  assert.deepEqual(page.errors, []);
+  await context.close();
+});
+
+test('local model: a fresh install offers the built-in model and says how to fetch its file', async () => {
+  // No config file and an empty data directory: the built-in endpoint is listed,
+  // marked unavailable, with the command that fetches the model.
+  const fresh = await startChorus(join(work, 'fresh-data'), null);
+  const { context, page } = await newPage({ ...DESKTOP, baseURL: fresh.base });
+  await page.goto(fresh.base + '/');
+  await page.waitForURL('**/login');
+  await hydrated(page);
+  await page.getByRole('link', { name: 'Create one' }).click();
+  await page.getByLabel('Name').fill('Fresh');
+  await page.getByLabel('Email').fill('fresh@example.com');
+  await page.getByLabel('Password').fill('first of many');
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await page.waitForURL(fresh.base + '/');
+  await hydrated(page);
+  assert.match(await page.locator('#endpoint').innerText(), /SmolLM2 135M.*\(unavailable\)/);
+  const notice = page.getByTestId('endpoint-unavailable');
+  await notice.waitFor();
+  assert.match(await notice.innerText(), /scripts\/fetch-model\.sh/);
+  assert.deepEqual(page.errors, []);
+  await context.close();
+  fresh.proc.kill('SIGKILL');
 });
 
 test('scale-out: an answer streams in a tab on another instance and survives its own instance being killed', async () => {

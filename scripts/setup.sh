@@ -97,7 +97,8 @@ ensure_test_tools() {
   fi
 }
 
-apt_install build-essential pkg-config ca-certificates
+# cmake and libclang build llama.cpp (the local model); python3 fetches the model.
+apt_install build-essential pkg-config ca-certificates cmake libclang-dev python3 python3-venv
 ensure_rust
 ensure_cargo_leptos
 ensure_wasm_bindgen

@@ -19,6 +19,10 @@ step "the SurrealDB server for the multi-instance tests"
 CHORUS_SURREAL_BIN=$(scripts/build-surreal.sh | tail -1)
 export CHORUS_SURREAL_BIN
 
+step "the small local model the tests talk to"
+CHORUS_TEST_MODEL=$(scripts/fetch-model.sh "$HOME/.cache/chorus" | tail -1)
+export CHORUS_TEST_MODEL
+
 step "unit and integration tests"
 cargo test --workspace --exclude frontend --no-fail-fast
 

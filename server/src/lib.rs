@@ -67,7 +67,8 @@ pub async fn build(
     let secrets = secret_box(data_dir, config)?;
     let store = open_store(data_dir, &config.database).await?;
     let streams = open_streams(&config.streams).await?;
-    let engine = Engine::start(store, Gateway::from_config(config), streams, secrets)
+    let gateway = Gateway::from_config(&with_local_models(config, data_dir));
+    let engine = Engine::start(store, gateway, streams, secrets)
         .await
         .context("starting the chat engine")?;
     Ok(router(engine, config))
@@ -190,6 +191,30 @@ pub fn router(engine: Engine, config: &chorus_config::Config) -> Router {
         .layer(axum::middleware::from_fn(csrf::same_origin_writes))
         .layer(auth_layer)
         .with_state(state)
+}
+
+/// The config the gateway runs: local model paths made absolute under the data
+/// directory, and, when no endpoint is configured at all, the built-in small
+/// model, so a fresh install can chat with no API key.
+fn with_local_models(
+    config: &chorus_config::Config,
+    data_dir: &std::path::Path,
+) -> chorus_config::Config {
+    let mut config = config.clone();
+    if config.endpoints.all().is_empty() {
+        config
+            .endpoints
+            .local
+            .push(chorus_config::Endpoint::builtin_local());
+    }
+    for ep in &mut config.endpoints.local {
+        if let Some(path) = &mut ep.path
+            && std::path::Path::new(path.as_str()).is_relative()
+        {
+            *path = data_dir.join(&*path).to_string_lossy().into_owned();
+        }
+    }
+    config
 }
 
 async fn ready(State(state): State<ServerState>) -> impl IntoResponse {

@@ -258,6 +258,13 @@ fn Composer(
                 .is_some_and(|e| e.needs_user_key)
         })
     };
+    let unavailable = move || {
+        endpoints.with_value(|eps| {
+            eps.iter()
+                .find(|e| e.name == endpoint.get())
+                .and_then(|e| e.unavailable.clone())
+        })
+    };
     let models = move || {
         endpoints.with_value(|eps| {
             eps.iter()
@@ -322,7 +329,9 @@ fn Composer(
                             model.set(default.unwrap_or_default());
                         }>
                         {endpoints.with_value(|eps| eps.iter().map(|e| view! {
-                            <option value=e.name.clone()>{e.label.clone()}</option>
+                            <option value=e.name.clone()>
+                                {e.label.clone()}{e.unavailable.is_some().then_some(" (unavailable)")}
+                            </option>
                         }).collect_view())}
                     </select>
                     <label class="sr-only" for="model">"Model"</label>
@@ -338,6 +347,11 @@ fn Composer(
                         " first."
                     </p>
                 </Show>
+                {move || unavailable().map(|reason| view! {
+                    <p role="status" class="text-sm" data-testid="endpoint-unavailable">
+                        "This endpoint cannot answer yet: " {reason}
+                    </p>
+                })}
                 <div class="flex items-end gap-2">
                     <label class="sr-only" for="prompt">"Message"</label>
                     <textarea id="prompt" name="text" rows="1" class="input flex-1 resize-none max-h-48"

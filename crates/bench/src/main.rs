@@ -15,10 +15,10 @@
 //!    still holds one upstream connection per stream) and reads Chorus's RSS.
 
 mod load;
-mod proc;
 mod upstream;
 
 use anyhow::{Context, bail};
+use chorus_bench::proc;
 use clap::Parser;
 use std::path::PathBuf;
 use std::process::Stdio;

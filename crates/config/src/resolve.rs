@@ -43,4 +43,20 @@ pub fn resolve(config: &mut Config, env: Env<'_>) {
             _ => {}
         }
     }
+    for ep in &mut config.endpoints.local {
+        ep.kind = Kind::Local;
+        if ep.name.trim().is_empty() {
+            ep.name = Kind::Local.default_name().to_string();
+        }
+        // The model is the file: name it after the file when the list is empty.
+        if ep.models.default.is_empty()
+            && let Some(stem) = ep
+                .path
+                .as_deref()
+                .map(std::path::Path::new)
+                .and_then(|p| p.file_stem())
+        {
+            ep.models.default = vec![stem.to_string_lossy().into_owned()];
+        }
+    }
 }

@@ -160,6 +160,10 @@ pub struct Endpoints {
     /// Google Vertex AI, Gemini and Claude models (`GOOGLE_APPLICATION_CREDENTIALS`).
     #[serde(default, rename = "vertexAI")]
     pub vertex: Option<Endpoint>,
+    /// GGUF models run inside Chorus on the CPU: `name`, `path`, `models`,
+    /// `threads`, `contextSize`.
+    #[serde(default)]
+    pub local: Vec<Endpoint>,
 }
 
 impl Endpoints {
@@ -182,6 +186,12 @@ impl Endpoints {
                 .iter()
                 .enumerate()
                 .map(|(i, ep)| (format!("endpoints.custom[{i}]"), ep)),
+        );
+        out.extend(
+            self.local
+                .iter()
+                .enumerate()
+                .map(|(i, ep)| (format!("endpoints.local[{i}]"), ep)),
         );
         out
     }
@@ -210,6 +220,8 @@ pub enum Kind {
     Azure,
     Bedrock,
     Vertex,
+    /// `endpoints.local[]`: a GGUF model run in-process.
+    Local,
 }
 
 impl Kind {
@@ -223,6 +235,7 @@ impl Kind {
             Kind::Azure => "Azure OpenAI",
             Kind::Bedrock => "Bedrock",
             Kind::Vertex => "Vertex AI",
+            Kind::Local => "Local",
         }
     }
 
@@ -233,7 +246,7 @@ impl Kind {
             Kind::Anthropic => &["ANTHROPIC_API_KEY"],
             Kind::Google => &["GOOGLE_KEY", "GEMINI_API_KEY"],
             Kind::Azure => &["AZURE_OPENAI_API_KEY"],
-            Kind::Custom | Kind::Bedrock | Kind::Vertex => &[],
+            Kind::Custom | Kind::Bedrock | Kind::Vertex | Kind::Local => &[],
         }
     }
 
@@ -243,14 +256,17 @@ impl Kind {
             Kind::OpenAi => Some("https://api.openai.com/v1"),
             Kind::Anthropic => Some("https://api.anthropic.com"),
             Kind::Google => Some("https://generativelanguage.googleapis.com"),
-            Kind::Custom | Kind::Azure | Kind::Bedrock | Kind::Vertex => None,
+            Kind::Custom | Kind::Azure | Kind::Bedrock | Kind::Vertex | Kind::Local => None,
         }
     }
 }
 
+/// Where the built-in local model lives, relative to the data directory.
+pub const BUILTIN_LOCAL_MODEL: &str = "models/SmolLM2-135M-Instruct.Q4_1.gguf";
+
 /// One endpoint. `endpoints.custom[]` entries have `librechat.yaml`'s shape; the
 /// provider sections share it and add their own keys.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Endpoint {
     /// Set from the section, not read from the file.
@@ -305,9 +321,35 @@ pub struct Endpoint {
     /// `vertexAI`: the project (else the service account's).
     #[serde(default)]
     pub project_id: Option<String>,
+    /// `local`: the GGUF model file (relative paths are under the data directory).
+    #[serde(default)]
+    pub path: Option<String>,
+    /// `local`: CPU threads for one generation (default 1).
+    #[serde(default)]
+    pub threads: Option<u32>,
+    /// `local`: context window in tokens (default 2048).
+    #[serde(default)]
+    pub context_size: Option<u32>,
 }
 
 impl Endpoint {
+    /// The model a fresh install chats with when no endpoint is configured:
+    /// SmolLM2-135M-Instruct, which `scripts/fetch-model.sh` puts in the data
+    /// directory. Small and fast on any CPU, and demo quality.
+    pub fn builtin_local() -> Self {
+        Self {
+            kind: Kind::Local,
+            name: "Local".into(),
+            model_display_label: Some("Local: SmolLM2 135M (tiny, demo quality)".into()),
+            models: Models {
+                default: vec!["SmolLM2-135M-Instruct".into()],
+                fetch: false,
+            },
+            path: Some(BUILTIN_LOCAL_MODEL.into()),
+            ..Self::default()
+        }
+    }
+
     pub fn label(&self) -> &str {
         self.model_display_label.as_deref().unwrap_or(&self.name)
     }

@@ -285,3 +285,28 @@ fn scale_out_settings_are_checked() {
     assert_eq!(ok.config.streams.redis.prefix, "chorus");
     assert_eq!(ok.config.database.url.as_deref(), Some("ws://db:8000"));
 }
+
+#[test]
+fn local_models_need_a_file_and_sane_limits() {
+    let ok = load("endpoints:\n  local:\n    - path: models/SmolLM2-135M-Instruct.Q4_1.gguf\n      threads: 2\n      contextSize: 4096\n").unwrap();
+    let ep = &ok.config.endpoints.local[0];
+    assert_eq!(ep.kind, Kind::Local);
+    assert_eq!(ep.name, "Local");
+    assert_eq!(ep.models.default, ["SmolLM2-135M-Instruct.Q4_1"]);
+    assert_eq!((ep.threads, ep.context_size), (Some(2), Some(4096)));
+
+    let err = only_error("endpoints:\n  local:\n    - name: Tiny\n");
+    assert!(
+        err.contains("endpoints.local[0].path: expected the path of a GGUF model file"),
+        "{err}"
+    );
+    let err = only_error("endpoints:\n  local:\n    - path: m.gguf\n      threads: 0\n");
+    assert!(
+        err.contains("endpoints.local[0].threads: expected 1 to 256 CPU threads, got 0"),
+        "{err}"
+    );
+    let err = only_error("endpoints:\n  local:\n    - path: m.gguf\n      contextSize: 10\n");
+    assert!(err.contains("endpoints.local[0].contextSize"), "{err}");
+    let err = only_error("endpoints:\n  local:\n    - path: m.gguf\n      baseURL: http://x\n");
+    assert!(err.contains("expected no apiKey or baseURL"), "{err}");
+}

@@ -59,6 +59,9 @@ pub fn validate(config: &Config) -> Vec<(String, String)> {
 }
 
 fn endpoint(ep: &Endpoint, err: &mut dyn FnMut(&str, String)) {
+    if ep.kind == Kind::Local {
+        return local_endpoint(ep, err);
+    }
     let needs_key = !matches!(ep.kind, Kind::Bedrock | Kind::Vertex);
     match &ep.api_key {
         None if needs_key => {
@@ -142,5 +145,34 @@ fn endpoint(ep: &Endpoint, err: &mut dyn FnMut(&str, String)) {
             "expected the path of a service-account JSON key (or set GOOGLE_APPLICATION_CREDENTIALS)".into(),
         ),
         _ => {}
+    }
+}
+
+/// `endpoints.local[]`: a model file and how to run it; no keys or URLs.
+fn local_endpoint(ep: &Endpoint, err: &mut dyn FnMut(&str, String)) {
+    if ep.path.as_deref().is_none_or(|p| p.trim().is_empty()) {
+        err(
+            "path",
+            "expected the path of a GGUF model file, such as \"models/SmolLM2-135M-Instruct.Q4_1.gguf\" (relative to the data directory)".into(),
+        );
+    }
+    if ep.api_key.is_some() || ep.base_url.is_some() {
+        err(
+            "apiKey",
+            "a local model runs inside Chorus: expected no apiKey or baseURL".into(),
+        );
+    }
+    if let Some(t) = ep.threads
+        && !(1..=256).contains(&t)
+    {
+        err("threads", format!("expected 1 to 256 CPU threads, got {t}"));
+    }
+    if let Some(n) = ep.context_size
+        && !(256..=131_072).contains(&n)
+    {
+        err(
+            "contextSize",
+            format!("expected a context size of 256 to 131072 tokens, got {n}"),
+        );
     }
 }

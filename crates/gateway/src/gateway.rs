@@ -1,7 +1,7 @@
 use crate::http::Connection;
 use crate::{
-    Anthropic, AnthropicTarget, GatewayError, Gemini, GeminiTarget, GoogleAuth, OpenAiChat,
-    Provider, RetryPolicy, Retrying, ServiceAccount, Target,
+    Anthropic, AnthropicTarget, GatewayError, Gemini, GeminiTarget, GoogleAuth, LocalModel,
+    LocalSettings, OpenAiChat, Provider, RetryPolicy, Retrying, ServiceAccount, Target,
 };
 use chorus_config::{Config, Credential, Endpoint as EndpointConfig, Kind};
 use chorus_types::EndpointView;
@@ -28,6 +28,8 @@ pub struct UserCredentials {
 
 struct Endpoint {
     config: EndpointConfig,
+    /// `endpoints.local[]`: the model, asked whether it can answer now.
+    local: Option<Arc<LocalModel>>,
     /// Built once when the endpoint has its own credentials; `None` when each
     /// user provides them; `Err` says why it cannot be used.
     provider: Option<Result<Arc<dyn Provider>, String>>,
@@ -50,6 +52,18 @@ impl Gateway {
             .all()
             .into_iter()
             .map(|(_, ep)| {
+                if ep.kind == Kind::Local {
+                    let model = Arc::new(LocalModel::start(&ep.name, local_settings(ep)));
+                    if let Some(reason) = model.unavailable() {
+                        tracing::warn!(endpoint = %ep.name, %reason, "local model not available yet");
+                    }
+                    return Endpoint {
+                        config: ep.clone(),
+                        provider: Some(Ok(wrap(model.clone(), retry))),
+                        local: Some(model),
+                        fetched_models: Mutex::new(None),
+                    };
+                }
                 let provider = (!ep.needs_user_credentials()).then(|| {
                     let key = ep
                         .api_key
@@ -69,6 +83,7 @@ impl Gateway {
                 Endpoint {
                     config: ep.clone(),
                     provider,
+                    local: None,
                     fetched_models: Mutex::new(None),
                 }
             })
@@ -151,6 +166,7 @@ impl Gateway {
                 default_model: models.first().cloned(),
                 models,
                 needs_user_key: false,
+                unavailable: ep.local.as_ref().and_then(|m| m.unavailable()),
             });
         }
         out
@@ -197,6 +213,23 @@ fn wrap(p: Arc<dyn Provider>, retry: RetryPolicy) -> Arc<dyn Provider> {
     Arc::new(crate::tokens::Metered::new(Arc::new(Retrying::new(
         p, retry,
     ))))
+}
+
+/// How an `endpoints.local[]` entry runs (its path already made absolute by
+/// whoever knows the data directory).
+fn local_settings(ep: &EndpointConfig) -> LocalSettings {
+    let defaults = LocalSettings::new(ep.path.clone().unwrap_or_default());
+    LocalSettings {
+        threads: ep.threads.unwrap_or(defaults.threads),
+        context_size: ep.context_size.unwrap_or(defaults.context_size),
+        models: ep.models.default.clone(),
+        temperature: ep
+            .add_params
+            .get("temperature")
+            .and_then(|t| t.as_f64())
+            .map_or(defaults.temperature, |t| t as f32),
+        ..defaults
+    }
 }
 
 /// The adapter for one endpoint, given its resolved key and base URL.
@@ -263,6 +296,7 @@ fn build(
             })
         }
         Kind::Bedrock => Arc::new(crate::Bedrock::from_config(conn, ep, &base_url)?),
+        Kind::Local => Arc::new(LocalModel::start(&ep.name, local_settings(ep))),
     })
 }
 

@@ -15,6 +15,24 @@
 //! | anything else        | streams a markdown answer that quotes the message        |
 
 pub mod redis;
+
+/// The real small model the tests talk to (SmolLM2-135M-Instruct):
+/// `CHORUS_TEST_MODEL`, else where `scripts/fetch-model.sh ~/.cache/chorus`
+/// puts it (`make test` runs that first).
+pub fn test_model() -> std::path::PathBuf {
+    let path = std::env::var_os("CHORUS_TEST_MODEL")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/chorus/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+        });
+    assert!(
+        path.is_file(),
+        "the test model {} is missing: run `scripts/fetch-model.sh ~/.cache/chorus`",
+        path.display()
+    );
+    path
+}
 pub mod surreal;
 pub mod upstream;
 

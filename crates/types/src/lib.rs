@@ -191,6 +191,10 @@ pub struct EndpointView {
     /// one yet (the chat points them to Settings).
     #[serde(default)]
     pub needs_user_key: bool,
+    /// Why the endpoint cannot answer now (a local model whose file is
+    /// missing, with the command that fetches it).
+    #[serde(default)]
+    pub unavailable: Option<String>,
 }
 
 /// An endpoint that runs on each user's own credentials, as the settings page

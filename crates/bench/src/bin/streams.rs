@@ -52,16 +52,6 @@ fn done() -> JobEvent {
     }
 }
 
-fn rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse::<f64>().ok())
-        .map_or(0.0, |kib| kib / 1024.0)
-}
-
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i].as_secs_f64() * 1000.0
@@ -128,13 +118,13 @@ async fn fan_out(jobs: &Jobs, subscribers: usize) -> anyhow::Result<()> {
         .await
         .map_err(anyhow::Error::msg)?;
     let user = meta().owner;
-    let before = rss_mib();
+    let before = chorus_bench::own_rss_mib();
     let mut readers = Vec::new();
     for _ in 0..subscribers {
         let sub = jobs.subscribe(&id, &user, 0).await.expect("owner");
         readers.push(tokio::spawn(sub.count()));
     }
-    let attached = rss_mib();
+    let attached = chorus_bench::own_rss_mib();
     let t = Instant::now();
     for i in 0..EVENTS {
         w.append(delta(i));
@@ -199,7 +189,7 @@ async fn memory(jobs: &Jobs, count: usize) -> anyhow::Result<()> {
     finish_jobs(jobs, "warm", 200).await?;
     jobs.sweep(Duration::ZERO);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let before = rss_mib();
+    let before = chorus_bench::own_rss_mib();
     // Two rounds: the allocator keeps some freed pages after the first, but a
     // leak would grow the second round by as much again.
     let mut after = Vec::new();
@@ -208,7 +198,7 @@ async fn memory(jobs: &Jobs, count: usize) -> anyhow::Result<()> {
         // The local backend keeps finished logs for late subscribers until swept.
         jobs.sweep(Duration::ZERO);
         tokio::time::sleep(Duration::from_millis(500)).await;
-        after.push(rss_mib());
+        after.push(chorus_bench::own_rss_mib());
     }
     println!(
         "{count} finished jobs (20 events each), twice: RSS {before:.1} MiB before, {:.1} MiB after the first {count}, {:.1} MiB after the second",
