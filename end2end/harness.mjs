@@ -85,6 +85,7 @@ ${mockEndpoint}      titleConvo: true
   local:
     - name: "Local"
       path: "${testModel}"
+      models: {default: ["SmolLM2-135M-Instruct"]}
       modelDisplayLabel: "Local SmolLM2"
       addParams: {temperature: 0}
 `
@@ -166,8 +167,10 @@ export async function hydrated(page) {
   await page.waitForSelector('body[data-hydrated]', { state: 'attached', timeout: 30000 });
 }
 
-export async function register(page, { name, email, password }) {
-  await page.goto('/');
+/** Signs up a new account on `origin` (the shared server unless given) and
+ * waits for the empty chat. */
+export async function register(page, { name, email, password }, origin = base) {
+  await page.goto(origin + '/');
   await page.waitForURL('**/login');
   await hydrated(page);
   await page.getByRole('link', { name: 'Create one' }).click();
@@ -176,7 +179,7 @@ export async function register(page, { name, email, password }) {
   await page.getByLabel('Email').fill(email);
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Create account' }).click();
-  await page.waitForURL(base + '/');
+  await page.waitForURL(origin + '/');
   await page.getByText('How can I help?').waitFor();
 }
 

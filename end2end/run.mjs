@@ -473,7 +473,8 @@ test('settings: my own provider key, and API keys for OpenAI clients', async () 
   const models = await fetch(`${base}/v1/models`, { headers: { authorization: `Bearer ${secret}` } });
   assert.equal(models.status, 200);
   const ids = (await models.json()).data.map((m) => m.id);
-  assert.deepEqual(ids, ['Mock/mock-small', 'Mock/mock-large', 'Own/mock-small']);
+  // The local model is served through /v1 like any other endpoint.
+  assert.deepEqual(ids, ['Mock/mock-small', 'Mock/mock-large', 'Own/mock-small', 'Local/SmolLM2-135M-Instruct']);
   await page.reload();
   await hydrated(page);
   assert.equal(await page.getByTestId('new-api-key-secret').count(), 0, 'the key is shown only once');
@@ -515,15 +516,7 @@ test('local model: a fresh install offers the built-in model and says how to fet
   // marked unavailable, with the command that fetches the model.
   const fresh = await startChorus(join(work, 'fresh-data'), null);
   const { context, page } = await newPage({ ...DESKTOP, baseURL: fresh.base });
-  await page.goto(fresh.base + '/');
-  await page.waitForURL('**/login');
-  await hydrated(page);
-  await page.getByRole('link', { name: 'Create one' }).click();
-  await page.getByLabel('Name').fill('Fresh');
-  await page.getByLabel('Email').fill('fresh@example.com');
-  await page.getByLabel('Password').fill('first of many');
-  await page.getByRole('button', { name: 'Create account' }).click();
-  await page.waitForURL(fresh.base + '/');
+  await register(page, { name: 'Fresh', email: 'fresh@example.com', password: 'first of many' }, fresh.base);
   await hydrated(page);
   assert.match(await page.locator('#endpoint').innerText(), /SmolLM2 135M.*\(unavailable\)/);
   const notice = page.getByTestId('endpoint-unavailable');
@@ -537,15 +530,7 @@ test('local model: a fresh install offers the built-in model and says how to fet
 test('scale-out: an answer streams in a tab on another instance and survives its own instance being killed', async () => {
   const [a, b] = await startCluster();
   const { context, page } = await newPage({ ...DESKTOP, baseURL: a.base });
-  await page.goto(a.base + '/');
-  await page.waitForURL('**/login');
-  await hydrated(page);
-  await page.getByRole('link', { name: 'Create one' }).click();
-  await page.getByLabel('Name').fill('Grace');
-  await page.getByLabel('Email').fill('grace@example.com');
-  await page.getByLabel('Password').fill('compiler pioneer');
-  await page.getByRole('button', { name: 'Create account' }).click();
-  await page.waitForURL(a.base + '/');
+  await register(page, { name: 'Grace', email: 'grace@example.com', password: 'compiler pioneer' }, a.base);
 
   // A second tab on the other instance (same browser, so the same session:
   // sessions live in the shared database).

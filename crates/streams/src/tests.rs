@@ -24,10 +24,28 @@ fn done() -> JobEvent {
     }
 }
 
+/// An instance on `redis`.
+async fn on(redis: &RedisServer) -> Streams {
+    Streams::redis(RedisConfig::new(redis.url())).await.unwrap()
+}
+
+/// Job "j" of user "u", created on `s` with one event written through.
+async fn job_with_one_event(s: &Streams, text: &str) -> (JobId, UserId, JobWriter) {
+    let (id, u) = (JobId("j".into()), UserId("u".into()));
+    let w = s
+        .jobs
+        .create(id.clone(), meta("u"), String::new())
+        .await
+        .unwrap();
+    w.append(delta(text));
+    w.flushed().await;
+    (id, u, w)
+}
+
 /// The backends under test; the Redis server lives as long as the returned guard.
 async fn backends() -> Vec<(&'static str, Jobs, Option<RedisServer>)> {
     let redis = RedisServer::start();
-    let shared = Streams::redis(RedisConfig::new(redis.url())).await.unwrap();
+    let shared = on(&redis).await;
     vec![
         ("local", Jobs::new(), None),
         ("redis", shared.jobs, Some(redis)),
@@ -187,16 +205,9 @@ async fn finished_jobs_are_swept_after_retention() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_sharing_redis_serve_each_others_jobs() {
     let redis = RedisServer::start();
-    let a = Streams::redis(RedisConfig::new(redis.url())).await.unwrap();
-    let b = Streams::redis(RedisConfig::new(redis.url())).await.unwrap();
-    let (id, u) = (JobId("j".into()), UserId("u".into()));
-    let w = a
-        .jobs
-        .create(id.clone(), meta("u"), String::new())
-        .await
-        .unwrap();
-    w.append(delta("one "));
-    w.flushed().await;
+    let a = on(&redis).await;
+    let b = on(&redis).await;
+    let (id, u, w) = job_with_one_event(&a, "one ").await;
     let mut sub = events(&b.jobs, &id, &u, 0).await;
     assert_eq!(sub.next().await.unwrap().event, delta("one "));
     w.append(delta("two"));
@@ -232,7 +243,7 @@ async fn instances_sharing_redis_serve_each_others_jobs() {
 async fn a_job_whose_instance_died_is_adopted_and_continues_the_same_log() {
     let redis = RedisServer::start();
     let (id, u) = (JobId("j".into()), UserId("u".into()));
-    let a = Streams::redis(RedisConfig::new(redis.url())).await.unwrap();
+    let a = on(&redis).await;
     let w = a
         .jobs
         .create(id.clone(), meta("u"), "how to continue".into())
@@ -240,7 +251,7 @@ async fn a_job_whose_instance_died_is_adopted_and_continues_the_same_log() {
         .unwrap();
     w.append(delta("before "));
     w.flushed().await;
-    let mut b = Streams::redis(RedisConfig::new(redis.url())).await.unwrap();
+    let mut b = on(&redis).await;
     let mut sub = events(&b.jobs, &id, &u, 0).await;
     assert_eq!(sub.next().await.unwrap().event, delta("before "));
     // Instance A dies: nothing renews its lease any more.
@@ -270,15 +281,8 @@ async fn a_job_whose_instance_died_is_adopted_and_continues_the_same_log() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn losing_redis_is_reported_and_recovered_from() {
     let mut redis = RedisServer::start();
-    let s = Streams::redis(RedisConfig::new(redis.url())).await.unwrap();
-    let (id, u) = (JobId("j".into()), UserId("u".into()));
-    let w = s
-        .jobs
-        .create(id.clone(), meta("u"), String::new())
-        .await
-        .unwrap();
-    w.append(delta("a"));
-    w.flushed().await;
+    let s = on(&redis).await;
+    let (id, u, w) = job_with_one_event(&s, "a").await;
     let mut sub = s.jobs.subscribe(&id, &u, 0).await.unwrap();
     let mut notices = Box::pin(s.events.subscribe(&u));
     assert!(matches!(sub.next().await, Some(Watched::Event(_))));
