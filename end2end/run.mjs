@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import {
-  base, waitFor, newPage, hydrated, register, startChat, assistant, sendAndWatch, finish, startCluster, startChorus, work, DESKTOP, PHONE,
+  base, waitFor, newPage, hydrated, register, startChat, assistant, sendAndWatch, finish, startCluster, startChorus, work, totp, DESKTOP, PHONE,
 } from './harness.mjs';
 
 // --- the tests -------------------------------------------------------------
@@ -491,6 +491,54 @@ test('settings: my own provider key, and API keys for OpenAI clients', async () 
   await page.getByRole('link', { name: '+ New chat' }).click();
   await page.locator('#endpoint').selectOption('Own');
   await notice.waitFor();
+  assert.deepEqual(page.errors, []);
+  await context.close();
+});
+
+test('two-factor: set up with an authenticator, sign in with a code, then a backup code', async () => {
+  const { context, page } = await newPage(DESKTOP);
+  const user = { name: 'Radia', email: 'radia@example.com', password: 'spanning tree' };
+  await register(page, user);
+  await page.getByRole('link', { name: 'Settings' }).click();
+  await page.waitForURL('**/settings');
+  await hydrated(page);
+  await page.getByRole('button', { name: 'Set up two-factor authentication' }).click();
+  const secret = (await page.getByTestId('two-factor-secret').innerText()).trim();
+  assert.match(secret, /^[A-Z2-7]{32}$/);
+  assert.equal(await page.getByTestId('two-factor-setup').locator('svg').count(), 1, 'a QR code');
+  await page.getByLabel('Code from the app').fill(totp(secret));
+  await page.getByRole('button', { name: 'Turn on' }).click();
+  await page.getByTestId('backup-codes').waitFor();
+  const backup = await page.getByTestId('backup-code').allInnerTexts();
+  assert.equal(backup.length, 10);
+  await page.getByTestId('two-factor-state').filter({ hasText: 'On.' }).waitFor();
+
+  // Signing in now asks for a code after the password.
+  const signIn = async (code) => {
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.waitForURL('**/login');
+    await hydrated(page);
+    await page.getByLabel('Email').fill(user.email);
+    await page.getByLabel('Password').fill(user.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByLabel('Authentication code').waitFor();
+    await page.getByLabel('Authentication code').fill(code);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL(base + '/');
+  };
+  // The code the app shows next (the current one already turned 2FA on).
+  await signIn(totp(secret, Date.now() / 1000 + 30));
+  await signIn(backup[0]);
+  // A used backup code is refused.
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.waitForURL('**/login');
+  await hydrated(page);
+  await page.getByLabel('Email').fill(user.email);
+  await page.getByLabel('Password').fill(user.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByLabel('Authentication code').fill(backup[0]);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('alert').filter({ hasText: 'already used' }).waitFor();
   assert.deepEqual(page.errors, []);
   await context.close();
 });

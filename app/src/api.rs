@@ -6,7 +6,9 @@
 //! `Origin` is another site (see `server/src/csrf.rs`).
 
 mod branches;
+mod two_factor;
 pub use branches::*;
+pub use two_factor::*;
 
 use chorus_types::{
     ApiKeyView, ConversationSummary, ConversationView, CreatedApiKey, EndpointView,
@@ -30,6 +32,10 @@ pub enum ApiError {
     Server(String),
     #[error("The server could not be reached. Check your connection and try again.")]
     Unreachable,
+    /// The password was right and the account has two-factor authentication:
+    /// the sign-in form asks for the code.
+    #[error("Enter the 6-digit code from your authenticator app, or a backup code.")]
+    CodeRequired,
 }
 
 impl FromServerFnError for ApiError {
@@ -77,6 +83,21 @@ pub mod ssr {
             .map_err(|e| ApiError::Server(e.to_string()))?;
         leptos_axum::redirect("/");
         Ok(())
+    }
+
+    /// Two-factor settings, through the app's store and sealing key.
+    pub fn two_factor(state: &AppState) -> chorus_auth::two_factor::TwoFactor<'_> {
+        chorus_auth::two_factor::TwoFactor {
+            store: state.engine.store(),
+            secrets: state.engine.secrets(),
+        }
+    }
+
+    /// Seconds since the Unix epoch, for TOTP.
+    pub fn unix_now() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
     }
 
     /// The signed-in user, or `SignedOut`.
@@ -135,8 +156,14 @@ pub async fn register(email: String, name: String, password: String) -> Result<(
     ssr::sign_in(&user).await
 }
 
+/// Signs in with email and password, and the two-factor code when the account
+/// has it on (asked for with `CodeRequired` after the password checks out).
 #[server(prefix = "/api", endpoint = "login")]
-pub async fn login(email: String, password: String) -> Result<(), ApiError> {
+pub async fn login(
+    email: String,
+    password: String,
+    #[server(default)] code: Option<String>,
+) -> Result<(), ApiError> {
     let creds = chorus_auth::Credentials { email, password };
     let user = ssr::session()
         .await?
@@ -145,6 +172,21 @@ pub async fn login(email: String, password: String) -> Result<(), ApiError> {
         .map_err(|e| ApiError::Server(e.to_string()))?
         // Same words whether the email exists or not.
         .ok_or_else(|| ApiError::Invalid("Wrong email or password.".into()))?;
+    let state = ssr::state()?;
+    let two_factor = ssr::two_factor(&state);
+    if two_factor.is_enabled(&user.id.0).await? {
+        let code = code
+            .filter(|c| !c.trim().is_empty())
+            .ok_or(ApiError::CodeRequired)?;
+        if !two_factor
+            .verify(&user.id.0, &code, ssr::unix_now())
+            .await?
+        {
+            return Err(ApiError::Invalid(
+                "That code is not right, or was already used.".into(),
+            ));
+        }
+    }
     ssr::sign_in(&user).await
 }
 

@@ -1,7 +1,7 @@
 //! Sign-in and registration. Plain forms that post to server functions, so they
 //! also work before the wasm has loaded.
 
-use crate::api::{Login, Register, current_user, registration_open};
+use crate::api::{ApiError, Login, Register, current_user, registration_open};
 use crate::ui::{ErrorText, action_error};
 use leptos::form::ActionForm;
 use leptos::prelude::*;
@@ -71,12 +71,28 @@ pub fn LoginPage() -> impl IntoView {
     let login = ServerAction::<Login>::new();
     let open = Resource::new(|| (), |_| registration_open());
     let pending = Memo::new(move |_| login.pending().get());
+    // Asked for once the password checked out on an account with two-factor
+    // authentication; the same form is sent again with it.
+    let needs_code = RwSignal::new(false);
+    Effect::new(move |_| {
+        if matches!(login.value().get(), Some(Err(ApiError::CodeRequired))) {
+            needs_code.set(true);
+        }
+    });
     view! {
         <RedirectIfSignedIn/>
         <AuthCard title="Sign in to Chorus">
             <ActionForm action=login attr:class="space-y-4">
                 <Field label="Email" name="email" kind="email" autocomplete="username" required=true/>
                 <Field label="Password" name="password" kind="password" autocomplete="current-password" required=true/>
+                <Show when=move || needs_code.get()>
+                    <label class="field">
+                        <span>"Authentication code"</span>
+                        <input type="text" name="code" autocomplete="one-time-code" inputmode="text"
+                            required class="input" autofocus/>
+                        <small class="muted">"From your authenticator app, or one of your backup codes."</small>
+                    </label>
+                </Show>
                 <ErrorText message=action_error(login.value())/>
                 <Submit idle="Sign in" busy="Signing in…" pending/>
             </ActionForm>

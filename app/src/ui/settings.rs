@@ -2,8 +2,8 @@
 //! OpenAI-compatible API.
 
 use crate::api::{
-    CreateApiKey, DeleteProviderKey, RevokeApiKey, SaveProviderKey, list_api_keys,
-    list_provider_keys,
+    BeginTwoFactor, ConfirmTwoFactor, CreateApiKey, DeleteProviderKey, DisableTwoFactor,
+    RevokeApiKey, SaveProviderKey, list_api_keys, list_provider_keys, two_factor_enabled,
 };
 use crate::ui::layout::Drawer;
 use crate::ui::{CopyButton, ErrorText, action_error};
@@ -25,6 +25,7 @@ pub fn SettingsPage() -> impl IntoView {
             <div class="mx-auto max-w-3xl px-4 py-6 space-y-10">
                 <ProviderKeys/>
                 <ApiKeys/>
+                <TwoFactor/>
             </div>
         </div>
     }
@@ -236,5 +237,84 @@ fn ApiKeyRow(key: ApiKeyView, revoke: ServerAction<RevokeApiKey>) -> impl IntoVi
             </div>
             <button type="button" class="btn-secondary text-sm" on:click=on_revoke>"Revoke"</button>
         </li>
+    }
+}
+
+/// Two-factor authentication: set up with an authenticator app (QR code or the
+/// seed typed in), confirmed with a first code, which shows the backup codes
+/// once; turned off with a code.
+#[component]
+fn TwoFactor() -> impl IntoView {
+    let begin = ServerAction::<BeginTwoFactor>::new();
+    let confirm = ServerAction::<ConfirmTwoFactor>::new();
+    let disable = ServerAction::<DisableTwoFactor>::new();
+    let enabled = Resource::new(
+        move || (confirm.version().get(), disable.version().get()),
+        |_| two_factor_enabled(),
+    );
+    let setup = move || begin.value().get().and_then(|r| r.ok());
+    let backup_codes = move || confirm.value().get().and_then(|r| r.ok());
+    view! {
+        <section class="space-y-3" aria-labelledby="two-factor">
+            <div>
+                <h2 id="two-factor" class="text-lg font-semibold">"Two-factor authentication"</h2>
+                <p class="muted text-sm">
+                    "Sign-in also asks for a code from an authenticator app (Aegis, Google Authenticator, 1Password…)."
+                </p>
+            </div>
+            {move || backup_codes().map(|codes| view! {
+                <div role="status" class="card space-y-2 border-indigo-400" data-testid="backup-codes">
+                    <p class="text-sm font-medium">
+                        "Two-factor authentication is on. Keep these backup codes somewhere safe: each signs you in once if you lose your device. They will not be shown again."
+                    </p>
+                    <ul class="grid grid-cols-2 gap-1 font-mono text-sm">
+                        {codes.iter().map(|c| view! { <li data-testid="backup-code">{c.clone()}</li> }).collect_view()}
+                    </ul>
+                    <CopyButton text=codes.join("\n")/>
+                </div>
+            })}
+            <Transition fallback=|| view! { <p class="muted text-sm">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match enabled.await {
+                        Ok(true) => view! {
+                            <p class="text-sm" data-testid="two-factor-state">"On."</p>
+                            <ActionForm action=disable attr:class="flex flex-wrap items-end gap-2">
+                                <label class="field">
+                                    <span>"Code to turn it off"</span>
+                                    <input type="text" name="code" autocomplete="one-time-code" class="input" required/>
+                                </label>
+                                <button type="submit" class="btn-secondary">"Turn off"</button>
+                            </ActionForm>
+                        }.into_any(),
+                        Ok(false) => view! {
+                            <p class="text-sm" data-testid="two-factor-state">"Off."</p>
+                            <button type="button" class="btn-secondary"
+                                on:click=move |_| { begin.dispatch(BeginTwoFactor {}); }>
+                                "Set up two-factor authentication"
+                            </button>
+                            {move || setup().map(|s| view! {
+                                <div class="card space-y-3" data-testid="two-factor-setup">
+                                    <p class="text-sm">"Scan this with your authenticator app, or enter the key by hand."</p>
+                                    // Our own SVG, drawn by the qrcode crate from the otpauth URL.
+                                    <div class="w-48 bg-white p-2 rounded" inner_html=s.qr_svg.clone()></div>
+                                    <code class="block break-all text-sm" data-testid="two-factor-secret">{s.secret.clone()}</code>
+                                    <ActionForm action=confirm attr:class="flex flex-wrap items-end gap-2">
+                                        <label class="field">
+                                            <span>"Code from the app"</span>
+                                            <input type="text" name="code" autocomplete="one-time-code" inputmode="numeric" class="input" required/>
+                                        </label>
+                                        <button type="submit" class="btn-primary">"Turn on"</button>
+                                    </ActionForm>
+                                </div>
+                            })}
+                        }.into_any(),
+                        Err(e) => view! { <p role="alert" class="error-text">{e.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+            <ErrorText message=action_error(begin.value())/>
+            <ErrorText message=action_error(confirm.value())/>
+            <ErrorText message=action_error(disable.value())/>
+        </section>
     }
 }

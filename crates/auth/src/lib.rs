@@ -4,6 +4,7 @@
 mod backend;
 mod password;
 mod session_store;
+pub mod two_factor;
 
 pub use backend::{AuthBackend, AuthError, Credentials, SessionUser};
 pub use password::{hash_password, verify_password};

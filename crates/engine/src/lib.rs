@@ -105,4 +105,9 @@ impl Engine {
     pub fn jobs(&self) -> &Jobs {
         &self.jobs
     }
+
+    /// The key that seals what users store (provider keys, two-factor seeds).
+    pub fn secrets(&self) -> &SecretBox {
+        &self.secrets
+    }
 }

@@ -13,6 +13,7 @@ mod migrations;
 mod sessions;
 mod statement;
 mod tree;
+mod two_factor;
 mod user_keys;
 mod users;
 
@@ -21,6 +22,7 @@ pub use conversations::ConversationRow;
 pub use error::StoreError;
 pub use messages::{MessageUpdate, NewMessage};
 pub use tree::ForkCopy;
+pub use two_factor::TwoFactorRecord;
 pub use user_keys::SealedUserKey;
 pub use users::UserRecord;
 

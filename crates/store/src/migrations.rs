@@ -112,6 +112,20 @@ const MIGRATIONS: &[(i64, &str)] = &[
         WHERE state = 'failed' AND string::starts_with(error ?? '', 'The server stopped while');
     "#,
     ),
+    (
+        7,
+        r#"
+    -- Two-factor authentication: one row per user (see two_factor.rs).
+    DEFINE TABLE two_factor SCHEMAFULL;
+    DEFINE FIELD owner ON two_factor TYPE record<user>;
+    DEFINE FIELD sealed_secret ON two_factor TYPE string;
+    DEFINE FIELD enabled ON two_factor TYPE bool;
+    DEFINE FIELD backup_hashes ON two_factor TYPE array<string>;
+    DEFINE FIELD last_step ON two_factor TYPE int;
+    DEFINE FIELD created_at ON two_factor TYPE int;
+    DEFINE INDEX two_factor_owner ON two_factor FIELDS owner UNIQUE;
+    "#,
+    ),
 ];
 
 pub async fn apply(db: &Surreal<Any>) -> Result<()> {

@@ -197,6 +197,14 @@ pub struct EndpointView {
     pub unavailable: Option<String>,
 }
 
+/// What the settings page shows to set up two-factor authentication: the seed
+/// (for typing in) and the QR code an authenticator app scans (SVG).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TwoFactorSetup {
+    pub secret: String,
+    pub qr_svg: String,
+}
+
 /// An endpoint that runs on each user's own credentials, as the settings page
 /// shows it. The stored key itself never leaves the server.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
