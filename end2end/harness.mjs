@@ -168,6 +168,12 @@ export async function hydrated(page) {
   await page.waitForSelector('body[data-hydrated]', { state: 'attached', timeout: 30000 });
 }
 
+/** Reloads the page and waits until it is interactive again. */
+export async function reloaded(page) {
+  await page.reload();
+  await hydrated(page);
+}
+
 /** Signs up a new account on `origin` (the shared server unless given) and
  * waits for the empty chat. */
 export async function register(page, { name, email, password }, origin = base) {

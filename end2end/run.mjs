@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import {
-  base, waitFor, newPage, hydrated, register, startChat, assistant, sendAndWatch, finish, startCluster, startChorus, work, totp, DESKTOP, PHONE,
+  base, waitFor, newPage, hydrated, register, startChat, assistant, sendAndWatch, finish, startCluster, startChorus, work, totp, reloaded, DESKTOP, PHONE,
 } from './harness.mjs';
 
 // --- the tests -------------------------------------------------------------
@@ -37,8 +37,7 @@ test('register, chat with streaming markdown, reload, error, logout, login', asy
 
   // Reload: the history is there.
   const url = page.url();
-  await page.reload();
-  await hydrated(page);
+  await reloaded(page);
   const messages = page.getByTestId('message');
   assert.equal(await messages.count(), 2);
   assert.equal(await messages.first().innerText().then((t) => t.includes('What is the capital of France?')), true);
@@ -49,8 +48,7 @@ test('register, chat with streaming markdown, reload, error, logout, login', asy
   const error = assistant(page).getByTestId('message-error');
   await error.waitFor();
   assert.match(await error.innerText(), /rate limiting requests \(HTTP 429\).*Wait a moment/);
-  await page.reload();
-  await hydrated(page);
+  await reloaded(page);
   assert.match(await assistant(page).getByTestId('message-error').innerText(), /HTTP 429/);
   assert.equal(await assistant(page).getAttribute('data-state'), 'failed');
 
@@ -103,8 +101,7 @@ test('the same flow on a phone-sized screen', async () => {
   const scrollWidth = await page.evaluate(() => document.documentElement.scrollWidth);
   assert.ok(scrollWidth <= 390, `no horizontal scrolling (${scrollWidth}px)`);
 
-  await page.reload();
-  await hydrated(page);
+  await reloaded(page);
   assert.equal(await page.getByTestId('message').count(), 2);
   await drawerButton.click();
   const link = page.getByTestId('conversation-list').getByText('Chat about Hello from my');
@@ -161,8 +158,7 @@ test('stop keeps the partial answer, marked as stopped', async () => {
   assert.ok(partial.length > 0 && !partial.includes('hello from chorus'), partial);
   await assistant(page).getByText('Stopped.').waitFor();
   await page.getByRole('button', { name: 'Send' }).waitFor();
-  await page.reload();
-  await hydrated(page);
+  await reloaded(page);
   assert.equal(await assistant(page).getAttribute('data-state'), 'stopped');
   assert.equal(await assistant(page).locator('.prose-chat').innerText(), partial);
 
@@ -175,8 +171,7 @@ test('stop keeps the partial answer, marked as stopped', async () => {
   const whole = await assistant(page).locator('.prose-chat').innerText();
   assert.ok(whole.length > partial.length && whole.includes('hello from chorus'), whole);
   assert.equal(await assistant(page).getByRole('button', { name: 'Continue' }).count(), 0);
-  await page.reload();
-  await hydrated(page);
+  await reloaded(page);
   assert.equal(await assistant(page).locator('.prose-chat').innerText(), whole);
   assert.deepEqual(page.errors, []);
   await context.close();
@@ -194,8 +189,7 @@ test('a reasoning model shows its thoughts apart from the answer, also after rel
   assert.equal((await thoughts.locator('div').innerText()).trim(), expected);
   // The thoughts are not part of the answer text.
   assert.ok(!(await answer.locator('.prose-chat').innerText()).includes('I should answer'));
-  await page.reload();
-  await hydrated(page);
+  await reloaded(page);
   await assistant(page).getByTestId('reasoning').locator('summary').click();
   assert.equal((await assistant(page).getByTestId('reasoning').locator('div').innerText()).trim(), expected);
   assert.deepEqual(page.errors, []);
@@ -329,8 +323,7 @@ test('branches: edit and resubmit, switch versions, regenerate with another mode
   assert.ok((await question(1).innerText()).startsWith('You\nsecond question\n'), await question(1).innerText());
   assert.ok((await answerText()).includes('You said: second question\n'), await answerText());
   await saved; // the switch is saved in the background
-  await page.reload();
-  await hydrated(page);
+  await reloaded(page);
   await question(1).getByTestId('sibling-position').filter({ hasText: '1 / 2' }).waitFor();
 
   // Regenerate with another model: a second answer beside the first.
@@ -444,8 +437,7 @@ test('settings: my own provider key, and API keys for OpenAI clients', async () 
   await card.getByLabel('API key').fill('sk-test');
   await card.getByRole('button', { name: 'Save' }).click();
   await card.getByTestId('provider-key-status').filter({ hasText: /^Saved \d{4}-\d{2}-\d{2}$/ }).waitFor();
-  await page.reload();
-  await hydrated(page);
+  await reloaded(page);
   assert.ok(!(await page.content()).includes('sk-test'), 'the key is never sent back');
   assert.equal(await card.getByLabel('API key').inputValue(), '');
 
@@ -475,8 +467,7 @@ test('settings: my own provider key, and API keys for OpenAI clients', async () 
   const ids = (await models.json()).data.map((m) => m.id);
   // The local model is served through /v1 like any other endpoint.
   assert.deepEqual(ids, ['Mock/mock-small', 'Mock/mock-large', 'Own/mock-small', 'Local/SmolLM2-135M-Instruct']);
-  await page.reload();
-  await hydrated(page);
+  await reloaded(page);
   assert.equal(await page.getByTestId('new-api-key-secret').count(), 0, 'the key is shown only once');
   assert.match(await row.innerText(), /last used \d{4}-/);
   page.once('dialog', (d) => d.accept());
@@ -552,8 +543,7 @@ test('local model: a real model in the server answers a question', async () => {
   const text = await assistant(page).locator('.prose-chat').innerText();
   assert.match(text, /Paris/);
   // The answer is stored: a reload shows it again.
-  await page.reload();
-  await hydrated(page);
+  await reloaded(page);
   assert.equal(await assistant(page).locator('.prose-chat').innerText(), text);
   assert.deepEqual(page.errors, []);
   await context.close();
@@ -603,8 +593,7 @@ test('scale-out: an answer streams in a tab on another instance and survives its
   assert.ok(text.startsWith('You said'), text);
   assert.ok(text.includes('print("hello from chorus")'), text);
   // Reloading shows what was stored: the same text, complete.
-  await other.reload();
-  await hydrated(other);
+  await reloaded(other);
   assert.equal(await assistant(other).getAttribute('data-state'), 'complete');
   assert.equal(await assistant(other).locator('.prose-chat').innerText(), text);
   assert.deepEqual(other.errors, []);

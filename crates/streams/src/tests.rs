@@ -24,6 +24,16 @@ fn done() -> JobEvent {
     }
 }
 
+/// Job "j" of `owner`, just created.
+async fn new_job(jobs: &Jobs, owner: &str) -> (JobId, JobWriter) {
+    let id = JobId("j".into());
+    let w = jobs
+        .create(id.clone(), meta(owner), String::new())
+        .await
+        .unwrap();
+    (id, w)
+}
+
 /// An instance on `redis`.
 async fn on(redis: &RedisServer) -> Streams {
     Streams::redis(RedisConfig::new(redis.url())).await.unwrap()
@@ -31,12 +41,8 @@ async fn on(redis: &RedisServer) -> Streams {
 
 /// Job "j" of user "u", created on `s` with one event written through.
 async fn job_with_one_event(s: &Streams, text: &str) -> (JobId, UserId, JobWriter) {
-    let (id, u) = (JobId("j".into()), UserId("u".into()));
-    let w = s
-        .jobs
-        .create(id.clone(), meta("u"), String::new())
-        .await
-        .unwrap();
+    let (id, w) = new_job(&s.jobs, "u").await;
+    let u = UserId("u".into());
     w.append(delta(text));
     w.flushed().await;
     (id, u, w)
@@ -68,11 +74,7 @@ async fn events(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_then_live_without_gap_or_duplicate() {
     for (name, jobs, _redis) in backends().await {
-        let id = JobId("j".into());
-        let w = jobs
-            .create(id.clone(), meta("alice"), String::new())
-            .await
-            .unwrap();
+        let (id, w) = new_job(&jobs, "alice").await;
         w.append(delta("a"));
         w.append(delta("b"));
         w.flushed().await;
@@ -107,11 +109,7 @@ async fn replay_then_live_without_gap_or_duplicate() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_subscribers_at_random_points_see_the_same_log() {
     for (name, jobs, _redis) in backends().await {
-        let id = JobId("j".into());
-        let w = jobs
-            .create(id.clone(), meta("u"), String::new())
-            .await
-            .unwrap();
+        let (id, w) = new_job(&jobs, "u").await;
         let user = UserId("u".into());
         let mut subs = Vec::new();
         for i in 0..200u64 {
@@ -139,11 +137,7 @@ async fn many_subscribers_at_random_points_see_the_same_log() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn strangers_cannot_attach_or_abort() {
     for (name, jobs, _redis) in backends().await {
-        let id = JobId("j".into());
-        let w = jobs
-            .create(id.clone(), meta("alice"), String::new())
-            .await
-            .unwrap();
+        let (id, w) = new_job(&jobs, "alice").await;
         let mallory = UserId("mallory".into());
         assert!(jobs.subscribe(&id, &mallory, 0).await.is_none(), "{name}");
         assert!(!jobs.abort(&id, &mallory).await, "{name}");
