@@ -164,29 +164,20 @@ pub async fn login(
     password: String,
     #[server(default)] code: Option<String>,
 ) -> Result<(), ApiError> {
-    let creds = chorus_auth::Credentials { email, password };
-    let user = ssr::session()
-        .await?
-        .authenticate(creds)
-        .await
-        .map_err(|e| ApiError::Server(e.to_string()))?
-        // Same words whether the email exists or not.
-        .ok_or_else(|| ApiError::Invalid("Wrong email or password.".into()))?;
     let state = ssr::state()?;
-    let two_factor = ssr::two_factor(&state);
-    if two_factor.is_enabled(&user.id.0).await? {
-        let code = code
-            .filter(|c| !c.trim().is_empty())
-            .ok_or(ApiError::CodeRequired)?;
-        if !two_factor
-            .verify(&user.id.0, &code, ssr::unix_now())
-            .await?
-        {
-            return Err(ApiError::Invalid(
-                "That code is not right, or was already used.".into(),
-            ));
-        }
-    }
+    let engine = &state.engine;
+    let outcome = chorus_auth::sign_in(
+        engine.store(),
+        engine.secrets(),
+        &email,
+        password,
+        code.as_deref(),
+        ssr::unix_now(),
+    )
+    .await?;
+    let chorus_auth::SignIn::Accepted(user) = outcome else {
+        return Err(ApiError::CodeRequired);
+    };
     ssr::sign_in(&user).await
 }
 

@@ -115,3 +115,35 @@ async fn sign_in_needs_a_code_once_two_factor_is_on() {
     let (status, _) = login_with(&c, base, None).await;
     assert_eq!(status, 200, "password alone again");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_failed_sign_ins_lock_the_account_whether_or_not_it_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), "server:\n  secureCookies: false\n").await;
+    let base = &server.base;
+    let c = client(base);
+    register(&c, base, "bob@example.com").await;
+    register(&client(base), base, "ann@example.com").await;
+    call(&c, base, "logout", &[]).await;
+
+    for email in ["ann@example.com", "nobody@example.com"] {
+        for _ in 0..5 {
+            let (_, wrong) = login(&c, base, email, "nope nope").await;
+            assert_eq!(wrong, json!({"Invalid": "Wrong email or password."}));
+        }
+        // Now even the right password is refused, with when to try again; an
+        // unknown email gets the same answer.
+        let (status, locked) = login(&c, base, email, "long enough pw").await;
+        assert_ne!(status, 200);
+        assert_eq!(
+            locked,
+            json!({"Invalid": "Too many failed sign-in attempts for this account. Try again in 15 minutes."}),
+            "{email}"
+        );
+    }
+    assert_eq!(call(&c, base, "me", &[]).await.1, Value::Null);
+    // Other accounts are not affected, and success clears a partial count.
+    login(&c, base, "bob@example.com", "nope nope").await;
+    let (status, _) = login(&c, base, "bob@example.com", "long enough pw").await;
+    assert_eq!(status, 200);
+}

@@ -4,11 +4,14 @@
 mod backend;
 mod password;
 mod session_store;
+mod sign_in;
+pub mod throttle;
 pub mod two_factor;
 
 pub use backend::{AuthBackend, AuthError, Credentials, SessionUser};
 pub use password::{hash_password, verify_password};
 pub use session_store::SurrealSessionStore;
+pub use sign_in::{SignIn, sign_in};
 
 use chorus_store::{Store, StoreError};
 

@@ -8,6 +8,7 @@
 mod api_keys;
 mod conversations;
 mod error;
+mod login_failures;
 mod messages;
 mod migrations;
 mod sessions;
@@ -24,7 +25,7 @@ pub use messages::{MessageUpdate, NewMessage};
 pub use tree::ForkCopy;
 pub use two_factor::TwoFactorRecord;
 pub use user_keys::SealedUserKey;
-pub use users::UserRecord;
+pub use users::{UserRecord, normalize_email};
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};

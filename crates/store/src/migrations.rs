@@ -126,6 +126,16 @@ const MIGRATIONS: &[(i64, &str)] = &[
     DEFINE INDEX two_factor_owner ON two_factor FIELDS owner UNIQUE;
     "#,
     ),
+    (
+        8,
+        r#"
+    -- Failed sign-ins per account (normalised email), for the login throttle.
+    DEFINE TABLE login_failure SCHEMAFULL;
+    DEFINE FIELD account ON login_failure TYPE string;
+    DEFINE FIELD at ON login_failure TYPE int;
+    DEFINE INDEX login_failure_account ON login_failure FIELDS account;
+    "#,
+    ),
 ];
 
 pub async fn apply(db: &Surreal<Any>) -> Result<()> {
