@@ -11,7 +11,7 @@ use common::*;
 async fn a_fresh_install_chats_with_the_built_in_model_once_its_file_is_there() {
     let dir = tempfile::tempdir().unwrap();
     // No endpoints at all: what `chorus serve` runs with when there is no config file.
-    let server = start(dir.path(), "server:\n  secureCookies: false\n").await;
+    let server = start(dir.path(), NO_ENDPOINTS).await;
     let c = client(&server.base);
     register(&c, &server.base, "ann@example.com").await;
 
@@ -29,16 +29,17 @@ async fn a_fresh_install_chats_with_the_built_in_model_once_its_file_is_there() 
     assert!(reason.contains("scripts/fetch-model.sh"), "{reason}");
 
     // Sending anyway: the answer fails with that reason, nothing is lost.
-    let form = [
-        ("endpoint", "Local"),
-        ("model", "SmolLM2-135M-Instruct"),
-        ("text", "What is the capital of France?"),
-    ];
-    let (status, sent) = call(&c, &server.base, "send", &form).await;
-    assert_eq!(status, 200, "{sent}");
-    let sent: chorus_types::SendResult = serde_json::from_value(sent).unwrap();
-    let url = format!("{}/api/jobs/{}/events", server.base, sent.job.0);
-    let got = events(&c, &url, None).await;
+    let ask = || {
+        send_to(
+            &c,
+            &server.base,
+            "Local",
+            "SmolLM2-135M-Instruct",
+            "What is the capital of France?",
+        )
+    };
+    let sent = ask().await;
+    let got = job_events(&c, &server.base, &sent.job.0, 0, None).await;
     match &got.last().unwrap().1 {
         JobEvent::Done {
             state: MessageState::Failed,
@@ -57,13 +58,8 @@ async fn a_fresh_install_chats_with_the_built_in_model_once_its_file_is_there() 
     .unwrap();
     let listed = endpoints(c.clone(), server.base.clone()).await;
     assert_eq!(listed[0].unavailable, None);
-    let sent = {
-        let (status, sent) = call(&c, &server.base, "send", &form).await;
-        assert_eq!(status, 200, "{sent}");
-        serde_json::from_value::<chorus_types::SendResult>(sent).unwrap()
-    };
-    let url = format!("{}/api/jobs/{}/events", server.base, sent.job.0);
-    let got = events(&c, &url, None).await;
+    let sent = ask().await;
+    let got = job_events(&c, &server.base, &sent.job.0, 0, None).await;
     assert!(
         matches!(
             got.last().unwrap().1,

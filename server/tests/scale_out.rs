@@ -64,24 +64,6 @@ impl Cluster {
 
 const SECRET_KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 
-/// Reads a job's SSE stream from `base`, starting after `after`, for at most
-/// `take` events (all when `None`); returns the (seq, event) pairs read.
-async fn read_from(
-    c: &reqwest::Client,
-    base: &str,
-    job: &str,
-    after: u64,
-    take: Option<usize>,
-) -> Vec<(u64, JobEvent)> {
-    some_events(
-        c,
-        &format!("{base}/api/jobs/{job}/events"),
-        Some(after),
-        take,
-    )
-    .await
-}
-
 fn seqs(events: &[(u64, JobEvent)]) -> Vec<u64> {
     events.iter().map(|(s, _)| *s).collect()
 }
@@ -117,14 +99,14 @@ async fn instances_sharing_redis_and_a_database_serve_any_client() {
     // instances every 3 events, resuming with Last-Event-ID each time.
     let whole = tokio::spawn({
         let (c, base, job) = (c.clone(), b.base.clone(), job.clone());
-        async move { read_from(&c, &base, &job, 0, None).await }
+        async move { job_events(&c, &base, &job, 0, None).await }
     });
     let mut hopped = Vec::new();
     let bases = [&a.base, &b.base];
     let mut hop = 0;
     loop {
         let after = hopped.last().map_or(0, |(s, _)| *s);
-        let got = read_from(&c, bases[hop % 2], &job, after, Some(3)).await;
+        let got = job_events(&c, bases[hop % 2], &job, after, Some(3)).await;
         hop += 1;
         let done = got.last().is_some_and(|(_, e)| e.is_terminal());
         hopped.extend(got);
@@ -150,10 +132,10 @@ async fn instances_sharing_redis_and_a_database_serve_any_client() {
 
     // Stop on B a job running on A: the partial answer is kept, marked stopped.
     let sent = send(&c, &a.base, "[[slow]] stop me").await;
-    let first = read_from(&c, &b.base, &sent.job.0, 0, Some(2)).await;
+    let first = job_events(&c, &b.base, &sent.job.0, 0, Some(2)).await;
     let (status, stopped) = call(&c, &b.base, "stop", &[("job", &sent.job.0)]).await;
     assert_eq!((status, stopped), (200, serde_json::json!(true)));
-    let rest = read_from(&c, &b.base, &sent.job.0, 2, None).await;
+    let rest = job_events(&c, &b.base, &sent.job.0, 2, None).await;
     assert!(
         matches!(
             rest.last().unwrap().1,
@@ -198,7 +180,7 @@ async fn a_job_whose_instance_is_killed_finishes_on_another_without_gap_or_dupli
     // The client follows on B while A writes the answer.
     let reader = tokio::spawn({
         let (c, base, job) = (c.clone(), b.base.clone(), sent.job.0.clone());
-        async move { read_from(&c, &base, &job, 0, None).await }
+        async move { job_events(&c, &base, &job, 0, None).await }
     });
     tokio::time::sleep(Duration::from_millis(1500)).await;
     // SIGKILL (what dropping a `Process` sends): no chance to hand anything over.
@@ -258,7 +240,7 @@ async fn without_redis_the_local_backend_works_and_the_redis_backend_says_what_i
     let c = client(&server.base);
     register(&c, &server.base, "ann@example.com").await;
     let sent = send(&c, &server.base, "hello").await;
-    let got = read_from(&c, &server.base, &sent.job.0, 0, None).await;
+    let got = job_events(&c, &server.base, &sent.job.0, 0, None).await;
     assert_eq!(text_of(&got), answer_for("hello"));
     drop(server);
 

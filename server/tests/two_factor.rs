@@ -26,7 +26,7 @@ async fn login_with(c: &reqwest::Client, base: &str, code: Option<&str>) -> (u16
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_needs_a_code_once_two_factor_is_on() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path(), "server:\n  secureCookies: false\n").await;
+    let server = start(dir.path(), NO_ENDPOINTS).await;
     let base = &server.base;
     let c = client(base);
     register(&c, base, "ann@example.com").await;
@@ -119,7 +119,7 @@ async fn sign_in_needs_a_code_once_two_factor_is_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_failed_sign_ins_lock_the_account_whether_or_not_it_exists() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path(), "server:\n  secureCookies: false\n").await;
+    let server = start(dir.path(), NO_ENDPOINTS).await;
     let base = &server.base;
     let c = client(base);
     register(&c, base, "bob@example.com").await;

@@ -24,7 +24,7 @@ pub async fn sign_in(
     code: Option<&str>,
     now: u64,
 ) -> Result<SignIn, AuthError> {
-    throttle::check(store, email).await?;
+    let earlier_failures = throttle::check(store, email).await?;
     let creds = Credentials {
         email: email.to_string(),
         password,
@@ -35,17 +35,19 @@ pub async fn sign_in(
         return Err(AuthError::Invalid("Wrong email or password.".into()));
     };
     let two_factor = TwoFactor { store, secrets };
-    if two_factor.is_enabled(&user.id.0).await? {
+    if let Some(seed) = two_factor.required(&user.id.0).await? {
         let Some(code) = code.filter(|c| !c.trim().is_empty()) else {
             return Ok(SignIn::CodeRequired);
         };
-        if !two_factor.verify(&user.id.0, code, now).await? {
+        if !two_factor.accept(&user.id.0, &seed, code, now).await? {
             throttle::failed(store, email).await?;
             return Err(AuthError::Invalid(
                 "That code is not right, or was already used.".into(),
             ));
         }
     }
-    throttle::succeeded(store, email).await?;
+    if earlier_failures > 0 {
+        throttle::succeeded(store, email).await?;
+    }
     Ok(SignIn::Accepted(user))
 }

@@ -21,15 +21,16 @@ fn store_error(e: chorus_store::StoreError) -> AuthError {
     AuthError::Store(e.to_string())
 }
 
-/// Refuses with a message saying when to try again if `email` is locked out.
-pub async fn check(store: &Store, email: &str) -> Result<(), AuthError> {
+/// Refuses with a message saying when to try again if `email` is locked out;
+/// otherwise returns how many recent failures it has.
+pub async fn check(store: &Store, email: &str) -> Result<usize, AuthError> {
     let now = now_millis();
     let (failures, oldest) = store
         .login_failures_since(&normalize_email(email), now - WINDOW_MILLIS)
         .await
         .map_err(store_error)?;
     if failures < MAX_FAILURES {
-        return Ok(());
+        return Ok(failures);
     }
     let free_at = oldest.unwrap_or(now) + WINDOW_MILLIS;
     let minutes = ((free_at - now).max(0) + 59_999) / 60_000;

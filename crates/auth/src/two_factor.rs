@@ -106,6 +106,9 @@ fn backup_hash(code: &str) -> String {
     hex::encode(Sha256::digest(normal.as_bytes()))
 }
 
+/// A user's opened TOTP seed (base32), only handed to [`TwoFactor::accept`].
+pub struct Seed(String);
+
 /// A user's two-factor settings, read and changed with the store and the key
 /// that seals the seed.
 pub struct TwoFactor<'a> {
@@ -150,15 +153,28 @@ impl TwoFactor<'_> {
         Ok(enrolment)
     }
 
-    async fn secret(&self, user: &str) -> Result<Option<(String, bool)>, AuthError> {
+    /// The user's seed, opened, and whether enrolment was confirmed.
+    async fn seed(&self, user: &str) -> Result<Option<(Seed, bool)>, AuthError> {
         let Some(record) = self.store.two_factor(user).await.map_err(store_error)? else {
             return Ok(None);
         };
         let secret = self
             .secrets
             .open(&record.sealed_secret, &context(user))
-            .map_err(|e| AuthError::Invalid(e.to_string()))?;
-        Ok(Some((secret, record.enabled)))
+            .map_err(|e| {
+                AuthError::Invalid(format!(
+                    "Your two-factor settings cannot be read ({e}); ask the administrator."
+                ))
+            })?;
+        Ok(Some((Seed(secret), record.enabled)))
+    }
+
+    /// The seed sign-in must check codes against, when two-factor is on.
+    pub async fn required(&self, user: &str) -> Result<Option<Seed>, AuthError> {
+        Ok(self
+            .seed(user)
+            .await?
+            .and_then(|(seed, enabled)| enabled.then_some(seed)))
     }
 
     /// Turns two-factor on once a code from the new seed checks out; returns
@@ -175,10 +191,18 @@ impl TwoFactor<'_> {
                     .into(),
             )
         };
-        let Some((secret, false)) = self.secret(user).await? else {
-            return Err(AuthError::Invalid(
-                "Start setting up two-factor authentication first.".into(),
-            ));
+        let secret = match self.seed(user).await? {
+            Some((seed, false)) => seed.0,
+            Some((_, true)) => {
+                return Err(AuthError::Invalid(
+                    "Two-factor authentication is already on.".into(),
+                ));
+            }
+            None => {
+                return Err(AuthError::Invalid(
+                    "Start setting up two-factor authentication first.".into(),
+                ));
+            }
         };
         let step = check_code(&secret, code, now).ok_or_else(wrong)?;
         let (codes, hashes) = new_backup_codes();
@@ -196,10 +220,21 @@ impl TwoFactor<'_> {
     /// Checks a sign-in code: a current TOTP code not used before, or an
     /// unused backup code (which is then used up).
     pub async fn verify(&self, user: &str, code: &str, now: u64) -> Result<bool, AuthError> {
-        let Some((secret, true)) = self.secret(user).await? else {
-            return Ok(false);
-        };
-        if let Some(step) = check_code(&secret, code, now) {
+        match self.required(user).await? {
+            Some(seed) => self.accept(user, &seed, code, now).await,
+            None => Ok(false),
+        }
+    }
+
+    /// Checks a code against a seed from [`TwoFactor::required`] and spends it.
+    pub async fn accept(
+        &self,
+        user: &str,
+        seed: &Seed,
+        code: &str,
+        now: u64,
+    ) -> Result<bool, AuthError> {
+        if let Some(step) = check_code(&seed.0, code, now) {
             return self
                 .store
                 .use_two_factor_step(user, step as i64)

@@ -28,8 +28,6 @@ pub struct UserCredentials {
 
 struct Endpoint {
     config: EndpointConfig,
-    /// `endpoints.local[]`: the model, asked whether it can answer now.
-    local: Option<Arc<LocalModel>>,
     /// Built once when the endpoint has its own credentials; `None` when each
     /// user provides them; `Err` says why it cannot be used.
     provider: Option<Result<Arc<dyn Provider>, String>>,
@@ -52,18 +50,6 @@ impl Gateway {
             .all()
             .into_iter()
             .map(|(_, ep)| {
-                if ep.kind == Kind::Local {
-                    let model = Arc::new(LocalModel::start(&ep.name, local_settings(ep)));
-                    if let Some(reason) = model.unavailable() {
-                        tracing::warn!(endpoint = %ep.name, %reason, "local model not available yet");
-                    }
-                    return Endpoint {
-                        config: ep.clone(),
-                        provider: Some(Ok(wrap(model.clone(), retry))),
-                        local: Some(model),
-                        fetched_models: Mutex::new(None),
-                    };
-                }
                 let provider = (!ep.needs_user_credentials()).then(|| {
                     let key = ep
                         .api_key
@@ -77,13 +63,20 @@ impl Gateway {
                         .unwrap_or("");
                     build(&http, ep, key, url).map(|p| wrap(p, retry))
                 });
-                if let Some(Err(reason)) = &provider {
-                    tracing::error!(endpoint = %ep.name, %reason, "endpoint unavailable");
+                match &provider {
+                    Some(Err(reason)) => {
+                        tracing::error!(endpoint = %ep.name, %reason, "endpoint unavailable");
+                    }
+                    Some(Ok(p)) => {
+                        if let Some(reason) = p.unavailable() {
+                            tracing::warn!(endpoint = %ep.name, %reason, "endpoint not available yet");
+                        }
+                    }
+                    None => {}
                 }
                 Endpoint {
                     config: ep.clone(),
                     provider,
-                    local: None,
                     fetched_models: Mutex::new(None),
                 }
             })
@@ -166,7 +159,10 @@ impl Gateway {
                 default_model: models.first().cloned(),
                 models,
                 needs_user_key: false,
-                unavailable: ep.local.as_ref().and_then(|m| m.unavailable()),
+                unavailable: match &ep.provider {
+                    Some(Ok(p)) => p.unavailable(),
+                    _ => None,
+                },
             });
         }
         out

@@ -52,4 +52,10 @@ pub trait Provider: Send + Sync {
     fn list_models(&self) -> BoxFuture<'static, Result<Vec<String>, GatewayError>> {
         futures::future::ready(Ok(Vec::new())).boxed()
     }
+
+    /// Why it cannot answer right now, when that is known without asking
+    /// (a local model whose file is missing), so the UI can say so up front.
+    fn unavailable(&self) -> Option<String> {
+        None
+    }
 }

@@ -116,12 +116,6 @@ impl LocalModel {
         self.generated.load(Ordering::Relaxed)
     }
 
-    /// Why the endpoint cannot answer right now, if it cannot (the model file
-    /// is missing: it says how to fetch the default one).
-    pub fn unavailable(&self) -> Option<String> {
-        missing_file(&self.path)
-    }
-
     fn error(&self, reason: String) -> GatewayError {
         GatewayError::Unavailable {
             endpoint: self.endpoint.clone(),
@@ -158,6 +152,11 @@ impl Provider for LocalModel {
 
     fn list_models(&self) -> BoxFuture<'static, Result<Vec<String>, GatewayError>> {
         futures::future::ready(Ok(self.models.clone())).boxed()
+    }
+
+    /// The model file is missing (the reason says how to fetch the default one).
+    fn unavailable(&self) -> Option<String> {
+        missing_file(&self.path)
     }
 }
 

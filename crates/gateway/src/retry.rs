@@ -61,6 +61,10 @@ impl Retrying {
 }
 
 impl Provider for Retrying {
+    fn unavailable(&self) -> Option<String> {
+        self.inner.unavailable()
+    }
+
     fn stream(
         &self,
         request: ChatRequest,

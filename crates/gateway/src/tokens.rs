@@ -83,6 +83,10 @@ pub async fn estimate_off_thread(request: ChatRequest, output: String) -> Option
 }
 
 impl Provider for Metered {
+    fn unavailable(&self) -> Option<String> {
+        self.inner.unavailable()
+    }
+
     fn stream(
         &self,
         request: ChatRequest,

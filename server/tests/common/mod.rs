@@ -31,6 +31,9 @@ pub async fn start(data: &Path, yaml: &str) -> Server {
     }
 }
 
+/// A config with no endpoints (what a fresh install runs), for plain HTTP.
+pub const NO_ENDPOINTS: &str = "server:\n  secureCookies: false\n";
+
 pub fn config_for(mock: &MockOpenAi, extra: &str) -> String {
     format!(
         "{extra}\nserver:\n  secureCookies: false\nendpoints:\n  custom:\n    - name: Mock\n      apiKey: sk-test\n      baseURL: {}\n      models: {{default: [mock-small]}}\n      titleConvo: true\n",
@@ -96,14 +99,39 @@ pub async fn login(c: &reqwest::Client, base: &str, email: &str, password: &str)
 
 /// Sends `text` to the Mock endpoint in a new conversation.
 pub async fn send(c: &reqwest::Client, base: &str, text: &str) -> SendResult {
-    let form = [
-        ("endpoint", "Mock"),
-        ("model", "mock-small"),
-        ("text", text),
-    ];
+    send_to(c, base, "Mock", "mock-small", text).await
+}
+
+/// Sends `text` to `endpoint`/`model` in a new conversation.
+pub async fn send_to(
+    c: &reqwest::Client,
+    base: &str,
+    endpoint: &str,
+    model: &str,
+    text: &str,
+) -> SendResult {
+    let form = [("endpoint", endpoint), ("model", model), ("text", text)];
     let (status, sent) = call(c, base, "send", &form).await;
     assert_eq!(status, 200, "{sent}");
     serde_json::from_value(sent).unwrap()
+}
+
+/// A job's events from `base`, after event `after`, at most `take` of them
+/// (all, to the end, when `None`).
+pub async fn job_events(
+    c: &reqwest::Client,
+    base: &str,
+    job: &str,
+    after: u64,
+    take: Option<usize>,
+) -> Vec<(u64, JobEvent)> {
+    some_events(
+        c,
+        &format!("{base}/api/jobs/{job}/events"),
+        Some(after),
+        take,
+    )
+    .await
 }
 
 pub async fn continue_answer(
