@@ -1,0 +1,472 @@
+//! The helper process: runs one container and reports what happened.
+//!
+//! libcontainer must never run inside the multi-threaded server: it forks with raw
+//! `clone3` (a child can deadlock on a malloc lock another thread held), calls the
+//! process-wide `chdir()`, and makes the caller non-dumpable. So the server spawns
+//! this small single-threaded program per execution (`chorus sandbox-exec`), writes
+//! a [`HelperRequest`] as JSON to its stdin and reads a [`HelperReport`] from its
+//! stdout.
+//!
+//! `/mnt/data` is a size-limited tmpfs mounted in the helper's own private mount
+//! namespace: the session's files are copied in, the program runs, and what it wrote
+//! is copied back. A file bomb hits the tmpfs size, never the host's disk, and the
+//! mount vanishes with the helper even if it is killed.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use libcontainer::container::Container;
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::syscall::syscall::SyscallType;
+use nix::mount::{MsFlags, mount};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sched::{CloneFlags, unshare};
+use nix::sys::signal::Signal;
+use nix::sys::wait::{WaitStatus, waitpid};
+use nix::unistd::{Gid, Pid, Uid, chown};
+use serde::{Deserialize, Serialize};
+
+use crate::spec::{CGROUP_PARENT, Limits, SANDBOX_UID};
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct HelperRequest {
+    pub container_id: String,
+    /// libcontainer's state directory.
+    pub state_root: PathBuf,
+    /// The bundle: `config.json`, `code/` (the program), `data/` (mount point).
+    pub run_dir: PathBuf,
+    /// The session's files, the persistent content of `/mnt/data`.
+    pub session_dir: PathBuf,
+    pub limits: Limits,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct HelperReport {
+    pub stdout: String,
+    pub stderr: String,
+    /// Bytes beyond the output limit, counted and dropped.
+    pub stdout_dropped: u64,
+    pub stderr_dropped: u64,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub timed_out: bool,
+    pub oom_killed: bool,
+    pub pids_limited: bool,
+    /// `/mnt/data` was full when the program ended.
+    pub session_full: bool,
+    /// Paths (relative to `/mnt/data`) the program created or changed.
+    pub changed: Vec<String>,
+    /// Paths the program deleted.
+    pub removed: Vec<String>,
+    pub duration_ms: u64,
+}
+
+/// `chorus sandbox-exec`: one request on stdin, one `{"Ok": report}` or
+/// `{"Err": message}` on stdout. Exit code 0 unless stdout itself failed.
+pub fn main() -> i32 {
+    let mut input = String::new();
+    let result = std::io::stdin()
+        .read_to_string(&mut input)
+        .map_err(|e| format!("reading the request: {e}"))
+        .and_then(|_| {
+            serde_json::from_str::<HelperRequest>(&input).map_err(|e| format!("bad request: {e}"))
+        })
+        .and_then(|req| run(&req));
+    let out = serde_json::to_string(&result).expect("report serializes");
+    match std::io::stdout().write_all(out.as_bytes()) {
+        Ok(()) => 0,
+        Err(_) => 1,
+    }
+}
+
+/// `chorus sandbox-exec --cleanup <state root>`: deletes containers and cgroups left
+/// behind by a crash (a killed helper cannot delete its own container).
+pub fn cleanup_main(state_root: &Path) -> i32 {
+    let mut removed = 0;
+    if let Ok(entries) = fs::read_dir(state_root) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if let Ok(mut container) = Container::load(path.clone()) {
+                let _ = container.kill(Signal::SIGKILL, true);
+                let _ = container.delete(true);
+            }
+            let _ = fs::remove_dir_all(&path);
+            removed += 1;
+        }
+    }
+    for parent in cgroup_parents() {
+        let Ok(entries) = fs::read_dir(&parent) else { continue };
+        for entry in entries.flatten() {
+            kill_cgroup(&entry.path());
+            let _ = fs::remove_dir(entry.path());
+        }
+    }
+    println!("{removed}");
+    0
+}
+
+fn run(req: &HelperRequest) -> Result<HelperReport, String> {
+    let started = Instant::now();
+    let data = req.run_dir.join("data");
+    fs::create_dir_all(&data).map_err(|e| format!("creating {}: {e}", data.display()))?;
+    private_tmpfs(&data, &req.limits)?;
+    let before = copy_in(&req.session_dir, &data)?;
+
+    let mut report = run_container(req)?;
+
+    report.session_full = tmpfs_is_full(&data);
+    let after = snapshot(&data);
+    copy_out(&data, &req.session_dir, &before, &after, &mut report)?;
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    Ok(report)
+}
+
+/// A mount namespace of our own (so nothing we mount is seen by the host, and it
+/// all goes away with us) with a tmpfs of the session's size at `data`.
+fn private_tmpfs(data: &Path, limits: &Limits) -> Result<(), String> {
+    unshare(CloneFlags::CLONE_NEWNS).map_err(|e| format!("unshare(CLONE_NEWNS): {e}"))?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(|e| format!("making mounts private: {e}"))?;
+    let options = format!(
+        "size={},nr_inodes=16384,mode=0755,uid={SANDBOX_UID},gid={SANDBOX_UID}",
+        limits.session_bytes
+    );
+    mount(
+        Some("tmpfs"),
+        data,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some(options.as_str()),
+    )
+    .map_err(|e| format!("mounting the /mnt/data tmpfs: {e}"))
+}
+
+fn run_container(req: &HelperRequest) -> Result<HelperReport, String> {
+    let (out_r, out_w) = nix::unistd::pipe().map_err(|e| format!("pipe: {e}"))?;
+    let (err_r, err_w) = nix::unistd::pipe().map_err(|e| format!("pipe: {e}"))?;
+    let devnull = File::open("/dev/null").map_err(|e| format!("/dev/null: {e}"))?;
+
+    let built = ContainerBuilder::new(req.container_id.clone(), SyscallType::default())
+        .with_root_path(&req.state_root)
+        .map_err(|e| format!("container state directory: {e}"))?
+        .with_stdin(OwnedFd::from(devnull))
+        .with_stdout(out_w)
+        .with_stderr(err_w)
+        .as_init(&req.run_dir)
+        .with_systemd(false)
+        .with_detach(true)
+        .build();
+    let mut container = match built {
+        Ok(container) => container,
+        Err(e) => {
+            delete_leftover(&req.state_root.join(&req.container_id));
+            return Err(format!("creating the container: {e}"));
+        }
+    };
+    let result = supervise(&mut container, out_r, err_r, &req.limits);
+    // Read before delete(): the counters go with the cgroup.
+    let counters = cgroup_counters(&req.container_id);
+    let _ = container.kill(Signal::SIGKILL, true);
+    if let Err(e) = container.delete(true) {
+        tracing::warn!(id = %req.container_id, "deleting the container: {e}");
+        delete_leftover(&req.state_root.join(&req.container_id));
+    }
+    let mut report = result?;
+    report.oom_killed = counters.oom_kills > 0;
+    report.pids_limited = counters.pids_max_hits > 0;
+    Ok(report)
+}
+
+fn delete_leftover(container_dir: &Path) {
+    if let Ok(mut container) = Container::load(container_dir.to_path_buf()) {
+        let _ = container.delete(true);
+    }
+    let _ = fs::remove_dir_all(container_dir);
+}
+
+/// Starts the container and waits for its init process, draining both pipes all
+/// along (a program blocked on a full pipe would otherwise never exit), killing
+/// everything at the deadline.
+fn supervise(
+    container: &mut Container,
+    out_r: OwnedFd,
+    err_r: OwnedFd,
+    limits: &Limits,
+) -> Result<HelperReport, String> {
+    container.start().map_err(|e| format!("starting the container: {e}"))?;
+    let pid = container.pid().ok_or("the container has no init process")?;
+    let pidfd = pidfd_open(pid).map_err(|e| format!("pidfd_open: {e}"))?;
+    let deadline = Instant::now() + limits.timeout;
+
+    let mut report = HelperReport::default();
+    let mut stdout = Capture::new(limits.output_bytes);
+    let mut stderr = Capture::new(limits.output_bytes);
+    let mut out = Some(File::from(out_r));
+    let mut err = Some(File::from(err_r));
+    let mut exited = false;
+    let mut drain_until: Option<Instant> = None;
+
+    loop {
+        let now = Instant::now();
+        if !exited && now >= deadline {
+            report.timed_out = true;
+            let _ = container.kill(Signal::SIGKILL, true);
+            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+        }
+        // After init exits the pid namespace is torn down, so the pipes close at
+        // once; the grace period only guards against something unforeseen.
+        let limit = match drain_until {
+            Some(until) => until,
+            None if report.timed_out => now + Duration::from_millis(200),
+            None => deadline,
+        };
+        if (exited && out.is_none() && err.is_none()) || (exited && now >= limit) {
+            break;
+        }
+        let wait_ms = limit.saturating_duration_since(now).as_millis().min(1000) as u16;
+        let mut fds = Vec::with_capacity(3);
+        if !exited {
+            fds.push(PollFd::new(pidfd.as_fd(), PollFlags::POLLIN));
+        }
+        if let Some(f) = &out {
+            fds.push(PollFd::new(f.as_fd(), PollFlags::POLLIN));
+        }
+        if let Some(f) = &err {
+            fds.push(PollFd::new(f.as_fd(), PollFlags::POLLIN));
+        }
+        match poll(&mut fds, PollTimeout::from(wait_ms.max(1))) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(format!("poll: {e}")),
+        }
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
+        let mut i = 0;
+        if !exited {
+            if ready[i] {
+                exited = true;
+                drain_until = Some(Instant::now() + Duration::from_secs(2));
+                match waitpid(pid, None) {
+                    Ok(WaitStatus::Exited(_, code)) => report.exit_code = Some(code),
+                    Ok(WaitStatus::Signaled(_, sig, _)) => report.signal = Some(sig as i32),
+                    _ => {}
+                }
+            }
+            i += 1;
+        }
+        if out.is_some() {
+            if ready[i] && !stdout.read_from(out.as_mut().unwrap()) {
+                out = None;
+            }
+            i += 1;
+        }
+        if err.is_some() && ready[i] && !stderr.read_from(err.as_mut().unwrap()) {
+            err = None;
+        }
+    }
+    (report.stdout, report.stdout_dropped) = stdout.finish();
+    (report.stderr, report.stderr_dropped) = stderr.finish();
+    Ok(report)
+}
+
+struct Capture {
+    kept: Vec<u8>,
+    limit: usize,
+    dropped: u64,
+}
+
+impl Capture {
+    fn new(limit: usize) -> Self {
+        Capture { kept: Vec::new(), limit, dropped: 0 }
+    }
+
+    /// Reads what is there; false at end of file.
+    fn read_from(&mut self, file: &mut File) -> bool {
+        let mut buf = [0u8; 65536];
+        match file.read(&mut buf) {
+            Ok(0) => false,
+            Ok(n) => {
+                let room = self.limit.saturating_sub(self.kept.len()).min(n);
+                self.kept.extend_from_slice(&buf[..room]);
+                self.dropped += (n - room) as u64;
+                true
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => true,
+            Err(_) => false,
+        }
+    }
+
+    fn finish(self) -> (String, u64) {
+        (String::from_utf8_lossy(&self.kept).into_owned(), self.dropped)
+    }
+}
+
+fn pidfd_open(pid: Pid) -> std::io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just gave us this descriptor; nobody else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+#[derive(Default)]
+struct Counters {
+    oom_kills: u64,
+    pids_max_hits: u64,
+}
+
+/// cgroup v1 directories (hybrid hosts) first, then the unified hierarchy.
+fn cgroup_dirs(controller: &str, id: &str) -> [PathBuf; 2] {
+    [
+        PathBuf::from(format!("/sys/fs/cgroup/{controller}/{CGROUP_PARENT}/{id}")),
+        PathBuf::from(format!("/sys/fs/cgroup/{CGROUP_PARENT}/{id}")),
+    ]
+}
+
+fn cgroup_parents() -> Vec<PathBuf> {
+    let mut parents = vec![PathBuf::from(format!("/sys/fs/cgroup/{CGROUP_PARENT}"))];
+    if let Ok(entries) = fs::read_dir("/sys/fs/cgroup") {
+        for entry in entries.flatten() {
+            let dir = entry.path().join(CGROUP_PARENT);
+            if dir.is_dir() && !parents.contains(&dir) {
+                parents.push(dir);
+            }
+        }
+    }
+    parents
+}
+
+fn kill_cgroup(dir: &Path) {
+    if fs::write(dir.join("cgroup.kill"), "1").is_ok() {
+        return;
+    }
+    if let Ok(procs) = fs::read_to_string(dir.join("cgroup.procs")) {
+        for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+}
+
+/// `key value` lines of a cgroup file.
+fn counter(path: &Path, key: &str) -> Option<u64> {
+    let text = fs::read_to_string(path).ok()?;
+    text.lines().find_map(|line| {
+        let (k, v) = line.split_once(' ')?;
+        (k == key).then(|| v.trim().parse().ok()).flatten()
+    })
+}
+
+fn cgroup_counters(id: &str) -> Counters {
+    let mut c = Counters::default();
+    for dir in cgroup_dirs("memory", id) {
+        let found = counter(&dir.join("memory.oom_control"), "oom_kill")
+            .or_else(|| counter(&dir.join("memory.events"), "oom_kill"));
+        if let Some(n) = found {
+            c.oom_kills = n;
+            break;
+        }
+    }
+    for dir in cgroup_dirs("pids", id) {
+        if let Some(n) = counter(&dir.join("pids.events"), "max") {
+            c.pids_max_hits = n;
+            break;
+        }
+    }
+    c
+}
+
+fn tmpfs_is_full(dir: &Path) -> bool {
+    nix::sys::statvfs::statvfs(dir)
+        .map(|s| s.blocks_available() == 0 || s.files_available() == 0)
+        .unwrap_or(false)
+}
+
+/// (size, modification time in ns) of every regular file under `root`, by
+/// relative path. Symlinks and special files are ignored: following a link the
+/// program made would read the host's files, not the container's.
+type Snapshot = BTreeMap<String, (u64, i128)>;
+
+fn snapshot(root: &Path) -> Snapshot {
+    let mut files = Snapshot::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(meta) = fs::symlink_metadata(&path) else { continue };
+            if meta.is_dir() {
+                stack.push(path);
+            } else if meta.is_file() {
+                let rel = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+                let mtime = meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128;
+                files.insert(rel, (meta.len(), mtime));
+            }
+        }
+    }
+    files
+}
+
+fn copy_in(session: &Path, data: &Path) -> Result<Snapshot, String> {
+    let files = snapshot(session);
+    let owner = (Some(Uid::from_raw(SANDBOX_UID)), Some(Gid::from_raw(SANDBOX_UID)));
+    for rel in files.keys() {
+        let to = data.join(rel);
+        let mut parent = to.parent();
+        while let Some(dir) = parent.filter(|d| *d != data) {
+            if !dir.exists() {
+                fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            }
+            let _ = chown(dir, owner.0, owner.1);
+            parent = dir.parent();
+        }
+        fs::copy(session.join(rel), &to).map_err(|e| format!("copying {rel} in: {e}"))?;
+        let _ = chown(&to, owner.0, owner.1);
+        let _ = fs::set_permissions(&to, fs::Permissions::from_mode(0o644));
+    }
+    // Compare against what is in the tmpfs now: copying changed the mtimes.
+    Ok(snapshot(data))
+}
+
+fn copy_out(
+    data: &Path,
+    session: &Path,
+    before: &Snapshot,
+    after: &Snapshot,
+    report: &mut HelperReport,
+) -> Result<(), String> {
+    for (rel, stat) in after {
+        if before.get(rel) == Some(stat) {
+            continue;
+        }
+        let to = session.join(rel);
+        if let Some(dir) = to.parent() {
+            fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        // Through a temporary name, so a reader never sees half a file.
+        let tmp = to.with_extension("chorus-partial");
+        fs::copy(data.join(rel), &tmp).map_err(|e| format!("copying {rel} out: {e}"))?;
+        fs::rename(&tmp, &to).map_err(|e| format!("saving {rel}: {e}"))?;
+        report.changed.push(rel.clone());
+    }
+    for rel in before.keys() {
+        if !after.contains_key(rel) {
+            let _ = fs::remove_file(session.join(rel));
+            report.removed.push(rel.clone());
+        }
+    }
+    Ok(())
+}

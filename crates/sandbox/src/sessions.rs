@@ -1,0 +1,216 @@
+//! Sessions: a directory of files that is `/mnt/data` for every execution in it,
+//! owned by one user. Files get ids in LibreChat's shape (21 characters of
+//! `[A-Za-z0-9_-]`, which its backend checks) that stay the same for a name.
+//!
+//! Layout: `<root>/<session id>/meta.json` (owner and file ids) and
+//! `<root>/<session id>/files/` (the content).
+
+use std::path::{Path, PathBuf};
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::SandboxError;
+
+const ID_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
+
+pub fn new_id() -> String {
+    let mut rng = rand::rng();
+    (0..21)
+        .map(|_| ID_ALPHABET[rng.random_range(0..ID_ALPHABET.len())] as char)
+        .collect()
+}
+
+fn is_id(s: &str) -> bool {
+    s.len() == 21 && s.bytes().all(|b| ID_ALPHABET.contains(&b))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    pub id: String,
+    /// Path relative to `/mnt/data`.
+    pub name: String,
+    pub size: u64,
+    /// Seconds since the epoch.
+    pub modified: i64,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Meta {
+    owner: String,
+    /// (id, name) of every file ever seen in the session.
+    ids: Vec<(String, String)>,
+}
+
+#[derive(Clone)]
+pub struct Sessions {
+    root: PathBuf,
+}
+
+impl Sessions {
+    pub fn new(root: PathBuf) -> Self {
+        Sessions { root }
+    }
+
+    pub fn create(&self, owner: &str) -> Result<String, SandboxError> {
+        let id = new_id();
+        std::fs::create_dir_all(self.root.join(&id).join("files"))?;
+        self.write_meta(&id, &Meta { owner: owner.into(), ids: Vec::new() })?;
+        Ok(id)
+    }
+
+    /// The session's file directory, if it exists and belongs to `owner`; anyone
+    /// else gets NotFound, the same as for a session that does not exist.
+    pub fn dir(&self, owner: &str, session: &str) -> Result<PathBuf, SandboxError> {
+        self.meta(owner, session)?;
+        Ok(self.files_dir(session))
+    }
+
+    fn files_dir(&self, session: &str) -> PathBuf {
+        self.root.join(session).join("files")
+    }
+
+    fn meta(&self, owner: &str, session: &str) -> Result<Meta, SandboxError> {
+        if !is_id(session) {
+            return Err(SandboxError::NotFound);
+        }
+        let text = std::fs::read_to_string(self.root.join(session).join("meta.json"))
+            .map_err(|_| SandboxError::NotFound)?;
+        let meta: Meta = serde_json::from_str(&text).map_err(|_| SandboxError::NotFound)?;
+        if meta.owner != owner {
+            return Err(SandboxError::NotFound);
+        }
+        Ok(meta)
+    }
+
+    fn write_meta(&self, session: &str, meta: &Meta) -> Result<(), SandboxError> {
+        let path = self.root.join(session).join("meta.json");
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec(meta).expect("meta serializes"))?;
+        std::fs::rename(tmp, path)?;
+        Ok(())
+    }
+
+    /// Stores an uploaded file under its base name (any directories in the name
+    /// are dropped) and returns its entry.
+    pub fn put(
+        &self,
+        owner: &str,
+        session: &str,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<FileEntry, SandboxError> {
+        let name = clean_name(name).ok_or_else(|| {
+            SandboxError::BadRequest(format!("{name:?} is not a usable file name"))
+        })?;
+        let dir = self.dir(owner, session)?;
+        std::fs::write(dir.join(&name), bytes)?;
+        let mut entries = self.list(owner, session)?;
+        let index = entries.iter().position(|e| e.name == name).expect("just written");
+        Ok(entries.swap_remove(index))
+    }
+
+    /// Every file in the session, with ids (new names get new ids).
+    pub fn list(&self, owner: &str, session: &str) -> Result<Vec<FileEntry>, SandboxError> {
+        let mut meta = self.meta(owner, session)?;
+        let dir = self.files_dir(session);
+        let mut entries = Vec::new();
+        let mut changed = false;
+        for (name, path) in walk(&dir) {
+            let Ok(stat) = std::fs::symlink_metadata(&path) else { continue };
+            let id = match meta.ids.iter().find(|(_, n)| *n == name) {
+                Some((id, _)) => id.clone(),
+                None => {
+                    let id = new_id();
+                    meta.ids.push((id.clone(), name.clone()));
+                    changed = true;
+                    id
+                }
+            };
+            let modified = stat
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_secs() as i64);
+            entries.push(FileEntry { id, name, size: stat.len(), modified });
+        }
+        if changed {
+            self.write_meta(session, &meta)?;
+        }
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(entries)
+    }
+
+    /// A file by id: its entry and where its content is.
+    pub fn file(
+        &self,
+        owner: &str,
+        session: &str,
+        file_id: &str,
+    ) -> Result<(FileEntry, PathBuf), SandboxError> {
+        let entry = self
+            .list(owner, session)?
+            .into_iter()
+            .find(|e| e.id == file_id)
+            .ok_or(SandboxError::NotFound)?;
+        let path = self.files_dir(session).join(&entry.name);
+        Ok((entry, path))
+    }
+
+    pub fn delete_file(&self, owner: &str, session: &str, file_id: &str) -> Result<(), SandboxError> {
+        let (_, path) = self.file(owner, session, file_id)?;
+        std::fs::remove_file(path)?;
+        Ok(())
+    }
+}
+
+/// The last path component, without control characters; None for names that
+/// cannot be a file (`""`, `.`, `..`).
+fn clean_name(name: &str) -> Option<String> {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or("");
+    let base: String = base.chars().filter(|c| !c.is_control()).collect();
+    let base = base.trim().to_string();
+    (!base.is_empty() && base != "." && base != ".." && base.len() <= 255).then_some(base)
+}
+
+/// (relative name, path) of every regular file under `dir`.
+fn walk(dir: &Path) -> Vec<(String, PathBuf)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(ft) = entry.file_type() else { continue };
+            if ft.is_dir() {
+                stack.push(path);
+            } else if ft.is_file() {
+                let rel = path.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                out.push((rel, path));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_belong_to_their_owner_and_ids_stay_with_names() {
+        let tmp = tempfile::tempdir().unwrap();
+        let sessions = Sessions::new(tmp.path().to_path_buf());
+        let s = sessions.create("alice").unwrap();
+        assert!(is_id(&s));
+        let f = sessions.put("alice", &s, "../../etc/passwd", b"x").unwrap();
+        assert_eq!(f.name, "passwd");
+        assert!(is_id(&f.id));
+        assert_eq!(sessions.put("alice", &s, "passwd", b"yy").unwrap().id, f.id);
+        assert_eq!(sessions.file("alice", &s, &f.id).unwrap().0.size, 2);
+        assert!(matches!(sessions.list("bob", &s), Err(SandboxError::NotFound)));
+        assert!(matches!(sessions.file("bob", &s, &f.id), Err(SandboxError::NotFound)));
+        assert!(matches!(sessions.dir("alice", "../x"), Err(SandboxError::NotFound)));
+        assert!(sessions.put("alice", &s, "..", b"").is_err());
+    }
+}
