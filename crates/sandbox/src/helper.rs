@@ -31,11 +31,13 @@ use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{Gid, Pid, Uid, chown};
 use serde::{Deserialize, Serialize};
 
-use crate::spec::{CGROUP_PARENT, Limits, SANDBOX_UID};
+use crate::spec::{Limits, SANDBOX_UID};
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct HelperRequest {
     pub container_id: String,
+    /// The container's cgroup, relative to each hierarchy's root.
+    pub cgroup_path: String,
     /// libcontainer's state directory.
     pub state_root: PathBuf,
     /// The bundle: `config.json`, `code/` (the program), `data/` (mount point).
@@ -84,9 +86,10 @@ pub fn main() -> i32 {
     }
 }
 
-/// `chorus sandbox-exec --cleanup <state root>`: deletes containers and cgroups left
-/// behind by a crash (a killed helper cannot delete its own container).
-pub fn cleanup_main(state_root: &Path) -> i32 {
+/// `chorus sandbox-exec --cleanup <state root> <cgroup group>`: deletes containers
+/// and cgroups left behind by a crash (a killed helper cannot delete its own
+/// container). Only this sandbox's group: other instances on the host keep theirs.
+pub fn cleanup_main(state_root: &Path, cgroup_group: &str) -> i32 {
     let mut removed = 0;
     if let Ok(entries) = fs::read_dir(state_root) {
         for entry in entries.flatten() {
@@ -99,8 +102,10 @@ pub fn cleanup_main(state_root: &Path) -> i32 {
             removed += 1;
         }
     }
-    for parent in cgroup_parents() {
-        let Ok(entries) = fs::read_dir(&parent) else { continue };
+    for parent in cgroup_dirs_of(cgroup_group) {
+        let Ok(entries) = fs::read_dir(&parent) else {
+            continue;
+        };
         for entry in entries.flatten() {
             kill_cgroup(&entry.path());
             let _ = fs::remove_dir(entry.path());
@@ -176,7 +181,7 @@ fn run_container(req: &HelperRequest) -> Result<HelperReport, String> {
     };
     let result = supervise(&mut container, out_r, err_r, &req.limits);
     // Read before delete(): the counters go with the cgroup.
-    let counters = cgroup_counters(&req.container_id);
+    let counters = cgroup_counters(&req.cgroup_path);
     let _ = container.kill(Signal::SIGKILL, true);
     if let Err(e) = container.delete(true) {
         tracing::warn!(id = %req.container_id, "deleting the container: {e}");
@@ -204,7 +209,9 @@ fn supervise(
     err_r: OwnedFd,
     limits: &Limits,
 ) -> Result<HelperReport, String> {
-    container.start().map_err(|e| format!("starting the container: {e}"))?;
+    container
+        .start()
+        .map_err(|e| format!("starting the container: {e}"))?;
     let pid = container.pid().ok_or("the container has no init process")?;
     let pidfd = pidfd_open(pid).map_err(|e| format!("pidfd_open: {e}"))?;
     let deadline = Instant::now() + limits.timeout;
@@ -289,7 +296,11 @@ struct Capture {
 
 impl Capture {
     fn new(limit: usize) -> Self {
-        Capture { kept: Vec::new(), limit, dropped: 0 }
+        Capture {
+            kept: Vec::new(),
+            limit,
+            dropped: 0,
+        }
     }
 
     /// Reads what is there; false at end of file.
@@ -309,7 +320,10 @@ impl Capture {
     }
 
     fn finish(self) -> (String, u64) {
-        (String::from_utf8_lossy(&self.kept).into_owned(), self.dropped)
+        (
+            String::from_utf8_lossy(&self.kept).into_owned(),
+            self.dropped,
+        )
     }
 }
 
@@ -329,25 +343,19 @@ struct Counters {
     pids_max_hits: u64,
 }
 
-/// cgroup v1 directories (hybrid hosts) first, then the unified hierarchy.
-fn cgroup_dirs(controller: &str, id: &str) -> [PathBuf; 2] {
-    [
-        PathBuf::from(format!("/sys/fs/cgroup/{controller}/{CGROUP_PARENT}/{id}")),
-        PathBuf::from(format!("/sys/fs/cgroup/{CGROUP_PARENT}/{id}")),
-    ]
-}
-
-fn cgroup_parents() -> Vec<PathBuf> {
-    let mut parents = vec![PathBuf::from(format!("/sys/fs/cgroup/{CGROUP_PARENT}"))];
+/// Where a cgroup path is in every mounted hierarchy: each cgroup v1 controller
+/// (hybrid hosts) and the unified one.
+fn cgroup_dirs_of(path: &str) -> Vec<PathBuf> {
+    let mut dirs = vec![PathBuf::from("/sys/fs/cgroup").join(path)];
     if let Ok(entries) = fs::read_dir("/sys/fs/cgroup") {
         for entry in entries.flatten() {
-            let dir = entry.path().join(CGROUP_PARENT);
-            if dir.is_dir() && !parents.contains(&dir) {
-                parents.push(dir);
+            let dir = entry.path().join(path);
+            if dir.is_dir() && !dirs.contains(&dir) {
+                dirs.push(dir);
             }
         }
     }
-    parents
+    dirs
 }
 
 fn kill_cgroup(dir: &Path) {
@@ -370,9 +378,10 @@ fn counter(path: &Path, key: &str) -> Option<u64> {
     })
 }
 
-fn cgroup_counters(id: &str) -> Counters {
+fn cgroup_counters(path: &str) -> Counters {
     let mut c = Counters::default();
-    for dir in cgroup_dirs("memory", id) {
+    let dirs = cgroup_dirs_of(path);
+    for dir in &dirs {
         let found = counter(&dir.join("memory.oom_control"), "oom_kill")
             .or_else(|| counter(&dir.join("memory.events"), "oom_kill"));
         if let Some(n) = found {
@@ -380,7 +389,7 @@ fn cgroup_counters(id: &str) -> Counters {
             break;
         }
     }
-    for dir in cgroup_dirs("pids", id) {
+    for dir in &dirs {
         if let Some(n) = counter(&dir.join("pids.events"), "max") {
             c.pids_max_hits = n;
             break;
@@ -404,14 +413,22 @@ fn snapshot(root: &Path) -> Snapshot {
     let mut files = Snapshot::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        let Ok(entries) = fs::read_dir(&dir) else { continue };
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
-            let Ok(meta) = fs::symlink_metadata(&path) else { continue };
+            let Ok(meta) = fs::symlink_metadata(&path) else {
+                continue;
+            };
             if meta.is_dir() {
                 stack.push(path);
             } else if meta.is_file() {
-                let rel = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+                let rel = path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
                 let mtime = meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128;
                 files.insert(rel, (meta.len(), mtime));
             }
@@ -422,7 +439,10 @@ fn snapshot(root: &Path) -> Snapshot {
 
 fn copy_in(session: &Path, data: &Path) -> Result<Snapshot, String> {
     let files = snapshot(session);
-    let owner = (Some(Uid::from_raw(SANDBOX_UID)), Some(Gid::from_raw(SANDBOX_UID)));
+    let owner = (
+        Some(Uid::from_raw(SANDBOX_UID)),
+        Some(Gid::from_raw(SANDBOX_UID)),
+    );
     for rel in files.keys() {
         let to = data.join(rel);
         let mut parent = to.parent();

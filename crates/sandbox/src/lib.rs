@@ -173,14 +173,17 @@ impl Sandbox {
             }
             let (entry, path) = self.sessions.file(owner, &file.session_id, &file.id)?;
             let name = file.name.clone().unwrap_or(entry.name);
-            self.sessions.put(owner, &session, &name, &tokio::fs::read(path).await?)?;
+            self.sessions
+                .put(owner, &session, &name, &tokio::fs::read(path).await?)?;
         }
 
         let lock = self.session_lock(&session);
         let _session_guard = lock.lock().await;
         let _permit = self.permits.acquire().await.expect("never closed");
 
-        let run_id = sessions::new_id().to_ascii_lowercase().replace(['_', '-'], "0");
+        let run_id = sessions::new_id()
+            .to_ascii_lowercase()
+            .replace(['_', '-'], "0");
         let run_dir = self.config.work_dir.join("runs").join(&run_id);
         let report = self.run(&run_id, &run_dir, &session_dir, &req).await;
         let _ = tokio::fs::remove_dir_all(&run_dir).await;
@@ -208,8 +211,9 @@ impl Sandbox {
         set_mode(&code_dir, 0o755).await?;
         set_mode(&code_dir.join(req.lang.file_name()), 0o644).await?;
         let container_id = format!("chorus-{run_id}");
+        let cgroup_path = format!("{}/{container_id}", cgroup_group(&self.config.work_dir));
         let spec = spec::config(
-            &container_id,
+            &cgroup_path,
             &self.config.rootfs,
             run_dir,
             &req.lang.command(&req.args),
@@ -219,13 +223,18 @@ impl Sandbox {
 
         let request = helper::HelperRequest {
             container_id,
+            cgroup_path,
             state_root: self.config.work_dir.join("state"),
             run_dir: run_dir.to_path_buf(),
             session_dir: session_dir.to_path_buf(),
             limits: self.config.limits.clone(),
         };
-        let result: Result<helper::HelperReport, String> =
-            run_helper(&self.config.helper, &[], &serde_json::to_vec(&request).unwrap()).await?;
+        let result: Result<helper::HelperReport, String> = run_helper(
+            &self.config.helper,
+            &[],
+            &serde_json::to_vec(&request).unwrap(),
+        )
+        .await?;
         result.map_err(SandboxError::Failed)
     }
 
@@ -255,14 +264,17 @@ async fn run_helper<T: serde::de::DeserializeOwned>(
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| {
-            SandboxError::Failed(format!("starting {}: {e}", helper.program.display()))
-        })?;
+        .map_err(|e| SandboxError::Failed(format!("starting {}: {e}", helper.program.display())))?;
     let mut stdin = child.stdin.take().expect("piped");
     stdin.write_all(input).await?;
     drop(stdin);
     let mut stdout = Vec::new();
-    child.stdout.take().expect("piped").read_to_end(&mut stdout).await?;
+    child
+        .stdout
+        .take()
+        .expect("piped")
+        .read_to_end(&mut stdout)
+        .await?;
     let output = child.wait_with_output().await?;
     serde_json::from_slice(&stdout).map_err(|_| {
         SandboxError::Failed(format!(
@@ -293,18 +305,39 @@ fn check_host(rootfs: &Path) -> Option<String> {
         Ok(_) => {}
     }
     if !nix::unistd::Uid::effective().is_root() {
-        return Some("containers need Chorus to run as root (cgroup v1 has no rootless mode)".into());
+        return Some(
+            "containers need Chorus to run as root (cgroup v1 has no rootless mode)".into(),
+        );
     }
     None
+}
+
+/// This sandbox's cgroup parent: one per work directory, so that two instances on
+/// one host (or parallel tests) never clean up each other's containers.
+fn cgroup_group(work_dir: &Path) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    work_dir.hash(&mut hasher);
+    format!(
+        "{}/{:012x}",
+        spec::CGROUP_PARENT,
+        hasher.finish() & 0xffff_ffff_ffff
+    )
 }
 
 async fn cleanup(config: &SandboxConfig) {
     let state = config.work_dir.join("state");
     let mut cmd = tokio::process::Command::new(&config.helper.program);
-    cmd.args(&config.helper.args).arg("--cleanup").arg(&state);
+    cmd.args(&config.helper.args)
+        .arg("--cleanup")
+        .arg(&state)
+        .arg(cgroup_group(&config.work_dir));
     match cmd.output().await {
         Ok(out) if out.status.success() => {
-            let n = String::from_utf8_lossy(&out.stdout).trim().parse::<u32>().unwrap_or(0);
+            let n = String::from_utf8_lossy(&out.stdout)
+                .trim()
+                .parse::<u32>()
+                .unwrap_or(0);
             if n > 0 {
                 tracing::warn!("removed {n} sandbox containers left by an earlier run");
             }

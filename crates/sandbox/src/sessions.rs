@@ -55,7 +55,13 @@ impl Sessions {
     pub fn create(&self, owner: &str) -> Result<String, SandboxError> {
         let id = new_id();
         std::fs::create_dir_all(self.root.join(&id).join("files"))?;
-        self.write_meta(&id, &Meta { owner: owner.into(), ids: Vec::new() })?;
+        self.write_meta(
+            &id,
+            &Meta {
+                owner: owner.into(),
+                ids: Vec::new(),
+            },
+        )?;
         Ok(id)
     }
 
@@ -106,7 +112,10 @@ impl Sessions {
         let dir = self.dir(owner, session)?;
         std::fs::write(dir.join(&name), bytes)?;
         let mut entries = self.list(owner, session)?;
-        let index = entries.iter().position(|e| e.name == name).expect("just written");
+        let index = entries
+            .iter()
+            .position(|e| e.name == name)
+            .expect("just written");
         Ok(entries.swap_remove(index))
     }
 
@@ -117,7 +126,9 @@ impl Sessions {
         let mut entries = Vec::new();
         let mut changed = false;
         for (name, path) in walk(&dir) {
-            let Ok(stat) = std::fs::symlink_metadata(&path) else { continue };
+            let Ok(stat) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
             let id = match meta.ids.iter().find(|(_, n)| *n == name) {
                 Some((id, _)) => id.clone(),
                 None => {
@@ -132,7 +143,12 @@ impl Sessions {
                 .ok()
                 .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                 .map_or(0, |d| d.as_secs() as i64);
-            entries.push(FileEntry { id, name, size: stat.len(), modified });
+            entries.push(FileEntry {
+                id,
+                name,
+                size: stat.len(),
+                modified,
+            });
         }
         if changed {
             self.write_meta(session, &meta)?;
@@ -157,7 +173,12 @@ impl Sessions {
         Ok((entry, path))
     }
 
-    pub fn delete_file(&self, owner: &str, session: &str, file_id: &str) -> Result<(), SandboxError> {
+    pub fn delete_file(
+        &self,
+        owner: &str,
+        session: &str,
+        file_id: &str,
+    ) -> Result<(), SandboxError> {
         let (_, path) = self.file(owner, session, file_id)?;
         std::fs::remove_file(path)?;
         Ok(())
@@ -178,14 +199,20 @@ fn walk(dir: &Path) -> Vec<(String, PathBuf)> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             let Ok(ft) = entry.file_type() else { continue };
             if ft.is_dir() {
                 stack.push(path);
             } else if ft.is_file() {
-                let rel = path.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                let rel = path
+                    .strip_prefix(dir)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
                 out.push((rel, path));
             }
         }
@@ -208,9 +235,18 @@ mod tests {
         assert!(is_id(&f.id));
         assert_eq!(sessions.put("alice", &s, "passwd", b"yy").unwrap().id, f.id);
         assert_eq!(sessions.file("alice", &s, &f.id).unwrap().0.size, 2);
-        assert!(matches!(sessions.list("bob", &s), Err(SandboxError::NotFound)));
-        assert!(matches!(sessions.file("bob", &s, &f.id), Err(SandboxError::NotFound)));
-        assert!(matches!(sessions.dir("alice", "../x"), Err(SandboxError::NotFound)));
+        assert!(matches!(
+            sessions.list("bob", &s),
+            Err(SandboxError::NotFound)
+        ));
+        assert!(matches!(
+            sessions.file("bob", &s, &f.id),
+            Err(SandboxError::NotFound)
+        ));
+        assert!(matches!(
+            sessions.dir("alice", "../x"),
+            Err(SandboxError::NotFound)
+        ));
         assert!(sessions.put("alice", &s, "..", b"").is_err());
     }
 }

@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 
 /// The user programs run as (`nobody`): no file of the rootfs is theirs to write.
 pub const SANDBOX_UID: u32 = 65534;
-/// Every container's cgroup lives under this parent, so leftovers are easy to find.
+/// Every container's cgroup lives under `chorus-sandbox/<sandbox tag>/`, so a
+/// sandbox finds its own leftovers without touching another instance's.
 pub const CGROUP_PARENT: &str = "chorus-sandbox";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -139,7 +140,7 @@ fn seccomp() -> Value {
 /// The spec for running `argv` in `rootfs` with the run directory's `code/` at
 /// `/sandbox` (read-only) and its `data/` at `/mnt/data`.
 pub fn config(
-    container_id: &str,
+    cgroup_path: &str,
     rootfs: &Path,
     run_dir: &Path,
     argv: &[String],
@@ -189,7 +190,7 @@ pub fn config(
              "options": ["rbind", "rw", nosuid[0], nosuid[1]]},
         ],
         "linux": {
-            "cgroupsPath": format!("/{CGROUP_PARENT}/{container_id}"),
+            "cgroupsPath": format!("/{cgroup_path}"),
             "namespaces": [
                 {"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"},
             ],
@@ -218,7 +219,7 @@ mod tests {
     #[test]
     fn the_config_is_a_valid_oci_spec_with_no_network_and_no_capabilities() {
         let value = config(
-            "c1",
+            "chorus-sandbox/t/c1",
             Path::new("/rootfs"),
             Path::new("/run/x"),
             &["/bin/true".into()],
@@ -234,10 +235,22 @@ mod tests {
             .iter()
             .map(|n| format!("{:?}", n.typ()))
             .collect();
-        assert!(namespaces.contains(&"Network".to_string()), "{namespaces:?}");
+        assert!(
+            namespaces.contains(&"Network".to_string()),
+            "{namespaces:?}"
+        );
         let process = spec.process().as_ref().unwrap();
         assert_eq!(process.user().uid(), SANDBOX_UID);
-        assert!(process.capabilities().as_ref().unwrap().bounding().as_ref().unwrap().is_empty());
+        assert!(
+            process
+                .capabilities()
+                .as_ref()
+                .unwrap()
+                .bounding()
+                .as_ref()
+                .unwrap()
+                .is_empty()
+        );
         assert!(spec.root().as_ref().unwrap().readonly().unwrap());
     }
 }

@@ -3,7 +3,9 @@
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let code = match args.as_slice() {
-        [flag, state] if flag == "--cleanup" => chorus_sandbox::helper::cleanup_main(state.as_ref()),
+        [flag, state, group] if flag == "--cleanup" => {
+            chorus_sandbox::helper::cleanup_main(state.as_ref(), group)
+        }
         _ => chorus_sandbox::helper::main(),
     };
     std::process::exit(code);
