@@ -13,6 +13,7 @@ DATA_DIR ?= ./data
 
 run: build
 	scripts/fetch-model.sh $(DATA_DIR) >/dev/null
+	scripts/build-rootfs.sh >/dev/null
 	$(CARGO_TARGET_DIR)/release/chorus serve --addr $(ADDR) --data-dir $(DATA_DIR)
 
 build:

@@ -97,8 +97,10 @@ ensure_test_tools() {
   fi
 }
 
-# cmake and libclang build llama.cpp (the local model); python3 fetches the model.
-apt_install build-essential pkg-config ca-certificates cmake libclang-dev python3 python3-venv
+# cmake and libclang build llama.cpp (the local model); python3 fetches the model;
+# libseccomp-dev gives the code sandbox its seccomp filter; debootstrap builds its rootfs.
+apt_install build-essential pkg-config ca-certificates cmake libclang-dev python3 python3-venv \
+  libseccomp-dev debootstrap
 ensure_rust
 ensure_cargo_leptos
 ensure_wasm_bindgen

@@ -23,6 +23,10 @@ step "the small local model the tests talk to"
 CHORUS_TEST_MODEL=$(scripts/fetch-model.sh "$HOME/.cache/chorus" | tail -1)
 export CHORUS_TEST_MODEL
 
+step "the code sandbox's root filesystem (built once, a few minutes)"
+CHORUS_SANDBOX_ROOTFS=$(scripts/build-rootfs.sh | tail -1)
+export CHORUS_SANDBOX_ROOTFS
+
 step "unit and integration tests"
 cargo test --workspace --exclude frontend --no-fail-fast
 

@@ -110,6 +110,7 @@ pub mod ssr {
             match e {
                 EngineError::NotFound => ApiError::NotFound,
                 EngineError::Invalid(m) => ApiError::Invalid(m),
+                EngineError::Unavailable(m) => ApiError::Server(m),
                 EngineError::Store(m) => {
                     tracing::error!(error = %m, "storage failed");
                     ApiError::Server("the database did not answer; your data is unchanged".into())

@@ -3,6 +3,7 @@
 
 mod assets;
 pub mod cli;
+mod code_api;
 mod csrf;
 mod openai_api;
 mod sse;
@@ -71,7 +72,59 @@ pub async fn build(
     let engine = Engine::start(store, gateway, streams, secrets)
         .await
         .context("starting the chat engine")?;
+    let engine = match start_sandbox(data_dir, &config.sandbox).await? {
+        Some(sandbox) => engine.with_sandbox(sandbox),
+        None => engine,
+    };
     Ok(router(engine, config))
+}
+
+/// The code sandbox, unless `sandbox.enabled` is false. A missing rootfs does not
+/// stop the server: code execution reports itself unavailable with the reason.
+async fn start_sandbox(
+    data_dir: &std::path::Path,
+    section: &chorus_config::SandboxSection,
+) -> anyhow::Result<Option<chorus_sandbox::Sandbox>> {
+    if !section.enabled {
+        return Ok(None);
+    }
+    let rootfs = std::env::var("CHORUS_SANDBOX_ROOTFS")
+        .ok()
+        .or_else(|| section.rootfs.clone())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+            PathBuf::from(home).join(format!(
+                ".cache/chorus/rootfs/v{}",
+                chorus_sandbox::ROOTFS_VERSION
+            ))
+        });
+    let program = std::env::current_exe().context("finding the chorus executable")?;
+    let config = chorus_sandbox::SandboxConfig {
+        rootfs,
+        work_dir: data_dir.join("sandbox"),
+        helper: chorus_sandbox::HelperCommand {
+            program,
+            args: vec!["sandbox-exec".into()],
+        },
+        concurrency: section.concurrency as usize,
+        limits: chorus_sandbox::Limits {
+            memory_bytes: section.memory_mb << 20,
+            pids: i64::from(section.pids),
+            cpus: section.cpus,
+            timeout: std::time::Duration::from_secs(section.timeout_seconds),
+            output_bytes: (section.output_kb << 10) as usize,
+            session_bytes: section.session_mb << 20,
+            ..chorus_sandbox::Limits::default()
+        },
+    };
+    let sandbox = chorus_sandbox::Sandbox::start(config)
+        .await
+        .context("preparing the code sandbox's directory")?;
+    if let Some(reason) = sandbox.health().reason {
+        tracing::warn!("code execution is unavailable: {reason}");
+    }
+    Ok(Some(sandbox))
 }
 
 /// The SurrealDB server named by `CHORUS_DATABASE_URL` or `database.url`, else
@@ -182,6 +235,20 @@ pub fn router(engine: Engine, config: &chorus_config::Config) -> Router {
         .route(
             "/v1/chat/completions",
             axum::routing::post(openai_api::chat_completions),
+        )
+        .route("/v1/exec", axum::routing::post(code_api::exec))
+        .route("/v1/upload", axum::routing::post(code_api::upload))
+        .route("/v1/upload/batch", axum::routing::post(code_api::upload))
+        .route("/v1/files/{session}", get(code_api::list_files))
+        .route(
+            "/v1/files/{session}/{file}",
+            axum::routing::delete(code_api::delete_file),
+        )
+        .route("/v1/download/{session}/{file}", get(code_api::download))
+        .route("/v1/health", get(code_api::health))
+        .route(
+            "/api/code/files/{session}/{file}",
+            get(code_api::browser_download),
         )
         .leptos_routes_with_context(&state, routes, context, {
             let options = state.leptos.clone();

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 /// An error in OpenAI's shape.
-struct ApiError {
+pub(crate) struct ApiError {
     status: StatusCode,
     message: String,
     kind: &'static str,
@@ -28,7 +28,22 @@ struct ApiError {
 }
 
 impl ApiError {
-    fn invalid(message: impl Into<String>, param: Option<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        let kind = if status.is_server_error() {
+            "server_error"
+        } else {
+            "invalid_request_error"
+        };
+        Self {
+            status,
+            message: message.into(),
+            kind,
+            code: None,
+            param: None,
+        }
+    }
+
+    pub(crate) fn invalid(message: impl Into<String>, param: Option<String>) -> Self {
         Self {
             status: StatusCode::BAD_REQUEST,
             message: message.into(),
@@ -81,7 +96,12 @@ impl From<GatewayError> for ApiError {
     }
 }
 
-async fn authenticate(state: &ServerState, headers: &HeaderMap) -> Result<UserId, ApiError> {
+/// The user whose API key came as `Authorization: Bearer <key>` (OpenAI's SDKs)
+/// or `X-API-Key: <key>` (LibreChat's code API client).
+pub(crate) async fn authenticate(
+    state: &ServerState,
+    headers: &HeaderMap,
+) -> Result<UserId, ApiError> {
     let unauthorized = |message: &str| ApiError {
         status: StatusCode::UNAUTHORIZED,
         message: message.into(),
@@ -93,6 +113,7 @@ async fn authenticate(state: &ServerState, headers: &HeaderMap) -> Result<UserId
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
+        .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))
         .map(str::trim)
         .ok_or_else(|| unauthorized("You didn't provide an API key. Send it as `Authorization: Bearer <key>`; an administrator creates one with `chorus api-key create --email <your email>`."))?;
     match state.app.engine.user_for_api_key(key).await {

@@ -18,6 +18,44 @@ pub struct Config {
     /// Where generation jobs and change notices travel between instances.
     #[serde(default)]
     pub streams: StreamsConfig,
+    /// Code execution in containers (the Run button, `/v1/exec`).
+    #[serde(default)]
+    pub sandbox: SandboxSection,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SandboxSection {
+    pub enabled: bool,
+    /// The root filesystem scripts/build-rootfs.sh built (`CHORUS_SANDBOX_ROOTFS`
+    /// overrides). Unset: `~/.cache/chorus/rootfs/v<version>`.
+    pub rootfs: Option<String>,
+    /// Executions at once; more wait their turn.
+    pub concurrency: u32,
+    pub memory_mb: u64,
+    pub timeout_seconds: u64,
+    pub pids: u32,
+    pub cpus: f64,
+    /// Per stream (stdout, stderr).
+    pub output_kb: u64,
+    /// The size of a session's `/mnt/data`.
+    pub session_mb: u64,
+}
+
+impl Default for SandboxSection {
+    fn default() -> Self {
+        SandboxSection {
+            enabled: true,
+            rootfs: None,
+            concurrency: 4,
+            memory_mb: 768,
+            timeout_seconds: 30,
+            pids: 128,
+            cpus: 1.0,
+            output_kb: 1024,
+            session_mb: 128,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -310,3 +310,17 @@ fn local_models_need_a_file_and_sane_limits() {
     let err = only_error("endpoints:\n  local:\n    - path: m.gguf\n      baseURL: http://x\n");
     assert!(err.contains("expected no apiKey or baseURL"), "{err}");
 }
+
+#[test]
+fn sandbox_limits_are_checked() {
+    let err = only_error("sandbox:\n  timeoutSeconds: 0\n");
+    assert!(
+        err.contains("sandbox.timeoutSeconds: expected between 1 and 3600 seconds"),
+        "{err}"
+    );
+    let err = only_error("sandbox:\n  memoryMb: lots\n");
+    assert!(err.contains("sandbox.memoryMb"), "{err}");
+    let cfg = load("sandbox:\n  concurrency: 2\n").unwrap().config;
+    assert_eq!(cfg.sandbox.concurrency, 2);
+    assert_eq!(cfg.sandbox.timeout_seconds, 30, "defaults fill the rest");
+}

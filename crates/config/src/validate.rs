@@ -49,6 +49,31 @@ pub fn validate(config: &Config) -> Vec<(String, String)> {
             format!("expected the ws:// URL of a SurrealDB server, such as \"ws://127.0.0.1:8000\", got {u:?}"),
         ));
     }
+    let sb = &config.sandbox;
+    let mut positive = |key: &str, ok: bool, expected: &str| {
+        if !ok {
+            errors.push((format!("sandbox.{key}"), format!("expected {expected}")));
+        }
+    };
+    positive(
+        "concurrency",
+        sb.concurrency >= 1,
+        "at least 1 execution at once",
+    );
+    positive("memoryMb", sb.memory_mb >= 32, "at least 32 (MiB)");
+    positive(
+        "timeoutSeconds",
+        (1..=3600).contains(&sb.timeout_seconds),
+        "between 1 and 3600 seconds",
+    );
+    positive("pids", sb.pids >= 8, "at least 8 processes");
+    positive(
+        "cpus",
+        sb.cpus > 0.0 && sb.cpus <= 64.0,
+        "a number of CPUs greater than 0, such as 1 or 0.5",
+    );
+    positive("outputKb", sb.output_kb >= 1, "at least 1 (KiB)");
+    positive("sessionMb", sb.session_mb >= 1, "at least 1 (MiB)");
     if config.server.session_hours == 0 {
         errors.push((
             "server.sessionHours".into(),

@@ -5,6 +5,7 @@ mod adopt;
 mod api;
 mod branches;
 mod chat;
+mod code;
 mod job;
 mod keys;
 mod title;
@@ -12,6 +13,7 @@ mod title;
 pub use api::{ApiModel, ApiModelError};
 pub use branches::{Regenerate, Resubmit};
 pub use chat::SendRequest;
+pub use code::{code_file_url, is_image};
 
 use chorus_gateway::Gateway;
 use chorus_secrets::SecretBox;
@@ -29,6 +31,10 @@ pub enum EngineError {
     Invalid(String),
     #[error("storage failed: {0}")]
     Store(String),
+    /// A part this server does not have or cannot use right now (the code
+    /// sandbox); the message says which and why.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl From<chorus_store::StoreError> for EngineError {
@@ -51,6 +57,8 @@ pub struct Engine {
     /// Seals what users store for use on their behalf (their provider keys).
     secrets: Arc<SecretBox>,
     api_key_cache: Arc<keys::KeyCache>,
+    /// Code execution; `None` when this server does not offer it.
+    sandbox: Option<Arc<chorus_sandbox::Sandbox>>,
 }
 
 impl Engine {
@@ -93,9 +101,16 @@ impl Engine {
             events,
             secrets: Arc::new(secrets),
             api_key_cache: Arc::default(),
+            sandbox: None,
         };
         adopt::spawn(engine.clone(), orphans);
         Ok(engine)
+    }
+
+    /// Offers code execution through this sandbox.
+    pub fn with_sandbox(mut self, sandbox: chorus_sandbox::Sandbox) -> Self {
+        self.sandbox = Some(Arc::new(sandbox));
+        self
     }
 
     pub fn store(&self) -> &Store {

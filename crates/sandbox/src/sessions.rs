@@ -65,6 +65,27 @@ impl Sessions {
         Ok(id)
     }
 
+    /// The session tied to `key` for `owner` (a conversation keeps one session for
+    /// all its runs), created on first use.
+    pub fn for_key(&self, owner: &str, key: &str) -> Result<String, SandboxError> {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (owner, key).hash(&mut hasher);
+        let link = self
+            .root
+            .join("by-key")
+            .join(format!("{:016x}", hasher.finish()));
+        if let Ok(id) = std::fs::read_to_string(&link)
+            && self.meta(owner, id.trim()).is_ok()
+        {
+            return Ok(id.trim().to_string());
+        }
+        let id = self.create(owner)?;
+        std::fs::create_dir_all(link.parent().expect("has a parent"))?;
+        std::fs::write(link, &id)?;
+        Ok(id)
+    }
+
     /// The session's file directory, if it exists and belongs to `owner`; anyone
     /// else gets NotFound, the same as for a session that does not exist.
     pub fn dir(&self, owner: &str, session: &str) -> Result<PathBuf, SandboxError> {

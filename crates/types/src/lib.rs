@@ -240,6 +240,29 @@ pub struct CreatedApiKey {
     pub secret: String,
 }
 
+/// The result of running a code block (the Run button), as shown under it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CodeRunView {
+    pub stdout: String,
+    /// The program's stderr and what the sandbox says (time or memory limit hit,
+    /// output cut).
+    pub stderr: String,
+    pub exit_code: Option<i32>,
+    pub timed_out: bool,
+    pub files: Vec<CodeFileView>,
+    pub duration_ms: u64,
+}
+
+/// A file a run wrote to `/mnt/data`, downloadable at `url`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CodeFileView {
+    pub name: String,
+    pub size: u64,
+    pub url: String,
+    /// Shown inline under the code block.
+    pub is_image: bool,
+}
+
 /// What `send_message` returns: ids of the stored messages and of the job that
 /// generates the answer. The browser then watches `/api/jobs/{job}/events`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -1,0 +1,334 @@
+//! The code interpreter's HTTP API, in the shape LibreChat's code API has, so
+//! LibreChat can point `LIBRECHAT_CODE_BASEURL` at `https://<chorus>/v1`:
+//!
+//! - `POST /v1/exec` `{lang, code, args?, session_id?, files?}` →
+//!   `{stdout, stderr, session_id, files: [{id, name}], run: {…}}`
+//! - `POST /v1/upload` (multipart `file`, optional `entity_id`) →
+//!   `{message: "success", session_id, files: [{fileId, filename}]}`
+//! - `GET /v1/files/{session}` → `[{name: "<session>/<id>", id, session_id, size,
+//!   lastModified, metadata: {"original-filename"}}]`
+//! - `GET /v1/download/{session}/{file}`, `DELETE /v1/files/{session}/{file}`
+//! - `GET /v1/health`
+//!
+//! Authenticated like the rest of `/v1`: a user's API key, as `X-API-Key` (what
+//! LibreChat sends) or `Authorization: Bearer`. Sessions belong to the key's
+//! user; anyone else's session id is a 404.
+//!
+//! `GET /api/code/files/{session}/{file}` serves the same files to the signed-in
+//! browser user (the Run button's output).
+
+use crate::ServerState;
+use crate::openai_api::{ApiError, authenticate};
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Multipart, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chorus_auth::AuthSession;
+use chorus_engine::{Engine, EngineError};
+use chorus_sandbox::{ExecRequest, FileRef};
+use chorus_types::UserId;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+fn engine_error(e: EngineError) -> ApiError {
+    match e {
+        EngineError::NotFound => ApiError::new(StatusCode::NOT_FOUND, "Session or file not found."),
+        EngineError::Invalid(m) => ApiError::invalid(m, None),
+        EngineError::Unavailable(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, m),
+        EngineError::Store(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, m),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ExecBody {
+    lang: String,
+    code: String,
+    #[serde(default)]
+    args: Option<Vec<String>>,
+    #[serde(default)]
+    session_id: Option<String>,
+    #[serde(default)]
+    files: Option<Vec<FileRef>>,
+}
+
+pub async fn exec(
+    State(state): State<ServerState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let user = match authenticate(&state, &headers).await {
+        Ok(u) => u,
+        Err(e) => return e.into_response(),
+    };
+    let body: ExecBody = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => {
+            return ApiError::invalid(
+                format!("The body must be JSON {{\"lang\", \"code\", \"args\"?, \"session_id\"?, \"files\"?}}: {e}"),
+                None,
+            )
+            .into_response();
+        }
+    };
+    let lang = match Engine::parse_language(&body.lang) {
+        Ok(l) => l,
+        Err(e) => return engine_error(e).into_response(),
+    };
+    let request = ExecRequest {
+        lang,
+        code: body.code,
+        args: body.args.unwrap_or_default(),
+        session_id: body.session_id.filter(|s| !s.is_empty()),
+        files: body.files.unwrap_or_default(),
+    };
+    match state.app.engine.exec_code(&user, request).await {
+        Ok(out) => {
+            let files: Vec<Value> = out
+                .files
+                .iter()
+                .map(|f| json!({"id": f.id, "name": f.name}))
+                .collect();
+            Json(json!({
+                "session_id": out.session_id,
+                "stdout": out.stdout,
+                "stderr": out.stderr,
+                "files": files,
+                "language": lang.code(),
+                "run": {
+                    "stdout": out.stdout,
+                    "stderr": out.stderr,
+                    "code": out.exit_code,
+                    "signal": out.signal.map(signal_name),
+                    "output": format!("{}{}", out.stdout, out.stderr),
+                    "timed_out": out.timed_out,
+                    "oom_killed": out.oom_killed,
+                    "output_truncated": out.output_truncated,
+                    "duration_ms": out.duration_ms,
+                },
+            }))
+            .into_response()
+        }
+        Err(e) => engine_error(e).into_response(),
+    }
+}
+
+/// The names LibreChat's clients print for the signals a sandboxed program meets.
+fn signal_name(sig: i32) -> String {
+    match sig {
+        9 => "SIGKILL".into(),
+        15 => "SIGTERM".into(),
+        11 => "SIGSEGV".into(),
+        6 => "SIGABRT".into(),
+        8 => "SIGFPE".into(),
+        other => other.to_string(),
+    }
+}
+
+pub async fn upload(
+    State(state): State<ServerState>,
+    headers: HeaderMap,
+    mut form: Multipart,
+) -> Response {
+    let user = match authenticate(&state, &headers).await {
+        Ok(u) => u,
+        Err(e) => return e.into_response(),
+    };
+    let sandbox = match state.app.engine.sandbox() {
+        Ok(s) => s,
+        Err(e) => return engine_error(e).into_response(),
+    };
+    let mut session: Option<String> = None;
+    let mut files = Vec::new();
+    loop {
+        let field = match form.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => {
+                return ApiError::invalid(format!("Bad multipart body: {e}"), None).into_response();
+            }
+        };
+        let Some(filename) = field.file_name().map(str::to_string) else {
+            // entity_id and other plain fields: LibreChat's bookkeeping, not ours.
+            continue;
+        };
+        let bytes = match field.bytes().await {
+            Ok(b) => b,
+            Err(e) => {
+                return ApiError::invalid(format!("Reading {filename}: {e}"), None).into_response();
+            }
+        };
+        let sid = match &session {
+            Some(s) => s.clone(),
+            None => match sandbox.sessions().create(&user.0) {
+                Ok(s) => session.insert(s).clone(),
+                Err(e) => return engine_error(e.into()).into_response(),
+            },
+        };
+        match sandbox.sessions().put(&user.0, &sid, &filename, &bytes) {
+            Ok(entry) => {
+                files.push(json!({"fileId": entry.id, "filename": entry.name, "status": "success"}))
+            }
+            Err(e) => return engine_error(e.into()).into_response(),
+        }
+    }
+    let Some(session) = session else {
+        return ApiError::invalid(
+            "Send at least one file in a multipart field named \"file\".",
+            Some("file".into()),
+        )
+        .into_response();
+    };
+    let count = files.len();
+    Json(json!({"message": "success", "session_id": session, "files": files, "succeeded": count, "failed": 0}))
+        .into_response()
+}
+
+pub async fn list_files(
+    State(state): State<ServerState>,
+    headers: HeaderMap,
+    Path(session): Path<String>,
+) -> Response {
+    let user = match authenticate(&state, &headers).await {
+        Ok(u) => u,
+        Err(e) => return e.into_response(),
+    };
+    let listed = state
+        .app
+        .engine
+        .sandbox()
+        .and_then(|s| Ok(s.sessions().list(&user.0, &session)?));
+    match listed {
+        Ok(entries) => {
+            let files: Vec<Value> = entries
+                .iter()
+                .map(|f| {
+                    json!({
+                        "name": format!("{session}/{}", f.id),
+                        "id": f.id,
+                        "session_id": session,
+                        "size": f.size,
+                        "lastModified": f.modified,
+                        "contentType": content_type(&f.name),
+                        "metadata": {"original-filename": f.name, "content-type": content_type(&f.name)},
+                    })
+                })
+                .collect();
+            Json(files).into_response()
+        }
+        Err(e) => engine_error(e).into_response(),
+    }
+}
+
+pub async fn delete_file(
+    State(state): State<ServerState>,
+    headers: HeaderMap,
+    Path((session, file)): Path<(String, String)>,
+) -> Response {
+    let user = match authenticate(&state, &headers).await {
+        Ok(u) => u,
+        Err(e) => return e.into_response(),
+    };
+    let deleted = state
+        .app
+        .engine
+        .sandbox()
+        .and_then(|s| Ok(s.sessions().delete_file(&user.0, &session, &file)?));
+    match deleted {
+        Ok(()) => Json(json!({"message": "success"})).into_response(),
+        Err(e) => engine_error(e).into_response(),
+    }
+}
+
+pub async fn download(
+    State(state): State<ServerState>,
+    headers: HeaderMap,
+    Path((session, file)): Path<(String, String)>,
+) -> Response {
+    match authenticate(&state, &headers).await {
+        Ok(user) => serve_file(&state.app.engine, &user, &session, &file).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The browser's download of a Run button's output file.
+pub async fn browser_download(
+    auth: AuthSession,
+    State(state): State<ServerState>,
+    Path((session, file)): Path<(String, String)>,
+) -> Response {
+    let Some(user) = auth.user else {
+        return (StatusCode::UNAUTHORIZED, "Sign in first.").into_response();
+    };
+    serve_file(&state.app.engine, &user.id, &session, &file).await
+}
+
+async fn serve_file(engine: &Engine, user: &UserId, session: &str, file: &str) -> Response {
+    let found = engine
+        .sandbox()
+        .and_then(|s| Ok(s.sessions().file(&user.0, session, file)?));
+    let (entry, path) = match found {
+        Ok(f) => f,
+        Err(e) => return engine_error(e).into_response(),
+    };
+    let bytes = match tokio::fs::read(&path).await {
+        Ok(b) => b,
+        Err(_) => return engine_error(EngineError::NotFound).into_response(),
+    };
+    let base = entry
+        .name
+        .rsplit('/')
+        .next()
+        .unwrap_or(&entry.name)
+        .replace(['"', '\\'], "_");
+    let disposition = if chorus_engine::is_image(&entry.name) {
+        "inline"
+    } else {
+        "attachment"
+    };
+    Response::builder()
+        .header(header::CONTENT_TYPE, content_type(&entry.name))
+        .header(
+            header::CONTENT_DISPOSITION,
+            format!("{disposition}; filename=\"{base}\""),
+        )
+        // Files come from user code: never let the browser run them as a page here.
+        .header("content-security-policy", "sandbox")
+        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+        .body(Body::from(bytes))
+        .unwrap()
+}
+
+fn content_type(name: &str) -> String {
+    mime_guess::from_path(name)
+        .first_or_octet_stream()
+        .essence_str()
+        .to_string()
+}
+
+pub async fn health(State(state): State<ServerState>) -> Response {
+    match state.app.engine.sandbox() {
+        Ok(sandbox) => {
+            let h = sandbox.health();
+            let status = if h.available {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            (
+                status,
+                Json(json!({
+                    "status": if h.available { "ok" } else { "unavailable" },
+                    "reason": h.reason,
+                    "languages": h.languages,
+                })),
+            )
+                .into_response()
+        }
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "unavailable", "reason": e.to_string()})),
+        )
+            .into_response(),
+    }
+}
