@@ -528,6 +528,51 @@ test('two-factor: set up with an authenticator, sign in with a code, then a back
   await context.close();
 });
 
+test('code: run a block from an answer, see a chart it drew, keep files in the conversation', async () => {
+  const { context, page } = await newPage(DESKTOP);
+  await register(page, { name: 'Grace', email: 'grace@example.com', password: 'compilers all the way' });
+  await sendAndWatch(page, 'Show me some Python');
+  const answer = assistant(page);
+  await answer.getByTestId('run-code').click();
+  const output = answer.getByTestId('code-output');
+  await output.waitFor();
+  assert.equal((await output.getByTestId('code-stdout').innerText()).trimEnd(), 'hello from chorus');
+  assert.match(await output.getByTestId('code-status').innerText(), /^exit 0 · \d+ ms$/);
+
+  // Turn the answer into a plotting script and run it: the chart shows inline.
+  const runEdited = async (markdown) => {
+    await answer.getByRole('button', { name: 'Edit' }).click();
+    await answer.getByLabel('Edit message').fill(markdown);
+    await answer.getByRole('button', { name: 'Save', exact: true }).click();
+    await answer.getByTestId('code-block').filter({ hasText: markdown.split('\n')[1] }).waitFor();
+    await answer.getByTestId('run-code').click();
+    await answer.getByTestId('code-output').waitFor();
+  };
+  await runEdited('```python\nimport matplotlib.pyplot as plt\nplt.plot([1, 4, 9]); plt.savefig("squares.png")\nopen("notes.txt", "w").write("kept")\nprint("drawn")\n```');
+  assert.equal((await answer.getByTestId('code-stdout').innerText()).trimEnd(), 'drawn');
+  const image = answer.getByTestId('code-file').locator('img[alt="squares.png"]');
+  await image.waitFor();
+  await page.waitForFunction((img) => img.complete && img.naturalWidth > 0, await image.elementHandle());
+  const url = await answer.getByRole('link', { name: 'squares.png' }).getAttribute('href');
+  const download = await page.request.get(base + url);
+  assert.equal(download.status(), 200);
+  assert.equal(download.headers()['content-type'], 'image/png');
+
+  // The next run in this conversation sees the files; errors show as errors.
+  await runEdited('```bash\ncat notes.txt; echo; ls missing-file\n```');
+  assert.equal((await answer.getByTestId('code-stdout').innerText()).trimEnd(), 'kept');
+  assert.match(await answer.getByTestId('code-stderr').innerText(), /'missing-file': No such file or directory/);
+  assert.match(await answer.getByTestId('code-status').innerText(), /^exit 2 /);
+
+  // Another account cannot fetch the chart.
+  const other = await newPage(DESKTOP);
+  await register(other.page, { name: 'Eve', email: 'eve@example.com', password: 'not grace at all' });
+  assert.equal((await other.page.request.get(base + url)).status(), 404);
+  assert.deepEqual(page.errors, []);
+  await other.context.close();
+  await context.close();
+});
+
 test('local model: a real model in the server answers a question', async () => {
   const { context, page } = await newPage(DESKTOP);
   await register(page, { name: 'Ada', email: 'ada-local@example.com', password: 'analytical engine' });

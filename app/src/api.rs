@@ -6,8 +6,10 @@
 //! `Origin` is another site (see `server/src/csrf.rs`).
 
 mod branches;
+mod code;
 mod two_factor;
 pub use branches::*;
+pub use code::*;
 pub use two_factor::*;
 
 use chorus_types::{

@@ -3,6 +3,7 @@
 
 use crate::api::continue_answer;
 use crate::ui::actions::{ConfirmDelete, EditBox, ForkPanel, MessageActions, Panel};
+use crate::ui::code_block::Markdown;
 use crate::ui::thread::{OpenConversation, SiblingSwitch};
 use chorus_types::{MessageState, MessageView, Role};
 use leptos::prelude::*;
@@ -42,7 +43,6 @@ pub fn MessageItem(message: MessageView, on_title: Callback<String>) -> AnyView 
         #[cfg(not(feature = "hydrate"))]
         let _ = on_title;
     }
-    let html = Memo::new(move |_| chorus_markdown::render(&live.text.get()));
     let is_user = message.role == Role::User;
     let state_name = move || live.state.get().as_str();
     let who = if is_user { "You" } else { "Assistant" };
@@ -66,7 +66,7 @@ pub fn MessageItem(message: MessageView, on_title: Callback<String>) -> AnyView 
                 move || match (panel.get() == Panel::Edit, is_user) {
                     (true, _) => view! { <EditBox id=id.clone() role original=live.text.get_untracked() panel/> }.into_any(),
                     (false, true) => view! { <div class="whitespace-pre-wrap break-words">{text.clone()}</div> }.into_any(),
-                    (false, false) => view! { <div class="prose-chat" inner_html=move || html.get()></div> }.into_any(),
+                    (false, false) => view! { <Markdown text=live.text/> }.into_any(),
                 }
             }
             <Show when=move || live.state.get() == MessageState::Streaming>

@@ -102,13 +102,6 @@ pub struct RateResult {
 /// Requests one rate run keeps open at most (see `run_rate`).
 const MAX_IN_FLIGHT: usize = 6_000;
 
-fn percentile(sorted: &[Duration], p: usize) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
-}
-
 /// `rate` requests per second for one warm-up second, then for `length`;
 /// only the latter counts.
 pub async fn run_rate(target: &Target, rate: u32, length: Duration) -> RateResult {
@@ -158,8 +151,8 @@ pub async fn run_rate(target: &Target, rate: u32, length: Duration) -> RateResul
     let mut v = ttfts.lock().unwrap().clone();
     v.sort();
     RateResult {
-        p50: percentile(&v, 50),
-        p99: percentile(&v, 99),
+        p50: chorus_bench::percentile(&v, 0.5),
+        p99: chorus_bench::percentile(&v, 0.99),
         started: total - warmup,
         completed: v.len(),
         errors: errors.load(Ordering::Relaxed),

@@ -42,7 +42,7 @@ impl Engine {
         Language::from_code(code).ok_or_else(|| {
             EngineError::Invalid(format!(
                 "the language {code:?} cannot run here; supported: {}",
-                chorus_sandbox::lang::supported_codes()
+                chorus_types::code::supported_codes()
             ))
         })
     }

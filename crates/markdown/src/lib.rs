@@ -3,18 +3,77 @@
 //! removed by ammonia after pulldown-cmark renders. The same code runs on the
 //! server (first render) and in the browser (while an answer streams).
 
-use pulldown_cmark::{Options, Parser, html};
+use pulldown_cmark::{CodeBlockKind, Event, Options, Parser, Tag, html};
+
+fn options() -> Options {
+    Options::ENABLE_TABLES
+        | Options::ENABLE_STRIKETHROUGH
+        | Options::ENABLE_TASKLISTS
+        | Options::ENABLE_FOOTNOTES
+}
 
 /// Renders `markdown` (CommonMark + tables, strikethrough, task lists) to
 /// sanitized HTML.
 pub fn render(markdown: &str) -> String {
-    let options = Options::ENABLE_TABLES
-        | Options::ENABLE_STRIKETHROUGH
-        | Options::ENABLE_TASKLISTS
-        | Options::ENABLE_FOOTNOTES;
     let mut raw = String::with_capacity(markdown.len() * 3 / 2);
-    html::push_html(&mut raw, Parser::new_ext(markdown, options));
+    html::push_html(&mut raw, Parser::new_ext(markdown, options()));
     sanitize(&raw)
+}
+
+/// A rendered piece of a message: sanitized HTML, or a top-level code block the
+/// page shows as its own component (with a Run button where the language runs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Block {
+    Html(String),
+    Code { lang: String, code: String },
+}
+
+/// Like [`render`], with each top-level code block split out. Code blocks inside
+/// lists or quotes stay in the HTML: cutting there would break the markup.
+pub fn render_blocks(markdown: &str) -> Vec<Block> {
+    let mut blocks = Vec::new();
+    let mut pending: Vec<Event> = Vec::new();
+    let mut depth = 0usize;
+    let mut code: Option<(String, String)> = None;
+    for event in Parser::new_ext(markdown, options()) {
+        if let Some((_, text)) = &mut code {
+            match event {
+                Event::Text(t) => text.push_str(&t),
+                Event::End(_) => {
+                    let (lang, code) = code.take().expect("in a code block");
+                    blocks.push(Block::Code { lang, code });
+                }
+                _ => {}
+            }
+            continue;
+        }
+        match &event {
+            Event::Start(Tag::CodeBlock(kind)) if depth == 0 => {
+                flush(&mut pending, &mut blocks);
+                let lang = match kind {
+                    CodeBlockKind::Fenced(info) => info.split_whitespace().next().unwrap_or(""),
+                    CodeBlockKind::Indented => "",
+                };
+                code = Some((lang.to_string(), String::new()));
+                continue;
+            }
+            Event::Start(_) => depth += 1,
+            Event::End(_) => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        pending.push(event);
+    }
+    flush(&mut pending, &mut blocks);
+    blocks
+}
+
+fn flush(pending: &mut Vec<Event>, blocks: &mut Vec<Block>) {
+    if pending.is_empty() {
+        return;
+    }
+    let mut raw = String::new();
+    html::push_html(&mut raw, pending.drain(..));
+    blocks.push(Block::Html(sanitize(&raw)));
 }
 
 fn sanitize(html: &str) -> String {
@@ -31,7 +90,31 @@ fn sanitize(html: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::render;
+    use super::{Block, render, render_blocks};
+
+    #[test]
+    fn top_level_code_blocks_are_split_out_and_the_rest_stays_sanitized() {
+        let blocks = render_blocks(
+            "Run this:\n\n```python title\nprint(1 < 2)\n```\n\n- a list\n\n  ```sh\n  ls\n  ```\n\n<script>x</script>done",
+        );
+        assert_eq!(blocks.len(), 3, "{blocks:?}");
+        assert_eq!(blocks[0], Block::Html("<p>Run this:</p>\n".into()));
+        assert_eq!(
+            blocks[1],
+            Block::Code {
+                lang: "python".into(),
+                code: "print(1 < 2)\n".into()
+            }
+        );
+        let Block::Html(rest) = &blocks[2] else {
+            panic!("{blocks:?}")
+        };
+        assert!(
+            rest.contains("<code class=\"language-sh\">ls"),
+            "nested code stays: {rest}"
+        );
+        assert!(!rest.contains("<script"), "{rest}");
+    }
 
     #[test]
     fn renders_code_blocks_lists_and_emphasis() {

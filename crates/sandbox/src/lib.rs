@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Semaphore;
 
-pub use lang::Language;
+pub use lang::{Language, Run};
 pub use sessions::{FileEntry, Sessions};
 pub use spec::Limits;
 
@@ -110,7 +110,7 @@ pub struct Health {
 pub struct Sandbox {
     config: SandboxConfig,
     sessions: Sessions,
-    permits: Semaphore,
+    permits: Arc<Semaphore>,
     /// One execution at a time per session: two copying back into one directory
     /// would lose each other's files.
     session_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -131,7 +131,7 @@ impl Sandbox {
         }
         Ok(Sandbox {
             sessions: Sessions::new(config.work_dir.join("sessions")),
-            permits: Semaphore::new(config.concurrency.max(1)),
+            permits: Arc::new(Semaphore::new(config.concurrency.max(1))),
             session_locks: Mutex::new(HashMap::new()),
             unavailable,
             config,
@@ -178,16 +178,25 @@ impl Sandbox {
         }
 
         let lock = self.session_lock(&session);
-        let _session_guard = lock.lock().await;
-        let _permit = self.permits.acquire().await.expect("never closed");
-
-        let run_id = sessions::new_id()
-            .to_ascii_lowercase()
-            .replace(['_', '-'], "0");
-        let run_dir = self.config.work_dir.join("runs").join(&run_id);
-        let report = self.run(&run_id, &run_dir, &session_dir, &req).await;
-        let _ = tokio::fs::remove_dir_all(&run_dir).await;
-        let report = report?;
+        let permits = self.permits.clone();
+        let config = self.config.clone();
+        // The run finishes in its own task: a caller that goes away (a closed HTTP
+        // connection drops its future) must not kill the helper midway and leave
+        // a running container that nobody times out or deletes.
+        let run = tokio::spawn(async move {
+            let _session_guard = lock.lock_owned().await;
+            let _permit = permits.acquire_owned().await.expect("never closed");
+            let run_id = sessions::new_id()
+                .to_ascii_lowercase()
+                .replace(['_', '-'], "0");
+            let run_dir = config.work_dir.join("runs").join(&run_id);
+            let report = run(&config, &run_id, &run_dir, &session_dir, &req).await;
+            let _ = tokio::fs::remove_dir_all(&run_dir).await;
+            report
+        });
+        let report = run
+            .await
+            .map_err(|e| SandboxError::Failed(format!("the run's task failed: {e}")))??;
 
         let listed = self.sessions.list(owner, &session)?;
         let files = listed
@@ -197,51 +206,63 @@ impl Sandbox {
         Ok(outcome(session, report, files, &self.config.limits))
     }
 
-    async fn run(
-        &self,
-        run_id: &str,
-        run_dir: &Path,
-        session_dir: &Path,
-        req: &ExecRequest,
-    ) -> Result<helper::HelperReport, SandboxError> {
-        let code_dir = run_dir.join("code");
-        tokio::fs::create_dir_all(&code_dir).await?;
-        tokio::fs::create_dir_all(run_dir.join("data")).await?;
-        tokio::fs::write(code_dir.join(req.lang.file_name()), &req.code).await?;
-        set_mode(&code_dir, 0o755).await?;
-        set_mode(&code_dir.join(req.lang.file_name()), 0o644).await?;
-        let container_id = format!("chorus-{run_id}");
-        let cgroup_path = format!("{}/{container_id}", cgroup_group(&self.config.work_dir));
-        let spec = spec::config(
-            &cgroup_path,
-            &self.config.rootfs,
-            run_dir,
-            &req.lang.command(&req.args),
-            &self.config.limits,
-        );
-        tokio::fs::write(run_dir.join("config.json"), spec.to_string()).await?;
-
-        let request = helper::HelperRequest {
-            container_id,
-            cgroup_path,
-            state_root: self.config.work_dir.join("state"),
-            run_dir: run_dir.to_path_buf(),
-            session_dir: session_dir.to_path_buf(),
-            limits: self.config.limits.clone(),
-        };
-        let result: Result<helper::HelperReport, String> = run_helper(
-            &self.config.helper,
-            &[],
-            &serde_json::to_vec(&request).unwrap(),
-        )
-        .await?;
-        result.map_err(SandboxError::Failed)
-    }
-
     fn session_lock(&self, session: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.session_locks.lock().unwrap();
         locks.retain(|_, l| Arc::strong_count(l) > 1);
         locks.entry(session.to_string()).or_default().clone()
+    }
+}
+
+/// Writes the bundle of one execution and runs it through the helper.
+async fn run(
+    config: &SandboxConfig,
+    run_id: &str,
+    run_dir: &Path,
+    session_dir: &Path,
+    req: &ExecRequest,
+) -> Result<helper::HelperReport, SandboxError> {
+    let code_dir = run_dir.join("code");
+    tokio::fs::create_dir_all(&code_dir).await?;
+    tokio::fs::create_dir_all(run_dir.join("data")).await?;
+    tokio::fs::write(code_dir.join(req.lang.file_name()), &req.code).await?;
+    set_mode(&code_dir, 0o755).await?;
+    set_mode(&code_dir.join(req.lang.file_name()), 0o644).await?;
+    let container_id = format!("chorus-{run_id}");
+    let cgroup_path = format!("{}/{container_id}", cgroup_group(&config.work_dir));
+    let spec = spec::config(
+        &cgroup_path,
+        &config.rootfs,
+        run_dir,
+        &req.lang.command(&req.args),
+        &config.limits,
+    );
+    tokio::fs::write(run_dir.join("config.json"), spec.to_string()).await?;
+
+    let request = helper::HelperRequest {
+        container_id,
+        cgroup_path,
+        state_root: config.work_dir.join("state"),
+        run_dir: run_dir.to_path_buf(),
+        session_dir: session_dir.to_path_buf(),
+        limits: config.limits.clone(),
+    };
+    let result: Result<helper::HelperReport, String> =
+        run_helper(&config.helper, &[], &serde_json::to_vec(&request).unwrap()).await?;
+    result.map_err(SandboxError::Failed)
+}
+
+impl Drop for Sandbox {
+    /// Removes this sandbox's (by now empty) cgroup parents, so tests and restarts
+    /// with a new work directory leave nothing behind in /sys/fs/cgroup.
+    fn drop(&mut self) {
+        let group = cgroup_group(&self.config.work_dir);
+        let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") else {
+            return;
+        };
+        for hierarchy in hierarchies.flatten() {
+            let _ = std::fs::remove_dir(hierarchy.path().join(&group));
+        }
+        let _ = std::fs::remove_dir(Path::new("/sys/fs/cgroup").join(&group));
     }
 }
 

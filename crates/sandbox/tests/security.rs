@@ -323,3 +323,30 @@ async fn one_user_cannot_use_another_users_session_or_files() {
         .unwrap();
     assert_eq!(out.stdout, "alice's");
 }
+
+#[tokio::test]
+async fn a_caller_that_gives_up_leaves_no_container_behind() {
+    let (sandbox, work) = sandbox(Limits {
+        timeout: Duration::from_secs(2),
+        ..small()
+    })
+    .await;
+    let gave_up = tokio::time::timeout(
+        Duration::from_millis(500),
+        sandbox.exec("alice", req(Language::Bash, "while :; do :; done")),
+    )
+    .await;
+    assert!(gave_up.is_err(), "still running when the caller left");
+    // The run still ends at its time limit and deletes its container.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let state: Vec<_> = std::fs::read_dir(work.path().join("state"))
+        .unwrap()
+        .collect();
+    assert!(state.is_empty(), "container state left: {state:?}");
+    let runs: Vec<_> = std::fs::read_dir(work.path().join("runs"))
+        .unwrap()
+        .collect();
+    assert!(runs.is_empty(), "bundle left: {runs:?}");
+    let next = run(&sandbox, Language::Bash, "echo ok").await;
+    assert_eq!(next.stdout, "ok\n");
+}

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+pub mod code;
 pub mod tree;
 pub use tree::{ForkOption, Tree};
 

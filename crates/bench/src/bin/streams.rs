@@ -52,11 +52,6 @@ fn done() -> JobEvent {
     }
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i].as_secs_f64() * 1000.0
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -103,9 +98,9 @@ async fn reconnect(jobs: &Jobs) -> anyhow::Result<()> {
     times.sort();
     println!(
         "reconnect -> first replayed event: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms (1,000 reconnects)",
-        percentile(&times, 0.5),
-        percentile(&times, 0.99),
-        percentile(&times, 1.0)
+        chorus_bench::percentile_ms(&times, 0.5),
+        chorus_bench::percentile_ms(&times, 0.99),
+        chorus_bench::percentile_ms(&times, 1.0)
     );
     Ok(())
 }
