@@ -68,11 +68,8 @@ impl Engine {
             .exec_code(
                 user,
                 ExecRequest {
-                    lang,
-                    code: code.into(),
-                    args: Vec::new(),
                     session_id: Some(session),
-                    files: Vec::new(),
+                    ..ExecRequest::new(lang, code)
                 },
             )
             .await?;

@@ -405,36 +405,17 @@ fn tmpfs_is_full(dir: &Path) -> bool {
 }
 
 /// (size, modification time in ns) of every regular file under `root`, by
-/// relative path. Symlinks and special files are ignored: following a link the
-/// program made would read the host's files, not the container's.
+/// relative path (symlinks and special files are left out, see `files`).
 type Snapshot = BTreeMap<String, (u64, i128)>;
 
 fn snapshot(root: &Path) -> Snapshot {
-    let mut files = Snapshot::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let Ok(meta) = fs::symlink_metadata(&path) else {
-                continue;
-            };
-            if meta.is_dir() {
-                stack.push(path);
-            } else if meta.is_file() {
-                let rel = path
-                    .strip_prefix(root)
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned();
-                let mtime = meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128;
-                files.insert(rel, (meta.len(), mtime));
-            }
-        }
-    }
-    files
+    crate::files::regular_files(root)
+        .into_iter()
+        .map(|(rel, _, meta)| {
+            let mtime = meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128;
+            (rel, (meta.len(), mtime))
+        })
+        .collect()
 }
 
 fn copy_in(session: &Path, data: &Path) -> Result<Snapshot, String> {

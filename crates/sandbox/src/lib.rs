@@ -6,6 +6,7 @@
 //! is built by `scripts/build-rootfs.sh`; without it the sandbox says so instead
 //! of running anything.
 
+mod files;
 pub mod helper;
 pub mod lang;
 pub mod sessions;
@@ -78,6 +79,19 @@ pub struct ExecRequest {
     /// Run in this session's `/mnt/data` (created when absent).
     pub session_id: Option<String>,
     pub files: Vec<FileRef>,
+}
+
+impl ExecRequest {
+    /// `code` in `lang`, in a new session, with no arguments or files.
+    pub fn new(lang: Language, code: impl Into<String>) -> Self {
+        ExecRequest {
+            lang,
+            code: code.into(),
+            args: Vec::new(),
+            session_id: None,
+            files: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -5,7 +5,7 @@
 //! Layout: `<root>/<session id>/meta.json` (owner and file ids) and
 //! `<root>/<session id>/files/` (the content).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -146,10 +146,7 @@ impl Sessions {
         let dir = self.files_dir(session);
         let mut entries = Vec::new();
         let mut changed = false;
-        for (name, path) in walk(&dir) {
-            let Ok(stat) = std::fs::symlink_metadata(&path) else {
-                continue;
-            };
+        for (name, _, stat) in crate::files::regular_files(&dir) {
             let id = match meta.ids.iter().find(|(_, n)| *n == name) {
                 Some((id, _)) => id.clone(),
                 None => {
@@ -213,32 +210,6 @@ fn clean_name(name: &str) -> Option<String> {
     let base: String = base.chars().filter(|c| !c.is_control()).collect();
     let base = base.trim().to_string();
     (!base.is_empty() && base != "." && base != ".." && base.len() <= 255).then_some(base)
-}
-
-/// (relative name, path) of every regular file under `dir`.
-fn walk(dir: &Path) -> Vec<(String, PathBuf)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let Ok(ft) = entry.file_type() else { continue };
-            if ft.is_dir() {
-                stack.push(path);
-            } else if ft.is_file() {
-                let rel = path
-                    .strip_prefix(dir)
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned();
-                out.push((rel, path));
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -36,39 +36,33 @@ fn report(name: &str, mut times: Vec<Duration>) -> f64 {
     p50
 }
 
-fn host(runs: usize, program: &str, args: &[&str]) -> Vec<Duration> {
-    (0..runs)
-        .map(|_| {
-            let t = Instant::now();
-            let status = std::process::Command::new(program)
-                .args(args)
-                .status()
-                .unwrap();
-            assert!(status.success());
-            t.elapsed()
-        })
-        .collect()
+async fn host(runs: usize, program: &str, args: &[&str]) -> Vec<Duration> {
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        let status = tokio::process::Command::new(program)
+            .args(args)
+            .status()
+            .await
+            .unwrap();
+        assert!(status.success());
+        times.push(t.elapsed());
+    }
+    times
 }
 
 async fn contained(sandbox: &Sandbox, runs: usize, lang: Language, code: &str) -> Vec<Duration> {
     let mut times = Vec::with_capacity(runs);
     for _ in 0..runs {
         let t = Instant::now();
-        let out = sandbox.exec("bench", request(lang, code)).await.unwrap();
+        let out = sandbox
+            .exec("bench", ExecRequest::new(lang, code))
+            .await
+            .unwrap();
         assert_eq!(out.exit_code, Some(0), "{out:?}");
         times.push(t.elapsed());
     }
     times
-}
-
-fn request(lang: Language, code: &str) -> ExecRequest {
-    ExecRequest {
-        lang,
-        code: code.into(),
-        args: vec![],
-        session_id: None,
-        files: vec![],
-    }
 }
 
 fn du_mib(path: &std::path::Path) -> f64 {
@@ -119,10 +113,16 @@ async fn main() -> anyhow::Result<()> {
     contained(&sandbox, 3, Language::Py, "pass").await;
 
     println!("create → exit over {} runs", args.runs);
-    report("host /bin/true", host(args.runs, "/bin/true", &[]));
+    report("host /bin/true", host(args.runs, "/bin/true", &[]).await);
+    // Debian's interpreter, like the rootfs's: a `python3` earlier on PATH may be a
+    // version manager's shim script that costs ten times Python's own start.
+    let python = ["/usr/bin/python3", "python3"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .unwrap_or("python3");
     let host_py = report(
         "host python3 -c pass",
-        host(args.runs, "python3", &["-c", "pass"]),
+        host(args.runs, python, &["-c", "pass"]).await,
     );
     report(
         "sandbox true (bash)",

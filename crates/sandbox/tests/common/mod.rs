@@ -36,13 +36,7 @@ pub async fn sandbox(limits: Limits) -> (Sandbox, tempfile::TempDir) {
 }
 
 pub fn req(lang: Language, code: &str) -> ExecRequest {
-    ExecRequest {
-        lang,
-        code: code.into(),
-        args: vec![],
-        session_id: None,
-        files: vec![],
-    }
+    ExecRequest::new(lang, code)
 }
 
 pub async fn run(sandbox: &Sandbox, lang: Language, code: &str) -> ExecOutcome {
