@@ -528,9 +528,9 @@ test('two-factor: set up with an authenticator, sign in with a code, then a back
   await context.close();
 });
 
-test('code: run a block from an answer, see a chart it drew, keep files in the conversation', async () => {
+test('code: run a block from an answer, see a chart it drew, keep files in the conversation, upload a file for it', async () => {
   const { context, page } = await newPage(DESKTOP);
-  await register(page, { name: 'Grace', email: 'grace@example.com', password: 'compilers all the way' });
+  await register(page, { name: 'Frances', email: 'frances@example.com', password: 'optimizing compilers' });
   await sendAndWatch(page, 'Show me some Python');
   const answer = assistant(page);
   await answer.getByTestId('run-code').click();
@@ -564,9 +564,23 @@ test('code: run a block from an answer, see a chart it drew, keep files in the c
   assert.match(await answer.getByTestId('code-stderr').innerText(), /'missing-file': No such file or directory/);
   assert.match(await answer.getByTestId('code-status').innerText(), /^exit 2 /);
 
+  // Files for code: the panel lists what runs wrote; an upload lands in /mnt/data.
+  await page.getByTestId('files-toggle').click();
+  const panel = page.getByTestId('files-panel');
+  await panel.getByRole('link', { name: 'squares.png' }).waitFor();
+  await panel.getByLabel('Files to add').setInputFiles({ name: 'data.csv', mimeType: 'text/csv', buffer: Buffer.from('x,y\n1,2\n3,4\n') });
+  await panel.getByRole('button', { name: 'Upload' }).click();
+  await page.waitForURL(/\?files=open$/);
+  await hydrated(page);
+  await page.getByTestId('files-panel').getByRole('link', { name: 'data.csv' }).waitFor();
+  await runEdited('```python\nimport pandas as pd\nprint(pd.read_csv("data.csv")["y"].sum())\n```');
+  assert.equal((await answer.getByTestId('code-stdout').innerText()).trimEnd(), '6');
+  await page.getByTestId('files-panel').getByRole('button', { name: 'Delete data.csv' }).click();
+  await page.getByTestId('files-panel').getByRole('link', { name: 'data.csv' }).waitFor({ state: 'detached' });
+
   // Another account cannot fetch the chart.
   const other = await newPage(DESKTOP);
-  await register(other.page, { name: 'Eve', email: 'eve@example.com', password: 'not grace at all' });
+  await register(other.page, { name: 'Eve', email: 'eve.code@example.com', password: 'not frances at all' });
   assert.equal((await other.page.request.get(base + url)).status(), 404);
   assert.deepEqual(page.errors, []);
   await other.context.close();

@@ -251,6 +251,56 @@ pub async fn download(
     }
 }
 
+/// The Files panel's upload (a plain form post, so it works before the page is
+/// interactive): the files go to the conversation's `/mnt/data`, then back to
+/// the conversation with the panel open.
+pub async fn browser_upload(
+    auth: AuthSession,
+    State(state): State<ServerState>,
+    Path(conversation): Path<String>,
+    mut form: Multipart,
+) -> Response {
+    let Some(user) = auth.user else {
+        return (StatusCode::UNAUTHORIZED, "Sign in first.").into_response();
+    };
+    let conversation_id = chorus_types::ConversationId(conversation.clone());
+    loop {
+        let field = match form.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    format!("The upload was cut off: {e}"),
+                )
+                    .into_response();
+            }
+        };
+        let Some(name) = field
+            .file_name()
+            .map(str::to_string)
+            .filter(|n| !n.is_empty())
+        else {
+            continue;
+        };
+        let bytes = match field.bytes().await {
+            Ok(b) => b,
+            Err(e) => {
+                return (StatusCode::BAD_REQUEST, format!("Reading {name}: {e}")).into_response();
+            }
+        };
+        if let Err(e) = state
+            .app
+            .engine
+            .add_code_file(&user.id, &conversation_id, &name, &bytes)
+            .await
+        {
+            return engine_error(e).into_response();
+        }
+    }
+    axum::response::Redirect::to(&format!("/c/{conversation}?files=open")).into_response()
+}
+
 /// The browser's download of a Run button's output file.
 pub async fn browser_download(
     auth: AuthSession,

@@ -60,10 +60,22 @@ pub fn init_tracing() {
         .try_init();
 }
 
-/// Opens the data directory and builds the whole application.
+/// Opens the data directory and builds the whole application; the code sandbox's
+/// helper is this executable (`chorus sandbox-exec`).
 pub async fn build(
     data_dir: &std::path::Path,
     config: &chorus_config::Config,
+) -> anyhow::Result<Router> {
+    let program = std::env::current_exe().context("finding the chorus executable")?;
+    build_with_helper(data_dir, config, program).await
+}
+
+/// [`build`] with the `chorus` executable to run as the sandbox helper given
+/// (tests run the server inside a test binary, which is not one).
+pub async fn build_with_helper(
+    data_dir: &std::path::Path,
+    config: &chorus_config::Config,
+    chorus_executable: PathBuf,
 ) -> anyhow::Result<Router> {
     let secrets = secret_box(data_dir, config)?;
     let store = open_store(data_dir, &config.database).await?;
@@ -72,7 +84,7 @@ pub async fn build(
     let engine = Engine::start(store, gateway, streams, secrets)
         .await
         .context("starting the chat engine")?;
-    let engine = match start_sandbox(data_dir, &config.sandbox).await? {
+    let engine = match start_sandbox(data_dir, &config.sandbox, chorus_executable).await? {
         Some(sandbox) => engine.with_sandbox(sandbox),
         None => engine,
     };
@@ -84,6 +96,7 @@ pub async fn build(
 async fn start_sandbox(
     data_dir: &std::path::Path,
     section: &chorus_config::SandboxSection,
+    program: PathBuf,
 ) -> anyhow::Result<Option<chorus_sandbox::Sandbox>> {
     if !section.enabled {
         return Ok(None);
@@ -99,7 +112,6 @@ async fn start_sandbox(
                 chorus_sandbox::ROOTFS_VERSION
             ))
         });
-    let program = std::env::current_exe().context("finding the chorus executable")?;
     let config = chorus_sandbox::SandboxConfig {
         rootfs,
         work_dir: data_dir.join("sandbox"),
@@ -224,6 +236,9 @@ pub fn router(engine: Engine, config: &chorus_config::Config) -> Router {
         ))));
     let auth_layer = AuthManagerLayerBuilder::new(AuthBackend::new(store), session_layer).build();
 
+    // Uploads may be as large as a session's /mnt/data (axum's default is 2 MB).
+    let upload_limit =
+        axum::extract::DefaultBodyLimit::max((config.sandbox.session_mb << 20) as usize);
     let routes = generate_route_list(app::App);
     let context = move || leptos::prelude::provide_context(app_state.clone());
     Router::new()
@@ -237,8 +252,14 @@ pub fn router(engine: Engine, config: &chorus_config::Config) -> Router {
             axum::routing::post(openai_api::chat_completions),
         )
         .route("/v1/exec", axum::routing::post(code_api::exec))
-        .route("/v1/upload", axum::routing::post(code_api::upload))
-        .route("/v1/upload/batch", axum::routing::post(code_api::upload))
+        .route(
+            "/v1/upload",
+            axum::routing::post(code_api::upload).layer(upload_limit),
+        )
+        .route(
+            "/v1/upload/batch",
+            axum::routing::post(code_api::upload).layer(upload_limit),
+        )
         .route("/v1/files/{session}", get(code_api::list_files))
         .route(
             "/v1/files/{session}/{file}",
@@ -249,6 +270,10 @@ pub fn router(engine: Engine, config: &chorus_config::Config) -> Router {
         .route(
             "/api/code/files/{session}/{file}",
             get(code_api::browser_download),
+        )
+        .route(
+            "/api/code/upload/{conversation}",
+            axum::routing::post(code_api::browser_upload).layer(upload_limit),
         )
         .leptos_routes_with_context(&state, routes, context, {
             let options = state.leptos.clone();

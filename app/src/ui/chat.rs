@@ -2,6 +2,7 @@
 
 use crate::api::{get_conversation, list_endpoints, send_message, stop_job};
 use crate::ui::ErrorText;
+use crate::ui::code_files::{FilesPanel, FilesToggle};
 use crate::ui::layout::{Change, Changes, Drawer, Refresh, ThemeToggle};
 use crate::ui::message::{ActiveJob, MessageItem};
 use crate::ui::thread::{ModelChoice, OpenConversation};
@@ -48,7 +49,7 @@ pub fn ChatView() -> impl IntoView {
                         <Chat conversation endpoints live_title version draft/>
                     }.into_any(),
                     (Err(e), _) | (_, Err(e)) => view! {
-                        <Header title=Signal::stored("Chorus".to_string())/>
+                        <Header title=Signal::stored("Chorus".to_string()) conversation=None/>
                         <div class="flex-1 grid place-items-center p-6">
                             <p role="alert" class="error-text">{e.to_string()}</p>
                         </div>
@@ -99,15 +100,26 @@ fn follow_other_tabs(
 }
 
 #[component]
-fn Header(#[prop(into)] title: Signal<String>) -> impl IntoView {
+fn Header(
+    #[prop(into)] title: Signal<String>,
+    /// The open conversation, for its Files panel (none for a new chat).
+    conversation: Option<String>,
+) -> impl IntoView {
     let drawer = expect_context::<Drawer>().0;
+    let files_open = RwSignal::new(false);
+    let has_files = conversation.is_some();
     view! {
         <header class="flex items-center gap-2 border-b border-zinc-200 dark:border-zinc-800 px-3 h-12 shrink-0">
             <button type="button" class="btn-ghost md:hidden" aria-label="Open conversations"
                 on:click=move |_| drawer.set(true)>"☰"</button>
             <h1 class="truncate font-medium flex-1" data-testid="conversation-title">{title}</h1>
+            {has_files.then(|| view! { <FilesToggle open=files_open/> })}
             <span class="md:hidden"><ThemeToggle/></span>
         </header>
+        {move || match (&conversation, files_open.get()) {
+            (Some(id), true) => Some(view! { <FilesPanel conversation=id.clone()/> }),
+            _ => None,
+        }}
     }
 }
 
@@ -155,7 +167,7 @@ fn Chat(
         refresh.sidebar();
     });
     view! {
-        <Header title/>
+        <Header title conversation=id.clone()/>
         <section class="flex-1 overflow-y-auto" data-testid="messages" node_ref=list
             on:scroll=move |_| if let Some(list) = list.get_untracked() { window.near_top(list.scroll_top()) }>
             <div class="mx-auto max-w-3xl px-4 py-6 space-y-6">

@@ -4,6 +4,7 @@ pub mod actions;
 pub mod auth;
 pub mod chat;
 pub mod code_block;
+pub mod code_files;
 pub mod layout;
 pub mod message;
 pub mod settings;

@@ -2,7 +2,7 @@
 //! conversation, so files persist between runs) and the LibreChat-compatible
 //! code API (`/v1/exec` and friends), both through `chorus-sandbox`.
 
-use chorus_sandbox::{ExecOutcome, ExecRequest, Language, Sandbox, SandboxError};
+use chorus_sandbox::{ExecOutcome, ExecRequest, FileEntry, Language, Sandbox, SandboxError};
 use chorus_types::{CodeFileView, CodeRunView, ConversationId, UserId};
 
 use crate::{Engine, EngineError};
@@ -47,6 +47,57 @@ impl Engine {
         })
     }
 
+    /// The sandbox session of one of the user's conversations (its `/mnt/data`),
+    /// created on first use.
+    async fn conversation_session(
+        &self,
+        user: &UserId,
+        conversation: &ConversationId,
+    ) -> Result<(&Sandbox, String), EngineError> {
+        let sandbox = self.sandbox()?;
+        if self.store.conversation(user, conversation).await?.is_none() {
+            return Err(EngineError::NotFound);
+        }
+        let session = sandbox
+            .sessions()
+            .for_key(&user.0, &format!("conversation:{}", conversation.0))?;
+        Ok((sandbox, session))
+    }
+
+    /// The files in a conversation's `/mnt/data`.
+    pub async fn code_files(
+        &self,
+        user: &UserId,
+        conversation: &ConversationId,
+    ) -> Result<Vec<CodeFileView>, EngineError> {
+        let (sandbox, session) = self.conversation_session(user, conversation).await?;
+        let files = sandbox.sessions().list(&user.0, &session)?;
+        Ok(files.iter().map(|f| file_view(&session, f)).collect())
+    }
+
+    /// Puts a file the user uploaded into a conversation's `/mnt/data`.
+    pub async fn add_code_file(
+        &self,
+        user: &UserId,
+        conversation: &ConversationId,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<CodeFileView, EngineError> {
+        let (sandbox, session) = self.conversation_session(user, conversation).await?;
+        let entry = sandbox.sessions().put(&user.0, &session, name, bytes)?;
+        Ok(file_view(&session, &entry))
+    }
+
+    pub async fn delete_code_file(
+        &self,
+        user: &UserId,
+        conversation: &ConversationId,
+        file: &str,
+    ) -> Result<(), EngineError> {
+        let (sandbox, session) = self.conversation_session(user, conversation).await?;
+        Ok(sandbox.sessions().delete_file(&user.0, &session, file)?)
+    }
+
     /// Runs a code block of one of the user's conversations in that
     /// conversation's session.
     pub async fn run_code_block(
@@ -56,14 +107,8 @@ impl Engine {
         language: &str,
         code: &str,
     ) -> Result<CodeRunView, EngineError> {
-        let sandbox = self.sandbox()?;
         let lang = Self::parse_language(language)?;
-        if self.store.conversation(user, conversation).await?.is_none() {
-            return Err(EngineError::NotFound);
-        }
-        let session = sandbox
-            .sessions()
-            .for_key(&user.0, &format!("conversation:{}", conversation.0))?;
+        let (_, session) = self.conversation_session(user, conversation).await?;
         let outcome = self
             .exec_code(
                 user,
@@ -85,16 +130,21 @@ impl Engine {
     }
 }
 
+fn file_view(session: &str, f: &FileEntry) -> CodeFileView {
+    CodeFileView {
+        id: f.id.clone(),
+        url: code_file_url(session, &f.id),
+        is_image: is_image(&f.name),
+        name: f.name.clone(),
+        size: f.size,
+    }
+}
+
 fn run_view(outcome: ExecOutcome) -> CodeRunView {
     let files = outcome
         .files
         .iter()
-        .map(|f| CodeFileView {
-            url: code_file_url(&outcome.session_id, &f.id),
-            is_image: is_image(&f.name),
-            name: f.name.clone(),
-            size: f.size,
-        })
+        .map(|f| file_view(&outcome.session_id, f))
         .collect();
     CodeRunView {
         stdout: outcome.stdout,

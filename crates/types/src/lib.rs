@@ -257,6 +257,7 @@ pub struct CodeRunView {
 /// A file a run wrote to `/mnt/data`, downloadable at `url`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CodeFileView {
+    pub id: String,
     pub name: String,
     pub size: u64,
     pub url: String,

@@ -19,7 +19,10 @@ pub async fn start(data: &Path, yaml: &str) -> Server {
     let config = chorus_config::load_str(yaml, Path::new("test.yaml"), &|_| None)
         .unwrap()
         .config;
-    let router = chorus_server::build(data, &config).await.unwrap();
+    let router =
+        chorus_server::build_with_helper(data, &config, env!("CARGO_BIN_EXE_chorus").into())
+            .await
+            .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
     let task = tokio::spawn(async move {
