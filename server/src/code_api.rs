@@ -18,11 +18,11 @@
 //! browser user (the Run button's output).
 
 use crate::ServerState;
-use crate::openai_api::{ApiError, authenticate};
+use crate::openai_api::{ApiError, ApiUser};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Multipart, Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chorus_auth::AuthSession;
 use chorus_engine::{Engine, EngineError};
@@ -53,14 +53,10 @@ pub struct ExecBody {
 }
 
 pub async fn exec(
+    ApiUser(user): ApiUser,
     State(state): State<ServerState>,
-    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let user = match authenticate(&state, &headers).await {
-        Ok(u) => u,
-        Err(e) => return e.into_response(),
-    };
     let body: ExecBody = match serde_json::from_slice(&body) {
         Ok(b) => b,
         Err(e) => {
@@ -126,14 +122,10 @@ fn signal_name(sig: i32) -> String {
 }
 
 pub async fn upload(
+    ApiUser(user): ApiUser,
     State(state): State<ServerState>,
-    headers: HeaderMap,
     mut form: Multipart,
 ) -> Response {
-    let user = match authenticate(&state, &headers).await {
-        Ok(u) => u,
-        Err(e) => return e.into_response(),
-    };
     let sandbox = match state.app.engine.sandbox() {
         Ok(s) => s,
         Err(e) => return engine_error(e).into_response(),
@@ -185,14 +177,10 @@ pub async fn upload(
 }
 
 pub async fn list_files(
+    ApiUser(user): ApiUser,
     State(state): State<ServerState>,
-    headers: HeaderMap,
     Path(session): Path<String>,
 ) -> Response {
-    let user = match authenticate(&state, &headers).await {
-        Ok(u) => u,
-        Err(e) => return e.into_response(),
-    };
     let listed = state
         .app
         .engine
@@ -221,14 +209,10 @@ pub async fn list_files(
 }
 
 pub async fn delete_file(
+    ApiUser(user): ApiUser,
     State(state): State<ServerState>,
-    headers: HeaderMap,
     Path((session, file)): Path<(String, String)>,
 ) -> Response {
-    let user = match authenticate(&state, &headers).await {
-        Ok(u) => u,
-        Err(e) => return e.into_response(),
-    };
     let deleted = state
         .app
         .engine
@@ -241,14 +225,11 @@ pub async fn delete_file(
 }
 
 pub async fn download(
+    ApiUser(user): ApiUser,
     State(state): State<ServerState>,
-    headers: HeaderMap,
     Path((session, file)): Path<(String, String)>,
 ) -> Response {
-    match authenticate(&state, &headers).await {
-        Ok(user) => serve_file(&state.app.engine, &user, &session, &file).await,
-        Err(e) => e.into_response(),
-    }
+    serve_file(&state.app.engine, &user, &session, &file).await
 }
 
 /// The Files panel's upload (a plain form post, so it works before the page is

@@ -129,6 +129,24 @@ pub(crate) async fn authenticate(
     }
 }
 
+/// The user whose API key is on the request, as an extractor: a handler that
+/// takes it never runs for a missing or wrong key (the 401 is answered for it).
+pub(crate) struct ApiUser(pub UserId);
+
+impl axum::extract::FromRequestParts<ServerState> for ApiUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &ServerState,
+    ) -> Result<Self, Self::Rejection> {
+        authenticate(state, &parts.headers)
+            .await
+            .map(ApiUser)
+            .map_err(IntoResponse::into_response)
+    }
+}
+
 pub async fn models(State(state): State<ServerState>, headers: HeaderMap) -> Response {
     let user = match authenticate(&state, &headers).await {
         Ok(user) => user,
