@@ -350,3 +350,106 @@ async fn a_caller_that_gives_up_leaves_no_container_behind() {
     let next = run(&sandbox, Language::Bash, "echo ok").await;
     assert_eq!(next.stdout, "ok\n");
 }
+
+/// (pid, parent pid, name) of every process on the host.
+fn processes() -> Vec<(i32, i32, String)> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            let (head, rest) = stat.rsplit_once(") ")?;
+            let comm = head.split_once(" (")?.1.to_string();
+            let ppid = rest.split_whitespace().nth(1)?.parse().ok()?;
+            Some((pid, ppid, comm))
+        })
+        .collect()
+}
+
+/// Processes inside the container `id` (its cgroup path names it).
+fn in_container(id: &str) -> Vec<(i32, i32, String)> {
+    processes()
+        .into_iter()
+        .filter(|(pid, _, _)| {
+            std::fs::read_to_string(format!("/proc/{pid}/cgroup")).is_ok_and(|c| c.contains(id))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_crashed_helper_is_reported_and_its_container_is_cleaned_at_the_next_start() {
+    let (sandbox, work) = sandbox(small()).await;
+    let state = work.path().join("state");
+    let running = tokio::spawn(async move {
+        let out = sandbox
+            .exec("alice", req(Language::Bash, "while :; do :; done"))
+            .await;
+        (sandbox, out)
+    });
+    // Wait for the program to run, then kill its helper as a crash would.
+    let mut helper = None;
+    let mut container = String::new();
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let Some(entry) = std::fs::read_dir(&state).unwrap().flatten().next() else {
+            continue;
+        };
+        container = entry.file_name().to_string_lossy().into_owned();
+        let all = processes();
+        helper = in_container(&container).iter().find_map(|(_, ppid, _)| {
+            all.iter()
+                .find(|(pid, _, comm)| pid == ppid && comm.starts_with("chorus-sandbox"))
+                .map(|p| p.0)
+        });
+        if helper.is_some() {
+            break;
+        }
+    }
+    let helper = helper.expect("the helper and its container are running");
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &helper.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let (sandbox, out) = running.await.unwrap();
+    let err = out.expect_err("the run cannot succeed without its helper");
+    assert!(
+        err.to_string().contains("the helper ended with signal: 9"),
+        "{err}"
+    );
+    // The container outlived its helper (still looping); the next start, as after
+    // a server crash, kills and deletes it.
+    assert!(
+        !in_container(&container).is_empty(),
+        "the orphaned program still runs"
+    );
+    drop(sandbox);
+    let again = chorus_sandbox::Sandbox::start(chorus_sandbox::SandboxConfig {
+        rootfs: rootfs(),
+        work_dir: work.path().to_path_buf(),
+        helper: chorus_sandbox::HelperCommand {
+            program: env!("CARGO_BIN_EXE_chorus-sandbox-helper").into(),
+            args: vec![],
+        },
+        concurrency: 1,
+        limits: small(),
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        std::fs::read_dir(&state).unwrap().count(),
+        0,
+        "container state removed"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        in_container(&container).is_empty(),
+        "the orphaned program was killed"
+    );
+    let out = again
+        .exec("alice", req(Language::Bash, "echo fine"))
+        .await
+        .unwrap();
+    assert_eq!(out.stdout, "fine\n");
+}
