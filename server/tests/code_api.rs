@@ -2,12 +2,10 @@
 //! it (`X-API-Key`, `User-Id`, multipart uploads with `entity_id`), running real
 //! containers through the `chorus sandbox-exec` helper.
 
-use chorus_engine::Engine;
-use chorus_gateway::Gateway;
+mod common;
+
 use chorus_sandbox::{HelperCommand, Limits, Sandbox, SandboxConfig};
-use chorus_secrets::SecretBox;
 use chorus_store::Store;
-use chorus_streams::Streams;
 use chorus_types::UserId;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -57,21 +55,12 @@ async fn start() -> Api {
     })
     .await
     .unwrap();
-    let engine = Engine::start(
-        store,
-        Gateway::from_config(&config),
-        Streams::local(),
-        SecretBox::ephemeral(),
-    )
-    .await
-    .unwrap()
-    .with_sandbox(sandbox);
-    let router = chorus_server::router(engine, &config);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let engine = common::engine_on(store, &config)
+        .await
+        .with_sandbox(sandbox);
+    let base = common::serve(engine, &config).await;
     Api {
-        base: format!("http://{addr}/v1"),
+        base: format!("{base}/v1"),
         bob: keys.pop().unwrap(),
         alice: keys.pop().unwrap(),
         http: reqwest::Client::new(),

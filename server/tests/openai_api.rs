@@ -2,11 +2,10 @@
 //! keys, `/v1/models`, and `/v1/chat/completions` streamed and not, in front of
 //! a local upstream speaking Chat Completions.
 
+mod common;
+
 use chorus_engine::Engine;
-use chorus_gateway::Gateway;
-use chorus_secrets::SecretBox;
 use chorus_store::Store;
-use chorus_streams::Streams;
 use chorus_testkit::{MockOpenAi, MockOptions, answer_for, title_for};
 use chorus_types::UserId;
 use futures::StreamExt;
@@ -39,20 +38,10 @@ async fn start() -> Api {
         .unwrap();
     let user = UserId(user.id);
     let key = store.create_api_key(&user, "test").await.unwrap().secret;
-    let engine = Engine::start(
-        store,
-        Gateway::from_config(&config),
-        Streams::local(),
-        SecretBox::ephemeral(),
-    )
-    .await
-    .unwrap();
-    let router = chorus_server::router(engine.clone(), &config);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let engine = common::engine_on(store, &config).await;
+    let base = common::serve(engine.clone(), &config).await;
     Api {
-        base: format!("http://{addr}/v1"),
+        base: format!("{base}/v1"),
         key,
         engine,
         user,

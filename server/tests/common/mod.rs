@@ -10,6 +10,31 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+/// An engine on `store` with `config`'s endpoints, in-process streams and a
+/// throwaway secret key, for tests that set data up in the store first.
+pub async fn engine_on(
+    store: chorus_store::Store,
+    config: &chorus_config::Config,
+) -> chorus_engine::Engine {
+    chorus_engine::Engine::start(
+        store,
+        chorus_gateway::Gateway::from_config(config),
+        chorus_streams::Streams::local(),
+        chorus_secrets::SecretBox::ephemeral(),
+    )
+    .await
+    .unwrap()
+}
+
+/// Serves `engine` on a free port; returns the base URL.
+pub async fn serve(engine: chorus_engine::Engine, config: &chorus_config::Config) -> String {
+    let router = chorus_server::router(engine, config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    format!("http://{addr}")
+}
+
 pub struct Server {
     pub base: String,
     _task: tokio::task::JoinHandle<()>,
