@@ -400,7 +400,8 @@ test('branches: edit and resubmit, switch versions, regenerate with another mode
   await page.getByTestId('forked-from').getByRole('link').click();
   await page.waitForURL(source);
   await hydrated(page);
-  assert.equal(await assistant(page).getByTestId('sibling-position').innerText(), '1 / 2');
+  // The source loads after the URL changes: wait for its answer's switch.
+  await assistant(page).getByTestId('sibling-position').filter({ hasText: /^1 \/ 2$/ }).waitFor();
 
   // Delete the edited branch in the source: the question has one version again.
   await question(1).getByRole('button', { name: 'Next version' }).click();
