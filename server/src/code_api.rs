@@ -95,7 +95,7 @@ pub async fn exec(
                     "stdout": out.stdout,
                     "stderr": out.stderr,
                     "code": out.exit_code,
-                    "signal": out.signal.map(signal_name),
+                    "signal": out.signal.map(chorus_sandbox::signal_name),
                     "output": format!("{}{}", out.stdout, out.stderr),
                     "timed_out": out.timed_out,
                     "oom_killed": out.oom_killed,
@@ -106,18 +106,6 @@ pub async fn exec(
             .into_response()
         }
         Err(e) => engine_error(e).into_response(),
-    }
-}
-
-/// The names LibreChat's clients print for the signals a sandboxed program meets.
-fn signal_name(sig: i32) -> String {
-    match sig {
-        9 => "SIGKILL".into(),
-        15 => "SIGTERM".into(),
-        11 => "SIGSEGV".into(),
-        6 => "SIGABRT".into(),
-        8 => "SIGFPE".into(),
-        other => other.to_string(),
     }
 }
 
@@ -157,7 +145,11 @@ pub async fn upload(
                 Err(e) => return engine_error(e.into()).into_response(),
             },
         };
-        match sandbox.sessions().put(&user.0, &sid, &filename, &bytes) {
+        match sandbox
+            .sessions()
+            .put(&user.0, &sid, &filename, bytes)
+            .await
+        {
             Ok(entry) => {
                 files.push(json!({"fileId": entry.id, "filename": entry.name, "status": "success"}))
             }
@@ -273,7 +265,7 @@ pub async fn browser_upload(
         if let Err(e) = state
             .app
             .engine
-            .add_code_file(&user.id, &conversation_id, &name, &bytes)
+            .add_code_file(&user.id, &conversation_id, &name, bytes)
             .await
         {
             return engine_error(e).into_response();

@@ -29,6 +29,9 @@ use std::path::PathBuf;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
+/// The hidden subcommand that runs the code sandbox's helper (see `main`).
+pub const SANDBOX_EXEC: &str = "sandbox-exec";
+
 /// What `serve` needs.
 pub struct ServeOptions {
     pub addr: SocketAddr,
@@ -104,20 +107,13 @@ async fn start_sandbox(
     let rootfs = std::env::var("CHORUS_SANDBOX_ROOTFS")
         .ok()
         .or_else(|| section.rootfs.clone())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
-            PathBuf::from(home).join(format!(
-                ".cache/chorus/rootfs/v{}",
-                chorus_sandbox::ROOTFS_VERSION
-            ))
-        });
+        .map_or_else(chorus_sandbox::default_rootfs, PathBuf::from);
     let config = chorus_sandbox::SandboxConfig {
         rootfs,
         work_dir: data_dir.join("sandbox"),
         helper: chorus_sandbox::HelperCommand {
             program,
-            args: vec!["sandbox-exec".into()],
+            args: vec![SANDBOX_EXEC.into()],
         },
         concurrency: section.concurrency as usize,
         limits: chorus_sandbox::Limits {

@@ -5,13 +5,8 @@ fn main() -> ExitCode {
     // The code sandbox's helper runs containers with libcontainer, which must
     // stay out of a multi-threaded process: dispatch before any runtime exists.
     let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("sandbox-exec") {
-        let code = match &args[2..] {
-            [flag, state, group] if flag == "--cleanup" => {
-                chorus_sandbox::helper::cleanup_main(state.as_ref(), group)
-            }
-            _ => chorus_sandbox::helper::main(),
-        };
+    if args.get(1).map(String::as_str) == Some(chorus_server::SANDBOX_EXEC) {
+        let code = chorus_sandbox::helper::run_from_args(&args[2..]);
         return ExitCode::from(code as u8);
     }
     let cli = chorus_server::cli::Cli::parse();

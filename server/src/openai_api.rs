@@ -98,10 +98,7 @@ impl From<GatewayError> for ApiError {
 
 /// The user whose API key came as `Authorization: Bearer <key>` (OpenAI's SDKs)
 /// or `X-API-Key: <key>` (LibreChat's code API client).
-pub(crate) async fn authenticate(
-    state: &ServerState,
-    headers: &HeaderMap,
-) -> Result<UserId, ApiError> {
+async fn authenticate(state: &ServerState, headers: &HeaderMap) -> Result<UserId, ApiError> {
     let unauthorized = |message: &str| ApiError {
         status: StatusCode::UNAUTHORIZED,
         message: message.into(),
@@ -147,11 +144,7 @@ impl axum::extract::FromRequestParts<ServerState> for ApiUser {
     }
 }
 
-pub async fn models(State(state): State<ServerState>, headers: HeaderMap) -> Response {
-    let user = match authenticate(&state, &headers).await {
-        Ok(user) => user,
-        Err(e) => return e.into_response(),
-    };
+pub async fn models(ApiUser(user): ApiUser, State(state): State<ServerState>) -> Response {
     let data: Vec<Value> = state
         .app
         .engine
@@ -477,22 +470,17 @@ fn parse(body: &[u8]) -> Result<CompletionRequest, ApiError> {
 }
 
 pub async fn chat_completions(
+    ApiUser(user): ApiUser,
     State(state): State<ServerState>,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match complete(state, headers, body).await {
+    match complete(state, user, body).await {
         Ok(resp) => resp,
         Err(e) => e.into_response(),
     }
 }
 
-async fn complete(
-    state: ServerState,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let user = authenticate(&state, &headers).await?;
+async fn complete(state: ServerState, user: UserId, body: Bytes) -> Result<Response, ApiError> {
     let req = parse(&body)?;
     let model_id = req.model.clone();
     let (provider, model) = state

@@ -8,7 +8,7 @@ use chorus_sandbox::{HelperCommand, Limits, Sandbox, SandboxConfig};
 use chorus_store::Store;
 use chorus_types::UserId;
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 struct Api {
     base: String,
@@ -16,14 +16,6 @@ struct Api {
     bob: String,
     http: reqwest::Client,
     _work: tempfile::TempDir,
-}
-
-fn rootfs() -> PathBuf {
-    std::env::var("CHORUS_SANDBOX_ROOTFS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/chorus/rootfs/v1")
-        })
 }
 
 async fn start() -> Api {
@@ -44,7 +36,7 @@ async fn start() -> Api {
     }
     let work = tempfile::tempdir().unwrap();
     let sandbox = Sandbox::start(SandboxConfig {
-        rootfs: rootfs(),
+        rootfs: chorus_sandbox::rootfs_from_env(),
         work_dir: work.path().to_path_buf(),
         helper: HelperCommand {
             program: env!("CARGO_BIN_EXE_chorus").into(),
@@ -270,7 +262,7 @@ async fn a_crash_is_reported_with_its_signal() {
         out["stderr"]
             .as_str()
             .unwrap()
-            .contains("killed by signal 11"),
+            .contains("killed by SIGSEGV (signal 11)"),
         "{out}"
     );
 }

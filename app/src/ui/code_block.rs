@@ -90,16 +90,21 @@ fn RunOutput(out: CodeRunView) -> impl IntoView {
 
 #[component]
 fn OutputFile(file: CodeFileView) -> impl IntoView {
-    let size = if file.size >= 1024 {
-        format!("{} KiB", file.size / 1024)
-    } else {
-        format!("{} B", file.size)
-    };
+    let size = human_size(file.size);
     view! {
         <div class="code-file" data-testid="code-file">
             {file.is_image.then(|| view! { <img src=file.url.clone() alt=file.name.clone() class="max-w-full rounded"/> })}
             <a href=file.url.clone() download=file.name.clone() class="link text-sm">{file.name.clone()}</a>
             <span class="muted text-xs">" "{size}</span>
         </div>
+    }
+}
+
+/// A file size as people read it: bytes, KiB or MiB.
+pub fn human_size(bytes: u64) -> String {
+    match bytes {
+        0..1024 => format!("{bytes} B"),
+        1024..1_048_576 => format!("{} KiB", bytes / 1024),
+        _ => format!("{:.1} MiB", bytes as f64 / 1_048_576.0),
     }
 }

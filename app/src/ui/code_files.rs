@@ -2,6 +2,7 @@
 //! uploaded for code to read, files runs wrote), with upload, download, delete.
 
 use crate::api::{code_files, delete_code_file};
+use crate::ui::code_block::human_size;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
@@ -53,7 +54,7 @@ pub fn FilesPanel(conversation: String) -> impl IntoView {
                                     view! {
                                         <li class="flex items-center gap-2" data-testid="file-row">
                                             <a class="link" href=f.url.clone() download=f.name.clone()>{f.name.clone()}</a>
-                                            <span class="muted text-xs">{format!("{} B", f.size)}</span>
+                                            <span class="muted text-xs">{human_size(f.size)}</span>
                                             <button type="button" class="btn-ghost text-xs"
                                                 aria-label=format!("Delete {}", f.name)
                                                 on:click=move |_| { delete.dispatch(file.clone()); }>"Delete"</button>

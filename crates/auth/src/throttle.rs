@@ -6,16 +6,10 @@
 //! Without it a 6-digit code could be guessed by trying them all.
 
 use crate::AuthError;
-use chorus_store::{Store, normalize_email};
+use chorus_store::{Store, normalize_email, now_millis};
 
 pub const MAX_FAILURES: usize = 5;
 pub const WINDOW_MILLIS: i64 = 15 * 60 * 1000;
-
-fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
 
 fn store_error(e: chorus_store::StoreError) -> AuthError {
     AuthError::Store(e.to_string())

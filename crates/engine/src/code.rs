@@ -81,10 +81,13 @@ impl Engine {
         user: &UserId,
         conversation: &ConversationId,
         name: &str,
-        bytes: &[u8],
+        bytes: impl Into<Vec<u8>>,
     ) -> Result<CodeFileView, EngineError> {
         let (sandbox, session) = self.conversation_session(user, conversation).await?;
-        let entry = sandbox.sessions().put(&user.0, &session, name, bytes)?;
+        let entry = sandbox
+            .sessions()
+            .put(&user.0, &session, name, bytes)
+            .await?;
         Ok(file_view(&session, &entry))
     }
 

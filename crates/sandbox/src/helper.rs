@@ -63,14 +63,26 @@ pub struct HelperReport {
     pub session_full: bool,
     /// Paths (relative to `/mnt/data`) the program created or changed.
     pub changed: Vec<String>,
-    /// Paths the program deleted.
-    pub removed: Vec<String>,
     pub duration_ms: u64,
+    /// The container could not be deleted (the next start's cleanup will).
+    pub cleanup_error: Option<String>,
+}
+
+/// The helper's flag for removing what a crash left: `--cleanup <state> <group>`.
+pub const CLEANUP_FLAG: &str = "--cleanup";
+
+/// The helper's command line, after the program (and `sandbox-exec`): a run
+/// (request on stdin), or a cleanup. Returns the exit code.
+pub fn run_from_args(args: &[String]) -> i32 {
+    match args {
+        [flag, state, group] if flag == CLEANUP_FLAG => cleanup_main(state.as_ref(), group),
+        _ => main(),
+    }
 }
 
 /// `chorus sandbox-exec`: one request on stdin, one `{"Ok": report}` or
 /// `{"Err": message}` on stdout. Exit code 0 unless stdout itself failed.
-pub fn main() -> i32 {
+fn main() -> i32 {
     let mut input = String::new();
     let result = std::io::stdin()
         .read_to_string(&mut input)
@@ -89,7 +101,7 @@ pub fn main() -> i32 {
 /// `chorus sandbox-exec --cleanup <state root> <cgroup group>`: deletes containers
 /// and cgroups left behind by a crash (a killed helper cannot delete its own
 /// container). Only this sandbox's group: other instances on the host keep theirs.
-pub fn cleanup_main(state_root: &Path, cgroup_group: &str) -> i32 {
+fn cleanup_main(state_root: &Path, cgroup_group: &str) -> i32 {
     let mut removed = 0;
     if let Ok(entries) = fs::read_dir(state_root) {
         for entry in entries.flatten() {
@@ -183,11 +195,12 @@ fn run_container(req: &HelperRequest) -> Result<HelperReport, String> {
     // Read before delete(): the counters go with the cgroup.
     let counters = cgroup_counters(&req.cgroup_path);
     let _ = container.kill(Signal::SIGKILL, true);
-    if let Err(e) = container.delete(true) {
-        tracing::warn!(id = %req.container_id, "deleting the container: {e}");
+    let cleanup_error = container.delete(true).err().map(|e| {
         delete_leftover(&req.state_root.join(&req.container_id));
-    }
+        format!("deleting container {}: {e}", req.container_id)
+    });
     let mut report = result?;
+    report.cleanup_error = cleanup_error;
     report.oom_killed = counters.oom_kills > 0;
     report.pids_limited = counters.pids_max_hits > 0;
     Ok(report)
@@ -226,7 +239,7 @@ fn supervise(
 
     loop {
         let now = Instant::now();
-        if !exited && now >= deadline {
+        if !exited && !report.timed_out && now >= deadline {
             report.timed_out = true;
             let _ = container.kill(Signal::SIGKILL, true);
             let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
@@ -235,6 +248,7 @@ fn supervise(
         // once; the grace period only guards against something unforeseen.
         let limit = match drain_until {
             Some(until) => until,
+            // Killed: the exit is a moment away; poll for it in short steps.
             None if report.timed_out => now + Duration::from_millis(200),
             None => deadline,
         };
@@ -449,6 +463,9 @@ fn copy_out(
     after: &Snapshot,
     report: &mut HelperReport,
 ) -> Result<(), String> {
+    // Each file goes through this name beside the session's file directory (same
+    // file system, never listed), so a reader never sees half a file.
+    let incoming = session.with_file_name("incoming");
     for (rel, stat) in after {
         if before.get(rel) == Some(stat) {
             continue;
@@ -457,16 +474,13 @@ fn copy_out(
         if let Some(dir) = to.parent() {
             fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         }
-        // Through a temporary name, so a reader never sees half a file.
-        let tmp = to.with_extension("chorus-partial");
-        fs::copy(data.join(rel), &tmp).map_err(|e| format!("copying {rel} out: {e}"))?;
-        fs::rename(&tmp, &to).map_err(|e| format!("saving {rel}: {e}"))?;
+        fs::copy(data.join(rel), &incoming).map_err(|e| format!("copying {rel} out: {e}"))?;
+        fs::rename(&incoming, &to).map_err(|e| format!("saving {rel}: {e}"))?;
         report.changed.push(rel.clone());
     }
     for rel in before.keys() {
         if !after.contains_key(rel) {
             let _ = fs::remove_file(session.join(rel));
-            report.removed.push(rel.clone());
         }
     }
     Ok(())

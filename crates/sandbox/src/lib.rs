@@ -117,7 +117,6 @@ pub struct ExecOutcome {
 pub struct Health {
     pub available: bool,
     pub reason: Option<String>,
-    pub rootfs: PathBuf,
     pub languages: Vec<&'static str>,
 }
 
@@ -156,15 +155,10 @@ impl Sandbox {
         &self.sessions
     }
 
-    pub fn limits(&self) -> &Limits {
-        &self.config.limits
-    }
-
     pub fn health(&self) -> Health {
         Health {
             available: self.unavailable.is_none(),
             reason: self.unavailable.clone(),
-            rootfs: self.config.rootfs.clone(),
             languages: Language::ALL.iter().map(|l| l.code()).collect(),
         }
     }
@@ -174,12 +168,10 @@ impl Sandbox {
             return Err(SandboxError::Unavailable(reason.clone()));
         }
         let session = match &req.session_id {
-            Some(id) => {
-                self.sessions.dir(owner, id)?;
-                id.clone()
-            }
+            Some(id) => id.clone(),
             None => self.sessions.create(owner)?,
         };
+        // Checks that the session is the owner's, too.
         let session_dir = self.sessions.dir(owner, &session)?;
         for file in &req.files {
             if file.session_id == session {
@@ -188,7 +180,8 @@ impl Sandbox {
             let (entry, path) = self.sessions.file(owner, &file.session_id, &file.id)?;
             let name = file.name.clone().unwrap_or(entry.name);
             self.sessions
-                .put(owner, &session, &name, &tokio::fs::read(path).await?)?;
+                .put(owner, &session, &name, tokio::fs::read(path).await?)
+                .await?;
         }
 
         let lock = self.session_lock(&session);
@@ -211,6 +204,11 @@ impl Sandbox {
         let report = run
             .await
             .map_err(|e| SandboxError::Failed(format!("the run's task failed: {e}")))??;
+        if let Some(e) = &report.cleanup_error {
+            tracing::warn!(
+                "a sandbox container could not be deleted (the next start removes it): {e}"
+            );
+        }
 
         let listed = self.sessions.list(owner, &session)?;
         let files = listed
@@ -260,9 +258,12 @@ async fn run(
         session_dir: session_dir.to_path_buf(),
         limits: config.limits.clone(),
     };
-    let result: Result<helper::HelperReport, String> =
-        run_helper(&config.helper, &[], &serde_json::to_vec(&request).unwrap()).await?;
-    result.map_err(SandboxError::Failed)
+    run_helper(
+        &config.helper,
+        &serde_json::to_vec(&request).expect("serializes"),
+    )
+    .await?
+    .map_err(SandboxError::Failed)
 }
 
 impl Drop for Sandbox {
@@ -285,15 +286,13 @@ async fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
     tokio::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).await
 }
 
-/// Runs the helper with `input` on stdin and parses its JSON answer.
-async fn run_helper<T: serde::de::DeserializeOwned>(
+/// Runs the helper with a request on stdin and parses its report.
+async fn run_helper(
     helper: &HelperCommand,
-    extra_args: &[&str],
     input: &[u8],
-) -> Result<T, SandboxError> {
+) -> Result<Result<helper::HelperReport, String>, SandboxError> {
     let mut child = tokio::process::Command::new(&helper.program)
         .args(&helper.args)
-        .args(extra_args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -350,21 +349,47 @@ fn check_host(rootfs: &Path) -> Option<String> {
 /// This sandbox's cgroup parent: one per work directory, so that two instances on
 /// one host (or parallel tests) never clean up each other's containers.
 fn cgroup_group(work_dir: &Path) -> String {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    work_dir.hash(&mut hasher);
     format!(
-        "{}/{:012x}",
+        "{}/{}",
         spec::CGROUP_PARENT,
-        hasher.finish() & 0xffff_ffff_ffff
+        stable_hash(&[work_dir.as_os_str().as_encoded_bytes()])
     )
+}
+
+/// A short name for `parts` that stays the same across restarts and Rust
+/// releases (unlike `DefaultHasher`): it names cgroups and files on disk.
+pub(crate) fn stable_hash(parts: &[&[u8]]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update((part.len() as u64).to_le_bytes());
+        hasher.update(part);
+    }
+    hex::encode(&hasher.finalize()[..8])
+}
+
+/// Where scripts/build-rootfs.sh puts the rootfs by default.
+pub fn default_rootfs() -> PathBuf {
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    PathBuf::from(home).join(format!(".cache/chorus/rootfs/v{ROOTFS_VERSION}"))
+}
+
+/// `CHORUS_SANDBOX_ROOTFS` (what the test command exports), else the default.
+pub fn rootfs_from_env() -> PathBuf {
+    std::env::var_os("CHORUS_SANDBOX_ROOTFS").map_or_else(default_rootfs, PathBuf::from)
+}
+
+/// A signal's name (`SIGSEGV`), or its number when it has none.
+pub fn signal_name(signal: i32) -> String {
+    nix::sys::signal::Signal::try_from(signal)
+        .map_or_else(|_| signal.to_string(), |s| s.as_str().to_string())
 }
 
 async fn cleanup(config: &SandboxConfig) {
     let state = config.work_dir.join("state");
     let mut cmd = tokio::process::Command::new(&config.helper.program);
     cmd.args(&config.helper.args)
-        .arg("--cleanup")
+        .arg(helper::CLEANUP_FLAG)
         .arg(&state)
         .arg(cgroup_group(&config.work_dir));
     match cmd.output().await {
@@ -411,7 +436,7 @@ fn outcome(
             limits.memory_bytes >> 20
         ));
     } else if let Some(sig) = r.signal {
-        note(format!("killed by signal {sig}"));
+        note(format!("killed by {} (signal {sig})", signal_name(sig)));
     }
     if r.pids_limited {
         note(format!(

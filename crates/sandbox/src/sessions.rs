@@ -6,6 +6,7 @@
 //! `<root>/<session id>/files/` (the content).
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -45,11 +46,18 @@ struct Meta {
 #[derive(Clone)]
 pub struct Sessions {
     root: PathBuf,
+    /// Held while a session's `meta.json` is read, changed and written back (ids
+    /// given to new names) and while a conversation's session is looked up or
+    /// created: two requests at once must not lose each other's ids or sessions.
+    meta_lock: Arc<Mutex<()>>,
 }
 
 impl Sessions {
     pub fn new(root: PathBuf) -> Self {
-        Sessions { root }
+        Sessions {
+            root,
+            meta_lock: Arc::default(),
+        }
     }
 
     pub fn create(&self, owner: &str) -> Result<String, SandboxError> {
@@ -68,13 +76,11 @@ impl Sessions {
     /// The session tied to `key` for `owner` (a conversation keeps one session for
     /// all its runs), created on first use.
     pub fn for_key(&self, owner: &str, key: &str) -> Result<String, SandboxError> {
-        use std::hash::{Hash, Hasher};
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        (owner, key).hash(&mut hasher);
+        let _meta = self.meta_lock.lock().unwrap();
         let link = self
             .root
             .join("by-key")
-            .join(format!("{:016x}", hasher.finish()));
+            .join(crate::stable_hash(&[owner.as_bytes(), key.as_bytes()]));
         if let Ok(id) = std::fs::read_to_string(&link)
             && self.meta(owner, id.trim()).is_ok()
         {
@@ -119,19 +125,19 @@ impl Sessions {
     }
 
     /// Stores an uploaded file under its base name (any directories in the name
-    /// are dropped) and returns its entry.
-    pub fn put(
+    /// are dropped) and returns its entry. Async: uploads can be large.
+    pub async fn put(
         &self,
         owner: &str,
         session: &str,
         name: &str,
-        bytes: &[u8],
+        bytes: impl Into<Vec<u8>>,
     ) -> Result<FileEntry, SandboxError> {
         let name = clean_name(name).ok_or_else(|| {
             SandboxError::BadRequest(format!("{name:?} is not a usable file name"))
         })?;
         let dir = self.dir(owner, session)?;
-        std::fs::write(dir.join(&name), bytes)?;
+        tokio::fs::write(dir.join(&name), bytes.into()).await?;
         let mut entries = self.list(owner, session)?;
         let index = entries
             .iter()
@@ -142,6 +148,7 @@ impl Sessions {
 
     /// Every file in the session, with ids (new names get new ids).
     pub fn list(&self, owner: &str, session: &str) -> Result<Vec<FileEntry>, SandboxError> {
+        let _meta = self.meta_lock.lock().unwrap();
         let mut meta = self.meta(owner, session)?;
         let dir = self.files_dir(session);
         let mut entries = Vec::new();
@@ -216,16 +223,26 @@ fn clean_name(name: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn sessions_belong_to_their_owner_and_ids_stay_with_names() {
+    #[tokio::test]
+    async fn sessions_belong_to_their_owner_and_ids_stay_with_names() {
         let tmp = tempfile::tempdir().unwrap();
         let sessions = Sessions::new(tmp.path().to_path_buf());
         let s = sessions.create("alice").unwrap();
         assert!(is_id(&s));
-        let f = sessions.put("alice", &s, "../../etc/passwd", b"x").unwrap();
+        let f = sessions
+            .put("alice", &s, "../../etc/passwd", *b"x")
+            .await
+            .unwrap();
         assert_eq!(f.name, "passwd");
         assert!(is_id(&f.id));
-        assert_eq!(sessions.put("alice", &s, "passwd", b"yy").unwrap().id, f.id);
+        assert_eq!(
+            sessions
+                .put("alice", &s, "passwd", *b"yy")
+                .await
+                .unwrap()
+                .id,
+            f.id
+        );
         assert_eq!(sessions.file("alice", &s, &f.id).unwrap().0.size, 2);
         assert!(matches!(
             sessions.list("bob", &s),
@@ -239,6 +256,6 @@ mod tests {
             sessions.dir("alice", "../x"),
             Err(SandboxError::NotFound)
         ));
-        assert!(sessions.put("alice", &s, "..", b"").is_err());
+        assert!(sessions.put("alice", &s, "..", Vec::new()).await.is_err());
     }
 }

@@ -9,7 +9,7 @@ use common::*;
 
 async fn check(lang: Language, code: &str) {
     let (sandbox, _work) = sandbox(Limits::default()).await;
-    let session = session_with(&sandbox, "input.txt", b"world\n");
+    let session = session_with(&sandbox, "input.txt", b"world\n").await;
     let out = sandbox
         .exec(
             "alice",

@@ -70,22 +70,6 @@ impl Language {
             Language::Bash => "bash",
         }
     }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Language::Py => "Python",
-            Language::Js => "JavaScript",
-            Language::Ts => "TypeScript",
-            Language::C => "C",
-            Language::Cpp => "C++",
-            Language::Java => "Java",
-            Language::Php => "PHP",
-            Language::Rs => "Rust",
-            Language::Go => "Go",
-            Language::F90 => "Fortran",
-            Language::Bash => "Bash",
-        }
-    }
 }
 
 pub fn supported_codes() -> String {

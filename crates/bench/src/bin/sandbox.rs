@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 struct Args {
     #[arg(long, default_value_t = 100)]
     runs: usize,
-    /// The rootfs (default: $CHORUS_SANDBOX_ROOTFS, else ~/.cache/chorus/rootfs/v1).
+    /// The rootfs (default: $CHORUS_SANDBOX_ROOTFS, else where build-rootfs.sh puts it).
     #[arg(long)]
     rootfs: Option<PathBuf>,
     /// The helper (default: chorus-sandbox-helper next to this binary).
@@ -82,13 +82,7 @@ fn du_mib(path: &std::path::Path) -> f64 {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let rootfs = args.rootfs.unwrap_or_else(|| {
-        std::env::var("CHORUS_SANDBOX_ROOTFS")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| {
-                PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/chorus/rootfs/v1")
-            })
-    });
+    let rootfs = args.rootfs.unwrap_or_else(chorus_sandbox::rootfs_from_env);
     let helper = args.helper.unwrap_or_else(|| {
         std::env::current_exe()
             .unwrap()

@@ -9,11 +9,7 @@ use chorus_sandbox::{
 };
 
 pub fn rootfs() -> PathBuf {
-    std::env::var("CHORUS_SANDBOX_ROOTFS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/chorus/rootfs/v1")
-        })
+    chorus_sandbox::rootfs_from_env()
 }
 
 pub async fn sandbox(limits: Limits) -> (Sandbox, tempfile::TempDir) {
@@ -44,9 +40,13 @@ pub async fn run(sandbox: &Sandbox, lang: Language, code: &str) -> ExecOutcome {
 }
 
 /// A session of alice's holding `name` with `content`.
-pub fn session_with(sandbox: &Sandbox, name: &str, content: &[u8]) -> String {
+pub async fn session_with(sandbox: &Sandbox, name: &str, content: &[u8]) -> String {
     let id = sandbox.sessions().create("alice").unwrap();
-    sandbox.sessions().put("alice", &id, name, content).unwrap();
+    sandbox
+        .sessions()
+        .put("alice", &id, name, content)
+        .await
+        .unwrap();
     id
 }
 
