@@ -297,6 +297,9 @@ pub async fn send_message(
     endpoint: String,
     model: String,
     text: String,
+    /// The tools the model may call (`execute_code`).
+    #[server(default)]
+    tools: Vec<String>,
 ) -> Result<SendResult, ApiError> {
     let user = ssr::user().await?;
     let request = chorus_engine::SendRequest {
@@ -309,8 +312,23 @@ pub async fn send_message(
         endpoint,
         model,
         text,
+        tools,
     };
     Ok(ssr::state()?.engine.send(&user.id, request).await?)
+}
+
+/// The tools a user may turn on for the model here (`execute_code` when the
+/// server can run code).
+#[server(prefix = "/api", endpoint = "tools")]
+pub async fn available_tools() -> Result<Vec<String>, ApiError> {
+    ssr::user().await?;
+    Ok(ssr::state()?
+        .engine
+        .tools()
+        .names()
+        .into_iter()
+        .map(String::from)
+        .collect())
 }
 
 #[server(prefix = "/api", endpoint = "continue")]

@@ -30,6 +30,7 @@ pub fn attach(
     // these stay set and everything appends.
     let mut seen_text = false;
     let mut seen_reasoning = false;
+    let mut seen_tools = false;
     let on_message = {
         let source = source.clone();
         let on_end = on_end.clone();
@@ -55,6 +56,28 @@ pub fn attach(
                     live.reasoning.set(text)
                 }
                 JobEvent::Reasoning { text } => live.reasoning.update(|t| t.push_str(&text)),
+                JobEvent::ToolCall { step } if !std::mem::replace(&mut seen_tools, true) => {
+                    live.tools.set(vec![step])
+                }
+                JobEvent::ToolCall { step } => {
+                    live.tools
+                        .update(|steps| match steps.iter_mut().find(|s| s.id == step.id) {
+                            Some(known) => *known = step,
+                            None => steps.push(step),
+                        })
+                }
+                JobEvent::ToolResult {
+                    id,
+                    output,
+                    is_error,
+                    files,
+                } => live.tools.update(|steps| {
+                    if let Some(step) = steps.iter_mut().find(|s| s.id == id) {
+                        step.output = Some(output);
+                        step.is_error = is_error;
+                        step.files = files;
+                    }
+                }),
                 JobEvent::Usage { .. } => {}
                 // The view that asked may have been replaced meanwhile.
                 JobEvent::Title { title } => {
@@ -62,6 +85,13 @@ pub fn attach(
                 }
                 JobEvent::Done { state, error } => {
                     source.close();
+                    // A call still running when the answer stopped never finishes.
+                    live.tools.update(|steps| {
+                        for step in steps.iter_mut().filter(|s| s.output.is_none()) {
+                            step.output = Some("Stopped before the tool finished.".into());
+                            step.is_error = true;
+                        }
+                    });
                     live.state.set(state);
                     live.error.set(error);
                     on_end();

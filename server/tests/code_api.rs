@@ -4,7 +4,6 @@
 
 mod common;
 
-use chorus_sandbox::{HelperCommand, Limits, Sandbox, SandboxConfig};
 use chorus_store::Store;
 use chorus_types::UserId;
 use serde_json::{Value, json};
@@ -35,18 +34,7 @@ async fn start() -> Api {
         );
     }
     let work = tempfile::tempdir().unwrap();
-    let sandbox = Sandbox::start(SandboxConfig {
-        rootfs: chorus_sandbox::rootfs_from_env(),
-        work_dir: work.path().to_path_buf(),
-        helper: HelperCommand {
-            program: env!("CARGO_BIN_EXE_chorus").into(),
-            args: vec!["sandbox-exec".into()],
-        },
-        concurrency: 4,
-        limits: Limits::default(),
-    })
-    .await
-    .unwrap();
+    let sandbox = common::sandbox(work.path()).await;
     let engine = common::engine_on(store, &config)
         .await
         .with_sandbox(sandbox);

@@ -1,12 +1,15 @@
 //! A conversation (or a new one): header, messages, composer.
 
-use crate::api::{get_conversation, list_endpoints, send_message, stop_job};
+use crate::api::{available_tools, get_conversation, list_endpoints, send_message, stop_job};
 use crate::ui::ErrorText;
 use crate::ui::code_files::{FilesPanel, FilesToggle};
 use crate::ui::layout::{Change, Changes, Drawer, Refresh, ThemeToggle};
 use crate::ui::message::{ActiveJob, MessageItem};
 use crate::ui::thread::{ModelChoice, OpenConversation};
 use chorus_types::{ConversationView, EndpointView, MessageView, UserEvent};
+
+/// The code tool's name (`chorus_tools::EXECUTE_CODE`, which the browser build cannot link).
+const EXECUTE_CODE: &str = "execute_code";
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map};
 
@@ -26,6 +29,7 @@ pub fn ChatView() -> impl IntoView {
         },
     );
     let endpoints = Resource::new(|| (), |_| list_endpoints());
+    let tools = Resource::new(|| (), |_| available_tools());
     let live_title = RwSignal::new(None::<String>);
     let active = ActiveJob(RwSignal::new(None));
     provide_context(active);
@@ -44,9 +48,11 @@ pub fn ChatView() -> impl IntoView {
             {move || Suspend::new(async move {
                 let conversation = conversation.await;
                 let endpoints = endpoints.await;
+                // Without the list the chat still works, with no tools to offer.
+                let tools = tools.await.unwrap_or_default();
                 match (conversation, endpoints) {
                     (Ok(conversation), Ok(endpoints)) => view! {
-                        <Chat conversation endpoints live_title version draft/>
+                        <Chat conversation endpoints tools live_title version draft/>
                     }.into_any(),
                     (Err(e), _) | (_, Err(e)) => view! {
                         <Header title=Signal::stored("Chorus".to_string()) conversation=None/>
@@ -127,6 +133,8 @@ fn Header(
 fn Chat(
     conversation: Option<ConversationView>,
     endpoints: Vec<EndpointView>,
+    /// The tools this server can offer the model.
+    tools: Vec<String>,
     live_title: RwSignal<Option<String>>,
     version: RwSignal<u32>,
     draft: RwSignal<String>,
@@ -144,6 +152,15 @@ fn Chat(
     );
     provide_context(choice);
     let forked_from = conversation.as_ref().and_then(|c| c.forked_from.clone());
+    // The tools the conversation offered last are offered again.
+    let offered = conversation
+        .as_ref()
+        .map(|c| c.tools.clone())
+        .unwrap_or_default();
+    let code_tool = tools
+        .iter()
+        .any(|t| t == EXECUTE_CODE)
+        .then(|| RwSignal::new(offered.iter().any(|t| t == EXECUTE_CODE)));
     let (messages, leaf) = conversation
         .map(|c| (c.messages, c.leaf))
         .unwrap_or_default();
@@ -192,7 +209,7 @@ fn Chat(
                 </For>
             </div>
         </section>
-        <Composer conversation=id endpoints choice parent version text=draft/>
+        <Composer conversation=id endpoints choice parent version text=draft code_tool/>
     }
 }
 
@@ -255,6 +272,8 @@ fn Composer(
     version: RwSignal<u32>,
     /// The message being typed.
     text: RwSignal<String>,
+    /// Whether the model may run code (`None`: this server cannot run code).
+    code_tool: Option<RwSignal<bool>>,
 ) -> AnyView {
     crate::ui::mark_interactive();
     let refresh = expect_context::<Refresh>();
@@ -291,7 +310,11 @@ fn Composer(
         let (endpoint, model, text) = input.clone();
         let conversation = conversation.get_value();
         let parent = parent.get_untracked();
-        async move { send_message(conversation, parent, endpoint, model, text).await }
+        let tools = match code_tool.map(|on| on.get_untracked()) {
+            Some(true) => vec![EXECUTE_CODE.to_string()],
+            _ => Vec::new(),
+        };
+        async move { send_message(conversation, parent, endpoint, model, text, tools).await }
     });
     let error = RwSignal::new(None::<String>);
     Effect::new(move |_| match send.value().get() {
@@ -351,6 +374,7 @@ fn Composer(
                         on:change=move |ev| model.set(event_target_value(&ev))>
                         {move || models().into_iter().map(|m| view! { <option value=m.clone()>{m.clone()}</option> }).collect_view()}
                     </select>
+                    {code_tool.map(|on| view! { <CodeToolToggle on/> })}
                 </div>
                 <Show when=needs_key>
                     <p role="status" class="text-sm" data-testid="needs-key">
@@ -395,4 +419,19 @@ fn Composer(
         </div>
     }
     .into_any()
+}
+
+/// Lets the model run code in this conversation's sandbox (as LibreChat's
+/// Code Interpreter badge): files the code writes appear under the answer.
+#[component]
+fn CodeToolToggle(on: RwSignal<bool>) -> impl IntoView {
+    view! {
+        <button type="button" class="chip" data-testid="code-tool"
+            class:chip-on=move || on.get()
+            aria-pressed=move || on.get().to_string()
+            title="Let the model run code in a sandbox (no network; files persist in this conversation)"
+            on:click=move |_| on.update(|v| *v = !*v)>
+            "Code"
+        </button>
+    }
 }

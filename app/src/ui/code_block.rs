@@ -89,7 +89,7 @@ fn RunOutput(out: CodeRunView) -> impl IntoView {
 }
 
 #[component]
-fn OutputFile(file: CodeFileView) -> impl IntoView {
+pub fn OutputFile(file: CodeFileView) -> impl IntoView {
     let size = human_size(file.size);
     view! {
         <div class="code-file" data-testid="code-file">

@@ -5,7 +5,8 @@ use crate::api::continue_answer;
 use crate::ui::actions::{ConfirmDelete, EditBox, ForkPanel, MessageActions, Panel};
 use crate::ui::code_block::Markdown;
 use crate::ui::thread::{OpenConversation, SiblingSwitch};
-use chorus_types::{MessageState, MessageView, Role};
+use crate::ui::tool_step::ToolSteps;
+use chorus_types::{MessageState, MessageView, Role, ToolStep};
 use leptos::prelude::*;
 
 /// The job currently writing an answer in this view (for the Stop button).
@@ -19,6 +20,8 @@ pub struct LiveMessage {
     pub reasoning: RwSignal<String>,
     pub state: RwSignal<MessageState>,
     pub error: RwSignal<Option<String>>,
+    /// The tools the model called, in order (outputs arrive as they finish).
+    pub tools: RwSignal<Vec<ToolStep>>,
 }
 
 #[component]
@@ -32,6 +35,7 @@ pub fn MessageItem(message: MessageView, on_title: Callback<String>) -> AnyView 
         reasoning: RwSignal::new(message.reasoning.clone()),
         state: RwSignal::new(message.state),
         error: RwSignal::new(message.error.clone()),
+        tools: RwSignal::new(message.tools.clone()),
     };
     let active = expect_context::<ActiveJob>().0;
     if message.state == MessageState::Streaming
@@ -66,7 +70,7 @@ pub fn MessageItem(message: MessageView, on_title: Callback<String>) -> AnyView 
                 move || match (panel.get() == Panel::Edit, is_user) {
                     (true, _) => view! { <EditBox id=id.clone() role original=live.text.get_untracked() panel/> }.into_any(),
                     (false, true) => view! { <div class="whitespace-pre-wrap break-words">{text.clone()}</div> }.into_any(),
-                    (false, false) => view! { <Markdown text=live.text/> }.into_any(),
+                    (false, false) => view! { <AnswerBody live/> }.into_any(),
                 }
             }
             <Show when=move || live.state.get() == MessageState::Streaming>
@@ -138,6 +142,16 @@ fn ContinueButton(
                 on:click=move |_| { continued.dispatch(()); }>
                 "Continue"
             </button>
+        </Show>
+    }
+}
+
+/// An answer's text; with the tool calls it made shown where it made them.
+#[component]
+fn AnswerBody(live: LiveMessage) -> impl IntoView {
+    view! {
+        <Show when=move || !live.tools.read().is_empty() fallback=move || view! { <Markdown text=live.text/> }>
+            <ToolSteps text=live.text tools=live.tools/>
         </Show>
     }
 }

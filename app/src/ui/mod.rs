@@ -9,6 +9,7 @@ pub mod layout;
 pub mod message;
 pub mod settings;
 pub mod thread;
+pub mod tool_step;
 
 use leptos::prelude::*;
 

@@ -7,7 +7,7 @@ use crate::chat::context_of;
 use crate::job::{self, JobSpec, Resume};
 use chorus_gateway::ChatMessage;
 use chorus_streams::Orphan;
-use chorus_types::{JobEvent, MessageId, MessageState, Tree};
+use chorus_types::{JobEvent, MessageId, MessageState, ToolStep, Tree};
 use tokio::sync::mpsc;
 
 pub(crate) fn spawn(engine: Engine, mut orphans: mpsc::UnboundedReceiver<Orphan>) {
@@ -30,13 +30,30 @@ async fn adopt(engine: &Engine, orphan: Orphan) -> Result<(), String> {
     } = orphan;
     let (user, conversation, message) = (meta.owner, meta.conversation, MessageId(spec));
     let (mut text, mut reasoning) = (String::new(), String::new());
+    let mut tools: Vec<ToolStep> = Vec::new();
     for event in &events {
         match event {
             JobEvent::Delta { text: t } => text.push_str(t),
             JobEvent::Reasoning { text: t } => reasoning.push_str(t),
+            JobEvent::ToolCall { step } => tools.push(step.clone()),
+            JobEvent::ToolResult {
+                id,
+                output,
+                is_error,
+                files,
+            } => {
+                if let Some(step) = tools.iter_mut().find(|s| &s.id == id) {
+                    step.output = Some(output.clone());
+                    step.is_error = *is_error;
+                    step.files = files.clone();
+                }
+            }
             _ => {}
         }
     }
+    // A call the dead instance never finished is not run again (it may have
+    // had effects); the model is told it did not finish.
+    crate::tools::mark_unfinished(&mut tools);
     let messages = engine
         .store
         .messages(&user, &conversation)
@@ -64,6 +81,10 @@ async fn adopt(engine: &Engine, orphan: Orphan) -> Result<(), String> {
     if !text.is_empty() {
         context.push(ChatMessage::assistant(text.clone()));
     }
+    let offered = engine
+        .conversation_tools(&user, &conversation)
+        .await
+        .map_err(|e| e.to_string())?;
     job::spawn(
         engine.clone(),
         writer,
@@ -74,10 +95,12 @@ async fn adopt(engine: &Engine, orphan: Orphan) -> Result<(), String> {
             endpoint,
             model,
             context,
+            tools: offered,
             title_model: None,
             resume: Some(Resume {
                 text,
                 reasoning,
+                tools,
                 logged: true,
             }),
         },

@@ -99,6 +99,7 @@ impl Engine {
                 context,
                 title_model: None,
                 touch: true,
+                tools: None,
             },
         )
         .await
@@ -139,6 +140,7 @@ impl Engine {
                 context,
                 title_model: None,
                 touch: true,
+                tools: None,
             },
         )
         .await

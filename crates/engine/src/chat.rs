@@ -26,6 +26,10 @@ pub struct SendRequest {
     pub endpoint: String,
     pub model: String,
     pub text: String,
+    /// The tools the model may call for this answer (`execute_code`…); kept
+    /// on the conversation for the next message, regenerations and
+    /// continuations.
+    pub tools: Vec<String>,
 }
 
 /// An answer to write: under which question, by which model, from what.
@@ -38,6 +42,8 @@ pub(crate) struct Answer {
     pub title_model: Option<String>,
     /// Mark the conversation active with this endpoint and model.
     pub touch: bool,
+    /// The tools to offer; `None` offers those the conversation offered last.
+    pub tools: Option<Vec<String>>,
 }
 
 /// A message's text, trimmed, or why it cannot be sent.
@@ -77,6 +83,7 @@ impl Engine {
             messages,
             leaf: row.leaf.map(MessageId),
             forked_from,
+            tools: row.tools.unwrap_or_default(),
         })
     }
 
@@ -101,6 +108,10 @@ impl Engine {
     pub async fn send(&self, user: &UserId, req: SendRequest) -> Result<SendResult, EngineError> {
         let text = message_text(&req.text)?;
         let endpoint = self.model_choice(user, &req.endpoint, &req.model).await?;
+        // Refused before anything is stored: the answer could only fail.
+        self.tools()
+            .definitions(&req.tools)
+            .map_err(EngineError::Invalid)?;
         let title_model = endpoint
             .title_convo
             .then(|| endpoint.title_model_for(&req.model).to_string());
@@ -154,6 +165,7 @@ impl Engine {
                 context,
                 title_model: if is_new { title_model } else { None },
                 touch: !is_new,
+                tools: Some(req.tools),
             },
         )
         .await
@@ -230,6 +242,15 @@ impl Engine {
                 .touch_conversation(user, &a.conversation, &a.endpoint, &a.model)
                 .await?;
         }
+        let tools = match a.tools {
+            Some(tools) => {
+                self.store
+                    .set_conversation_tools(user, &a.conversation, &tools)
+                    .await?;
+                tools
+            }
+            None => self.conversation_tools(user, &a.conversation).await?,
+        };
         self.start_job(
             job_id.clone(),
             JobSpec {
@@ -239,6 +260,7 @@ impl Engine {
                 endpoint: a.endpoint,
                 model: a.model,
                 context: a.context,
+                tools,
                 title_model: a.title_model,
                 resume: None,
             },
@@ -319,16 +341,28 @@ impl Engine {
                 endpoint,
                 model,
                 context,
+                tools: self.conversation_tools(user, conversation).await?,
                 title_model: None,
                 resume: Some(Resume {
                     text: answer.text.clone(),
                     reasoning: answer.reasoning.clone(),
+                    tools: answer.tools.clone(),
                     logged: false,
                 }),
             },
         )
         .await?;
         Ok(job_id)
+    }
+
+    /// The tools the conversation offered the model at its last message.
+    pub(crate) async fn conversation_tools(
+        &self,
+        user: &UserId,
+        conversation: &ConversationId,
+    ) -> Result<Vec<String>, EngineError> {
+        let row = self.store.conversation(user, conversation).await?;
+        Ok(row.ok_or(EngineError::NotFound)?.tools.unwrap_or_default())
     }
 
     /// Refuses when `endpoint` runs on the user's own key and they stored none:

@@ -4,6 +4,7 @@
 
 use chorus_sandbox::{ExecOutcome, ExecRequest, FileEntry, Language, Sandbox, SandboxError};
 use chorus_types::{CodeFileView, CodeRunView, ConversationId, UserId};
+use std::sync::Arc;
 
 use crate::{Engine, EngineError};
 
@@ -33,7 +34,7 @@ pub fn is_image(name: &str) -> bool {
 impl Engine {
     /// The code sandbox, or why code cannot run on this server.
     pub fn sandbox(&self) -> Result<&Sandbox, EngineError> {
-        self.sandbox.as_deref().ok_or_else(|| {
+        self.sandbox.get().map(Arc::as_ref).ok_or_else(|| {
             EngineError::Unavailable("code execution is not set up on this server".into())
         })
     }
@@ -49,7 +50,7 @@ impl Engine {
 
     /// The sandbox session of one of the user's conversations (its `/mnt/data`),
     /// created on first use.
-    async fn conversation_session(
+    pub(crate) async fn conversation_session(
         &self,
         user: &UserId,
         conversation: &ConversationId,
@@ -133,7 +134,7 @@ impl Engine {
     }
 }
 
-fn file_view(session: &str, f: &FileEntry) -> CodeFileView {
+pub(crate) fn file_view(session: &str, f: &FileEntry) -> CodeFileView {
     CodeFileView {
         id: f.id.clone(),
         url: code_file_url(session, &f.id),

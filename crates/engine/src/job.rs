@@ -2,11 +2,17 @@
 //! and writes the outcome to the store. It runs on its own task, so closing
 //! every tab changes nothing.
 
+use crate::tools;
 use crate::{Engine, title};
-use chorus_gateway::{ChatMessage, ChatRequest, FinishReason, GatewayError, StreamEvent, tokens};
+use chorus_gateway::{
+    ChatMessage, ChatRequest, FinishReason, GatewayError, Part, Provider, Speaker, StreamEvent,
+    ToolCall, tokens,
+};
 use chorus_store::MessageUpdate;
 use chorus_streams::JobWriter;
-use chorus_types::{ConversationId, JobEvent, MessageId, MessageState, Usage, UserEvent, UserId};
+use chorus_types::{
+    ConversationId, JobEvent, MessageId, MessageState, ToolStep, Usage, UserEvent, UserId,
+};
 use futures::StreamExt;
 use std::time::{Duration, Instant};
 
@@ -15,6 +21,9 @@ use std::time::{Duration, Instant};
 const PERSIST_EVERY: Duration = Duration::from_secs(1);
 /// How long the answer waits for its title before finishing without it.
 const TITLE_WAIT: Duration = Duration::from_secs(15);
+/// How many rounds of tool calls one answer may make before it is ended
+/// (a model that keeps calling tools would otherwise never stop).
+const MAX_TOOL_ROUNDS: usize = 10;
 
 pub(crate) struct JobSpec {
     pub user: UserId,
@@ -23,6 +32,8 @@ pub(crate) struct JobSpec {
     pub endpoint: String,
     pub model: String,
     pub context: Vec<ChatMessage>,
+    /// The tools the model is offered (names, see `chorus_tools`).
+    pub tools: Vec<String>,
     /// Set when this is the first answer of a conversation whose endpoint asks
     /// for model-written titles.
     pub title_model: Option<String>,
@@ -34,17 +45,27 @@ pub(crate) struct JobSpec {
 pub(crate) struct Resume {
     pub text: String,
     pub reasoning: String,
+    pub tools: Vec<ToolStep>,
     /// Whether the job's log already holds it (a job adopted from an instance
     /// that died); otherwise the log starts with it.
     pub logged: bool,
 }
 
-struct Outcome {
-    text: String,
-    reasoning: String,
-    state: MessageState,
-    error: Option<String>,
-    usage: Option<Usage>,
+pub(crate) struct Outcome {
+    pub text: String,
+    pub reasoning: String,
+    pub state: MessageState,
+    pub error: Option<String>,
+    pub usage: Option<Usage>,
+    pub tools: Vec<ToolStep>,
+}
+
+/// How one model turn ended.
+enum Turn {
+    /// The answer is written (or failed, or was stopped): `out.state` says which.
+    Ended,
+    /// The model asked for these calls; `text` is what it wrote this turn.
+    Calls { text: String, calls: Vec<ToolCall> },
 }
 
 pub(crate) fn spawn(engine: Engine, writer: JobWriter, spec: JobSpec) {
@@ -65,12 +86,14 @@ async fn run(
         state: MessageState::Failed,
         error: None,
         usage: None,
+        tools: Vec::new(),
     };
     // A continued answer's log starts with what was already there, so the log
     // alone always reproduces the whole message (reloads, other tabs).
     if let Some(resume) = &spec.resume {
         out.reasoning.push_str(&resume.reasoning);
         out.text.push_str(&resume.text);
+        out.tools.extend(resume.tools.iter().cloned());
         if !resume.logged {
             if !resume.reasoning.is_empty() {
                 writer.append(JobEvent::Reasoning {
@@ -80,6 +103,9 @@ async fn run(
             writer.append(JobEvent::Delta {
                 text: resume.text.clone(),
             });
+            for step in &resume.tools {
+                writer.append(JobEvent::ToolCall { step: step.clone() });
+            }
         }
     }
     let provider = match engine.provider_for(&spec.user, &spec.endpoint).await {
@@ -89,75 +115,63 @@ async fn run(
             return (out, None);
         }
     };
+    let tool_specs = match engine.tools().definitions(&spec.tools) {
+        Ok(defs) => defs.into_iter().map(tools::spec).collect::<Vec<_>>(),
+        Err(reason) => {
+            out.error = Some(reason);
+            return (out, None);
+        }
+    };
     let title_task = spec.title_model.clone().map(|model| {
         let first = spec.context.last().map(|m| m.text()).unwrap_or_default();
         tokio::spawn(title::generate(provider.clone(), model, first))
     });
-    let request = ChatRequest {
+    let mut request = ChatRequest {
         model: spec.model.clone(),
         messages: spec.context.clone(),
+        tools: tool_specs,
         ..Default::default()
     };
-    let mut stream = provider.stream(request.clone());
-    let mut last_save = Instant::now();
+    let mut rounds = 0;
     loop {
-        let item = tokio::select! {
-            biased;
-            _ = writer.cancelled() => {
-                out.state = MessageState::Stopped;
-                break;
-            }
-            item = stream.next() => item,
+        let (text, calls) = match turn(engine, writer, spec, &mut out, &*provider, &request).await {
+            Turn::Ended => break,
+            Turn::Calls { text, calls } => (text, calls),
         };
-        if last_save.elapsed() >= PERSIST_EVERY {
-            last_save = Instant::now();
-            save_partial(engine, writer, spec, &out).await;
+        if rounds == MAX_TOOL_ROUNDS {
+            out.state = MessageState::Complete;
+            out.error = Some(format!(
+                "The model was still calling tools after {MAX_TOOL_ROUNDS} rounds, so the answer was ended there."
+            ));
+            break;
         }
-        match item {
-            Some(Ok(StreamEvent::Text(t))) => {
-                out.text.push_str(&t);
-                writer.append(JobEvent::Delta { text: t });
-            }
-            Some(Ok(StreamEvent::Reasoning(t))) => {
-                out.reasoning.push_str(&t);
-                writer.append(JobEvent::Reasoning { text: t });
-            }
-            Some(Ok(StreamEvent::Usage(u))) => {
-                out.usage = Some(u);
-                writer.append(JobEvent::Usage { usage: u });
-            }
-            Some(Ok(StreamEvent::Finish(reason))) => {
-                out.state = MessageState::Complete;
-                if reason == FinishReason::Length {
-                    out.error =
-                        Some("The answer reached the model's length limit and was cut off.".into());
-                }
-                // Keep reading: OpenAI sends usage after the finish reason.
-            }
-            // Chat offers the model no tools (agents do).
-            Some(Ok(
-                StreamEvent::ToolCallStart { .. }
-                | StreamEvent::ToolCallDelta { .. }
-                | StreamEvent::ToolCallEnd { .. },
-            )) => {}
-            Some(Err(e)) => {
-                out.state = MessageState::Failed;
-                out.error = Some(user_message(&e));
-                break;
-            }
-            None => {
-                if out.state != MessageState::Complete {
-                    out.error = Some(
-                        "The provider closed the connection before the answer was complete.".into(),
-                    );
-                }
-                break;
-            }
+        rounds += 1;
+        let results = tokio::select! {
+            biased;
+            _ = writer.cancelled() => None,
+            results = tools::run_calls(engine, writer, spec, &mut out, &calls) => Some(results),
+        };
+        let Some(results) = results else {
+            tools::mark_unfinished(&mut out.tools);
+            out.state = MessageState::Stopped;
+            break;
+        };
+        // The model sees its own turn (text and calls), then the results.
+        let mut parts: Vec<Part> = Vec::new();
+        if !text.is_empty() {
+            parts.push(Part::Text(text));
         }
+        parts.extend(calls.into_iter().map(Part::ToolCall));
+        request.messages.push(ChatMessage {
+            speaker: Speaker::Assistant,
+            parts,
+        });
+        request.messages.push(ChatMessage {
+            speaker: Speaker::User,
+            parts: results.into_iter().map(Part::ToolResult).collect(),
+        });
+        save_partial(engine, writer, spec, &out).await;
     }
-    // Dropping the stream closes the upstream request (a stopped job stops
-    // spending tokens at once).
-    drop(stream);
     // A stopped or cut answer was still paid for; the provider never got to
     // say how much, so count it.
     if out.usage.is_none() && !(out.text.is_empty() && out.reasoning.is_empty()) {
@@ -175,6 +189,116 @@ async fn run(
     (out, title_task)
 }
 
+/// One model call of the answer: streams its text into `out` and the log,
+/// and returns the tool calls it ends with, if any.
+async fn turn(
+    engine: &Engine,
+    writer: &JobWriter,
+    spec: &JobSpec,
+    out: &mut Outcome,
+    provider: &dyn Provider,
+    request: &ChatRequest,
+) -> Turn {
+    let mut stream = provider.stream(request.clone());
+    let mut last_save = Instant::now();
+    let mut text = String::new();
+    // Calls by stream index, in the order they started.
+    let mut calls: Vec<(u32, ToolCall)> = Vec::new();
+    let mut finished = false;
+    loop {
+        let item = tokio::select! {
+            biased;
+            _ = writer.cancelled() => {
+                out.state = MessageState::Stopped;
+                return Turn::Ended;
+            }
+            item = stream.next() => item,
+        };
+        if last_save.elapsed() >= PERSIST_EVERY {
+            last_save = Instant::now();
+            save_partial(engine, writer, spec, out).await;
+        }
+        match item {
+            Some(Ok(StreamEvent::Text(t))) => {
+                out.text.push_str(&t);
+                text.push_str(&t);
+                writer.append(JobEvent::Delta { text: t });
+            }
+            Some(Ok(StreamEvent::Reasoning(t))) => {
+                out.reasoning.push_str(&t);
+                writer.append(JobEvent::Reasoning { text: t });
+            }
+            Some(Ok(StreamEvent::Usage(u))) => {
+                let total = add_usage(out.usage, u);
+                out.usage = Some(total);
+                writer.append(JobEvent::Usage { usage: total });
+            }
+            Some(Ok(StreamEvent::Finish(reason))) => {
+                finished = true;
+                if reason == FinishReason::Length {
+                    out.error =
+                        Some("The answer reached the model's length limit and was cut off.".into());
+                }
+                // Keep reading: OpenAI sends usage after the finish reason.
+            }
+            Some(Ok(StreamEvent::ToolCallStart { index, id, name })) => calls.push((
+                index,
+                ToolCall {
+                    id,
+                    name,
+                    arguments: String::new(),
+                },
+            )),
+            Some(Ok(StreamEvent::ToolCallDelta { index, arguments })) => {
+                if let Some((_, call)) = calls.iter_mut().rev().find(|(i, _)| *i == index) {
+                    call.arguments.push_str(&arguments);
+                }
+            }
+            Some(Ok(StreamEvent::ToolCallEnd { .. })) => {}
+            Some(Err(e)) => {
+                out.state = MessageState::Failed;
+                out.error = Some(user_message(&e));
+                return Turn::Ended;
+            }
+            None => break,
+        }
+    }
+    if !finished {
+        out.state = MessageState::Failed;
+        out.error =
+            Some("The provider closed the connection before the answer was complete.".into());
+        return Turn::Ended;
+    }
+    // Some providers finish a turn of calls with "stop" (Gemini): the calls decide.
+    if calls.is_empty() || request.tools.is_empty() {
+        out.state = MessageState::Complete;
+        return Turn::Ended;
+    }
+    let calls = calls
+        .into_iter()
+        .enumerate()
+        .map(|(n, (_, mut call))| {
+            // Results are matched to calls by id: every call needs one.
+            if call.id.is_empty() {
+                call.id = format!("call_{}_{n}", out.tools.len());
+            }
+            call
+        })
+        .collect();
+    Turn::Calls { text, calls }
+}
+
+fn add_usage(total: Option<Usage>, u: Usage) -> Usage {
+    let Some(t) = total else { return u };
+    Usage {
+        input_tokens: t.input_tokens + u.input_tokens,
+        output_tokens: t.output_tokens + u.output_tokens,
+        cached_tokens: t.cached_tokens + u.cached_tokens,
+        reasoning_tokens: t.reasoning_tokens + u.reasoning_tokens,
+        estimated: t.estimated || u.estimated,
+    }
+}
+
 /// Saves the text so far, so a crash loses at most `PERSIST_EVERY` of it.
 async fn save_partial(engine: &Engine, writer: &JobWriter, spec: &JobSpec, out: &Outcome) {
     if writer.is_fenced() {
@@ -183,6 +307,7 @@ async fn save_partial(engine: &Engine, writer: &JobWriter, spec: &JobSpec, out: 
     let partial = MessageUpdate {
         text: out.text.clone(),
         reasoning: Some(out.reasoning.clone()),
+        tools: (!out.tools.is_empty()).then(|| out.tools.clone()),
         ..Default::default()
     };
     if let Err(e) = engine
@@ -211,6 +336,7 @@ async fn finish(
         state: Some(outcome.state),
         error: outcome.error.clone(),
         usage: outcome.usage,
+        tools: (!outcome.tools.is_empty()).then_some(outcome.tools),
     };
     // The answer is the one thing that must not be lost: retry a store hiccup.
     for attempt in 1..=5u32 {

@@ -9,6 +9,7 @@ mod code;
 mod job;
 mod keys;
 mod title;
+mod tools;
 
 pub use api::{ApiModel, ApiModelError};
 pub use branches::{Regenerate, Resubmit};
@@ -19,7 +20,7 @@ use chorus_gateway::Gateway;
 use chorus_secrets::SecretBox;
 use chorus_store::Store;
 use chorus_streams::{Jobs, Streams, UserEvents};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -57,8 +58,9 @@ pub struct Engine {
     /// Seals what users store for use on their behalf (their provider keys).
     secrets: Arc<SecretBox>,
     api_key_cache: Arc<keys::KeyCache>,
-    /// Code execution; `None` when this server does not offer it.
-    sandbox: Option<Arc<chorus_sandbox::Sandbox>>,
+    /// Code execution; empty when this server does not offer it. Shared by
+    /// every clone, the adopter of orphaned jobs (made at start) included.
+    sandbox: Arc<OnceLock<Arc<chorus_sandbox::Sandbox>>>,
 }
 
 impl Engine {
@@ -101,16 +103,23 @@ impl Engine {
             events,
             secrets: Arc::new(secrets),
             api_key_cache: Arc::default(),
-            sandbox: None,
+            sandbox: Arc::default(),
         };
         adopt::spawn(engine.clone(), orphans);
         Ok(engine)
     }
 
     /// Offers code execution through this sandbox.
-    pub fn with_sandbox(mut self, sandbox: chorus_sandbox::Sandbox) -> Self {
-        self.sandbox = Some(Arc::new(sandbox));
+    pub fn with_sandbox(self, sandbox: chorus_sandbox::Sandbox) -> Self {
+        if self.sandbox.set(Arc::new(sandbox)).is_err() {
+            tracing::warn!("a second sandbox was given to the engine and ignored");
+        }
         self
+    }
+
+    /// The tools the model can be offered on this server.
+    pub fn tools(&self) -> chorus_tools::Tools {
+        chorus_tools::Tools::new(self.sandbox.get().cloned())
     }
 
     pub fn store(&self) -> &Store {

@@ -27,6 +27,8 @@ pub struct ConversationRow {
     pub leaf: Option<String>,
     pub forked_from_conversation: Option<String>,
     pub forked_from_message: Option<String>,
+    /// The tools offered to the model at the last message.
+    pub tools: Option<Vec<String>>,
 }
 
 impl ConversationRow {
@@ -93,7 +95,7 @@ impl Store {
         let mut res = self
             .query(
                 "SELECT record::id(id) AS id, title, endpoint, model, updated_at, leaf,
-                 forked_from_conversation, forked_from_message FROM conversation
+                 forked_from_conversation, forked_from_message, tools FROM conversation
                  WHERE id = type::record('conversation', $id) AND owner = type::record('user', $owner)",
             )
             .bind(("id", id.0.clone()))
@@ -136,6 +138,18 @@ impl Store {
             ),
         )
         .await
+    }
+
+    /// Remembers the tools offered to the model at the conversation's last
+    /// message, so the next one offers them again.
+    pub async fn set_conversation_tools(
+        &self,
+        owner: &UserId,
+        id: &ConversationId,
+        tools: &[String],
+    ) -> Result<()> {
+        self.update_conversation(owner, id, "tools = $tools", ("tools", tools.to_vec()))
+            .await
     }
 
     /// Deletes the conversation with all its messages, in one transaction: the

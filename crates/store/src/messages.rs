@@ -1,6 +1,6 @@
 use crate::{Result, Store, expect_touched, new_id, now_millis, thrown_not_found};
 use chorus_types::{
-    ConversationId, JobId, MessageId, MessageState, MessageView, Role, Usage, UserId,
+    ConversationId, JobId, MessageId, MessageState, MessageView, Role, ToolStep, Usage, UserId,
 };
 use std::collections::HashMap;
 use surrealdb::types::SurrealValue;
@@ -29,6 +29,8 @@ pub struct MessageUpdate {
     pub state: Option<MessageState>,
     pub error: Option<String>,
     pub usage: Option<Usage>,
+    /// `None` keeps what is stored.
+    pub tools: Option<Vec<ToolStep>>,
 }
 
 #[derive(SurrealValue)]
@@ -43,6 +45,7 @@ struct MessageRow {
     model: Option<String>,
     job: Option<String>,
     created_at: i64,
+    tools: Option<String>,
 }
 
 #[derive(SurrealValue)]
@@ -76,6 +79,7 @@ struct UpdateRow {
     error: Option<String>,
     input_tokens: Option<i64>,
     output_tokens: Option<i64>,
+    tools: Option<String>,
 }
 
 impl Store {
@@ -135,6 +139,7 @@ impl Store {
             error: update.error,
             input_tokens: update.usage.map(|u| u.input_tokens as i64),
             output_tokens: update.usage.map(|u| u.output_tokens as i64),
+            tools: update.tools.as_deref().map(tools_json),
         };
         let mut res = self
             .query(
@@ -142,7 +147,8 @@ impl Store {
                      reasoning = $u.reasoning ?? reasoning,
                      state = $u.state ?? state, error = $u.error ?? error,
                      input_tokens = $u.input_tokens ?? input_tokens,
-                     output_tokens = $u.output_tokens ?? output_tokens
+                     output_tokens = $u.output_tokens ?? output_tokens,
+                     tools = $u.tools ?? tools
                  WHERE owner = type::record('user', $u.owner) RETURN VALUE record::id(id)",
             )
             .bind(("u", row))
@@ -186,7 +192,7 @@ impl Store {
         let mut res = self
             .query(
                 "LET $c = type::record('conversation', $conv);
-                 SELECT record::id(id) AS id, role, text, reasoning, state, error, endpoint, model, job, created_at
+                 SELECT record::id(id) AS id, role, text, reasoning, state, error, endpoint, model, job, created_at, tools
                  FROM message WHERE conversation = $c AND owner = type::record('user', $owner) ORDER BY id;
                  SELECT record::id(in) AS parent, record::id(out) AS child FROM reply WHERE conversation = $c;",
             )
@@ -213,6 +219,7 @@ impl Store {
                 model: r.model,
                 job: r.job.map(JobId),
                 created_at: r.created_at,
+                tools: parse_tools(r.tools.as_deref()),
             })
             .collect())
     }
@@ -250,4 +257,16 @@ impl Store {
         let ids: Vec<String> = res.take(0)?;
         Ok(ids.len())
     }
+}
+
+/// Tool steps as stored: `None` for none, so most messages carry nothing.
+pub(crate) fn tools_json(tools: &[ToolStep]) -> String {
+    serde_json::to_string(tools).unwrap_or_default()
+}
+
+/// Stored tool steps; an unreadable value (written by a newer version) shows
+/// as none rather than failing the whole conversation.
+fn parse_tools(json: Option<&str>) -> Vec<ToolStep> {
+    json.and_then(|j| serde_json::from_str(j).ok())
+        .unwrap_or_default()
 }

@@ -136,6 +136,16 @@ const MIGRATIONS: &[(i64, &str)] = &[
     DEFINE INDEX login_failure_account ON login_failure FIELDS account;
     "#,
     ),
+    (
+        9,
+        r#"
+    -- The tool calls made while writing an answer (chorus_types::ToolStep as
+    -- JSON: the steps are read and written whole, never queried into), and the
+    -- tools a conversation offers the model.
+    DEFINE FIELD tools ON message TYPE option<string>;
+    DEFINE FIELD tools ON conversation TYPE option<array<string>>;
+    "#,
+    ),
 ];
 
 pub async fn apply(db: &Surreal<Any>) -> Result<()> {

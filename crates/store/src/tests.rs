@@ -181,8 +181,17 @@ async fn messages_keep_order_tree_edges_and_updates() {
             output_tokens: 2,
             ..Default::default()
         }),
+        tools: Some(vec![chorus_types::ToolStep {
+            id: "call_1".into(),
+            name: "execute_code".into(),
+            arguments: r#"{"lang":"py","code":"print(1)"}"#.into(),
+            at: 3,
+            output: Some("stdout:\n1\n".into()),
+            is_error: false,
+            files: Vec::new(),
+        }]),
     };
-    store.update_message(&ann, &a, done).await.unwrap();
+    store.update_message(&ann, &a, done.clone()).await.unwrap();
     let all = store.messages(&ann, &conv).await.unwrap();
     assert_eq!(
         all.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(),
@@ -191,6 +200,12 @@ async fn messages_keep_order_tree_edges_and_updates() {
     assert_eq!(all[1].state, MessageState::Complete);
     assert_eq!(all[1].reasoning, "first, think");
     assert_eq!(all[0].reasoning, "");
+    assert_eq!(
+        Some(all[1].tools.clone()),
+        done.tools,
+        "tool steps read back"
+    );
+    assert!(all[0].tools.is_empty());
     assert!(store.messages(&bob, &conv).await.unwrap().is_empty());
 
     let mut res = store

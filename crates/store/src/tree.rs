@@ -35,6 +35,7 @@ struct CopiedMessage {
     endpoint: Option<String>,
     model: Option<String>,
     created_at: i64,
+    tools: Option<String>,
 }
 
 #[derive(SurrealValue)]
@@ -174,6 +175,7 @@ impl Store {
                 endpoint: m.endpoint.clone(),
                 model: m.model.clone(),
                 created_at: m.created_at,
+                tools: (!m.tools.is_empty()).then(|| crate::messages::tools_json(&m.tools)),
             })
             .collect();
         let edges: Vec<Edge> = fork

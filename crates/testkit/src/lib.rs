@@ -13,6 +13,11 @@
 //! | `[[cut]]`            | streams some text, then closes without finish or `[DONE]` |
 //! | `[[slow]]`           | waits 150 ms between chunks (for stop/reload tests)      |
 //! | anything else        | streams a markdown answer that quotes the message        |
+//!
+//! Offered an `execute_code` tool, it plays a model that uses it: a user message
+//! with fenced code blocks gets one streamed tool call per block (in parallel,
+//! `{"lang": <fence tag>, "code": …}`, finish reason `tool_calls`); when the
+//! last messages are `tool` results it answers from them ([`answer_from_tools`]).
 
 pub mod redis;
 
@@ -146,6 +151,36 @@ pub fn answer_for(prompt: &str) -> String {
     format!(
         "You said: **{quoted}**\n\nHere is a code block:\n\n```python\nprint(\"hello from chorus\")\n```\n\nAnd a list:\n\n- one\n- two\n"
     )
+}
+
+/// The code blocks of a message: (fence tag, code).
+pub fn code_blocks(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("```") {
+        let after = &rest[start + 3..];
+        let Some(newline) = after.find('\n') else {
+            break;
+        };
+        let lang = after[..newline].trim().to_string();
+        let body = &after[newline + 1..];
+        let Some(end) = body.find("```") else { break };
+        out.push((lang, body[..end].to_string()));
+        rest = &body[end + 3..];
+    }
+    out
+}
+
+/// What the mock answers after its tool calls, from their results in order.
+pub fn answer_from_tools(results: &[String]) -> String {
+    let mut answer = String::from("I ran the code.\n");
+    for r in results {
+        answer.push_str(&format!(
+            "\nIt returned:\n\n```text\n{}\n```\n",
+            r.trim_end()
+        ));
+    }
+    answer
 }
 
 /// The title the mock writes for a conversation whose first message is `prompt`.
@@ -302,9 +337,15 @@ async fn chat(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> 
     };
     let malformed = prompt.contains("[[malformed]]");
     let cut = prompt.contains("[[cut]]");
+    let (answer, tool_calls) = match tool_turn(&body) {
+        Some(ToolTurn::Call(calls)) => (String::new(), calls),
+        Some(ToolTurn::Answer(results)) => (answer_from_tools(&results), Vec::new()),
+        None => (answer_for(&prompt), Vec::new()),
+    };
     let stream = sse_body(StreamPlan {
         model,
-        answer: answer_for(&prompt),
+        answer,
+        tool_calls,
         // `[[think]]` plays a reasoning model (DeepSeek's `reasoning_content`).
         reasoning: if prompt.contains("[[think]]") {
             reasoning_for(&prompt)
@@ -323,6 +364,37 @@ async fn chat(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> 
         .header(header::CACHE_CONTROL, "no-cache")
         .body(Body::from_stream(stream))
         .unwrap()
+}
+
+enum ToolTurn {
+    /// Call `execute_code` with these (lang, code) arguments.
+    Call(Vec<(String, String)>),
+    /// Answer from these tool results.
+    Answer(Vec<String>),
+}
+
+/// What a model offered `execute_code` does next, if it uses the tool.
+fn tool_turn(body: &Value) -> Option<ToolTurn> {
+    let offered = body["tools"]
+        .as_array()?
+        .iter()
+        .any(|t| t["type"] == "function" && t["function"]["name"] == "execute_code");
+    if !offered {
+        return None;
+    }
+    let messages = body["messages"].as_array()?;
+    let last = messages.last()?;
+    if last["role"] == "tool" {
+        let results = messages
+            .iter()
+            .rev()
+            .take_while(|m| m["role"] == "tool")
+            .map(|m| m["content"].as_str().unwrap_or_default().to_string())
+            .collect::<Vec<_>>();
+        return Some(ToolTurn::Answer(results.into_iter().rev().collect()));
+    }
+    let blocks = code_blocks(last["content"].as_str()?);
+    (last["role"] == "user" && !blocks.is_empty()).then_some(ToolTurn::Call(blocks))
 }
 
 /// Splits the answer into word-sized pieces, like a tokenizer would.
@@ -353,10 +425,22 @@ fn chunk(model: &str, delta: Value, finish: Value) -> Bytes {
     Bytes::from(format!("data: {c}\n\n"))
 }
 
+/// The usage chunk sent after the finish when `stream_options.include_usage` is set.
+fn usage_chunk(model: &str, prompt: usize, completion: usize) -> Bytes {
+    let usage = json!({
+        "id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 1_700_000_000,
+        "model": model, "choices": [],
+        "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+    });
+    Bytes::from(format!("data: {usage}\n\n"))
+}
+
 /// What one streamed answer of the mock looks like.
 struct StreamPlan {
     model: String,
     answer: String,
+    /// When not empty, the turn is these `execute_code` calls instead.
+    tool_calls: Vec<(String, String)>,
     /// Streamed as `reasoning_content` before the answer; empty for none.
     reasoning: String,
     delay: Duration,
@@ -370,6 +454,7 @@ fn sse_body(plan: StreamPlan) -> impl futures::Stream<Item = Result<Bytes, std::
     let StreamPlan {
         model,
         answer,
+        tool_calls,
         reasoning,
         delay,
         include_usage,
@@ -403,6 +488,35 @@ fn sse_body(plan: StreamPlan) -> impl futures::Stream<Item = Result<Bytes, std::
                 return;
             }
         }
+        if !tool_calls.is_empty() {
+            for (index, (lang, code)) in tool_calls.iter().enumerate() {
+                let head = json!({"role": "assistant", "content": null, "tool_calls": [{
+                    "index": index, "id": format!("call_mock{index}"), "type": "function",
+                    "function": {"name": "execute_code", "arguments": ""}
+                }]});
+                if send(chunk(&model, head, Value::Null)).await.is_err() {
+                    return;
+                }
+                let arguments = json!({"lang": lang, "code": code}).to_string();
+                // Arguments arrive in pieces, as they do from OpenAI.
+                let bytes: Vec<char> = arguments.chars().collect();
+                for piece in bytes.chunks(12) {
+                    tokio::time::sleep(delay).await;
+                    let piece: String = piece.iter().collect();
+                    let delta =
+                        json!({"tool_calls": [{"index": index, "function": {"arguments": piece}}]});
+                    if send(chunk(&model, delta, Value::Null)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            let _ = send(chunk(&model, json!({}), json!("tool_calls"))).await;
+            if include_usage {
+                let _ = send(usage_chunk(&model, prompt_len / 4 + 8, 20)).await;
+            }
+            let _ = send(Bytes::from_static(b"data: [DONE]\n\n")).await;
+            return;
+        }
         let parts = pieces(&answer);
         let count = parts.len();
         for (i, piece) in parts.into_iter().enumerate() {
@@ -426,12 +540,7 @@ fn sse_body(plan: StreamPlan) -> impl futures::Stream<Item = Result<Bytes, std::
         }
         let _ = send(chunk(&model, json!({}), json!("stop"))).await;
         if include_usage {
-            let usage = json!({
-                "id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 1_700_000_000,
-                "model": model, "choices": [],
-                "usage": {"prompt_tokens": prompt_len / 4 + 8, "completion_tokens": count, "total_tokens": prompt_len / 4 + 8 + count}
-            });
-            let _ = send(Bytes::from(format!("data: {usage}\n\n"))).await;
+            let _ = send(usage_chunk(&model, prompt_len / 4 + 8, count)).await;
         }
         let _ = send(Bytes::from_static(b"data: [DONE]\n\n")).await;
     });

@@ -149,6 +149,43 @@ pub struct MessageView {
     /// The job generating this message while `state` is `Streaming`.
     pub job: Option<JobId>,
     pub created_at: Millis,
+    /// The tools the model called while writing this answer, in order.
+    #[serde(default)]
+    pub tools: Vec<ToolStep>,
+}
+
+/// One tool call the model made while writing an answer, and what came back.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ToolStep {
+    /// The call's id, as the provider gave it.
+    pub id: String,
+    pub name: String,
+    /// The arguments as the model wrote them (JSON text).
+    pub arguments: String,
+    /// Where in the answer's text the call was made (a byte offset), so the
+    /// step shows between the text before and after it.
+    pub at: usize,
+    /// `None` while the tool runs.
+    #[serde(default)]
+    pub output: Option<String>,
+    #[serde(default)]
+    pub is_error: bool,
+    /// Files the tool wrote (code execution), downloadable.
+    #[serde(default)]
+    pub files: Vec<CodeFileView>,
+}
+
+impl ToolStep {
+    /// The code an `execute_code` call ran, with its language code.
+    pub fn code(&self) -> Option<(String, String)> {
+        #[derive(Deserialize)]
+        struct Args {
+            lang: String,
+            code: String,
+        }
+        let args: Args = serde_json::from_str(&self.arguments).ok()?;
+        Some((args.lang, args.code))
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -172,6 +209,10 @@ pub struct ConversationView {
     /// Set when this conversation is a fork of another.
     #[serde(default)]
     pub forked_from: Option<ForkOrigin>,
+    /// The tools the model was offered at the last message (`execute_code`…),
+    /// offered again by default.
+    #[serde(default)]
+    pub tools: Vec<String>,
 }
 
 /// Where a fork came from.
@@ -304,6 +345,16 @@ pub enum JobEvent {
     Reasoning { text: String },
     /// Token usage, when the provider reports it.
     Usage { usage: Usage },
+    /// The model called a tool (`step.output` is `None`: it is running).
+    ToolCall { step: ToolStep },
+    /// A tool call ended with this output (and files).
+    ToolResult {
+        id: String,
+        output: String,
+        is_error: bool,
+        #[serde(default)]
+        files: Vec<CodeFileView>,
+    },
     /// The conversation got a (new) title.
     Title { title: String },
     /// The job ended; no event follows this one.

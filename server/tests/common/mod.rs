@@ -26,6 +26,23 @@ pub async fn engine_on(
     .unwrap()
 }
 
+/// A sandbox working under `work`, running containers through this build's
+/// `chorus sandbox-exec` helper, on the rootfs `make test` builds.
+pub async fn sandbox(work: &Path) -> chorus_sandbox::Sandbox {
+    chorus_sandbox::Sandbox::start(chorus_sandbox::SandboxConfig {
+        rootfs: chorus_sandbox::rootfs_from_env(),
+        work_dir: work.to_path_buf(),
+        helper: chorus_sandbox::HelperCommand {
+            program: env!("CARGO_BIN_EXE_chorus").into(),
+            args: vec!["sandbox-exec".into()],
+        },
+        concurrency: 4,
+        limits: chorus_sandbox::Limits::default(),
+    })
+    .await
+    .unwrap()
+}
+
 /// Serves `engine` on a free port; returns the base URL.
 pub async fn serve(engine: chorus_engine::Engine, config: &chorus_config::Config) -> String {
     let router = chorus_server::router(engine, config);

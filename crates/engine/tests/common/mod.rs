@@ -54,6 +54,7 @@ pub fn req(conversation: Option<ConversationId>, endpoint: &str, text: &str) -> 
         endpoint: endpoint.into(),
         model: "mock-small".into(),
         text: text.into(),
+        tools: Vec::new(),
     }
 }
 

@@ -15,6 +15,7 @@ fn message(id: &str, parent: Option<&str>) -> MessageView {
         model: None,
         job: None,
         created_at: 0,
+        tools: Vec::new(),
     }
 }
 

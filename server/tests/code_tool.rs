@@ -1,0 +1,340 @@
+//! The model's `execute_code` tool: a scripted upstream speaking OpenAI's
+//! tool-call protocol asks for code runs, real containers run them in the
+//! conversation's session, the results go back to the model, and every step
+//! is streamed and kept on the answer.
+
+mod common;
+
+use chorus_engine::{Engine, EngineError, Regenerate, SendRequest};
+use chorus_testkit::{MockOpenAi, MockOptions, answer_from_tools};
+use chorus_types::{
+    ConversationId, JobEvent, MessageState, MessageView, SendResult, ToolStep, UserId,
+};
+use futures::StreamExt;
+use std::path::Path;
+use std::time::Duration;
+
+struct Setup {
+    engine: Engine,
+    user: UserId,
+    mock: MockOpenAi,
+    _work: tempfile::TempDir,
+}
+
+async fn setup(with_sandbox: bool) -> Setup {
+    let mock = MockOpenAi::start(MockOptions {
+        token_delay: Duration::from_millis(1),
+        ..MockOptions::default()
+    })
+    .await;
+    let yaml = common::config_for(&mock, "");
+    let config = chorus_config::load_str(&yaml, Path::new("test.yaml"), &|_| None)
+        .unwrap()
+        .config;
+    let store = chorus_store::Store::memory().await.unwrap();
+    let user = UserId(
+        store
+            .create_user("ann@example.com", "Ann", "h", false)
+            .await
+            .unwrap()
+            .id,
+    );
+    let work = tempfile::tempdir().unwrap();
+    let mut engine = common::engine_on(store, &config).await;
+    if with_sandbox {
+        engine = engine.with_sandbox(common::sandbox(work.path()).await);
+    }
+    Setup {
+        engine,
+        user,
+        mock,
+        _work: work,
+    }
+}
+
+fn with_code(conversation: Option<ConversationId>, text: &str) -> SendRequest {
+    SendRequest {
+        conversation,
+        parent: None,
+        endpoint: "Mock".into(),
+        model: "mock-small".into(),
+        text: text.into(),
+        tools: vec!["execute_code".into()],
+    }
+}
+
+impl Setup {
+    /// Sends with code execution on and follows the job to its end.
+    async fn ask(
+        &self,
+        conversation: Option<ConversationId>,
+        text: &str,
+    ) -> (SendResult, Vec<JobEvent>) {
+        let sent = self
+            .engine
+            .send(&self.user, with_code(conversation, text))
+            .await
+            .unwrap();
+        let events = self.events(&sent).await;
+        (sent, events)
+    }
+
+    async fn events(&self, sent: &SendResult) -> Vec<JobEvent> {
+        let stream = self
+            .engine
+            .watch(&self.user, &sent.job, 0)
+            .await
+            .expect("the owner can watch")
+            .filter_map(|w| async move { w.event() })
+            .map(|e| e.event);
+        tokio::time::timeout(Duration::from_secs(60), stream.collect())
+            .await
+            .expect("the job ends")
+    }
+
+    async fn answer(&self, sent: &SendResult) -> MessageView {
+        let view = self
+            .engine
+            .conversation(&self.user, &sent.conversation)
+            .await
+            .unwrap();
+        view.messages
+            .into_iter()
+            .find(|m| m.id == sent.assistant_message)
+            .unwrap()
+    }
+}
+
+fn done(events: &[JobEvent]) -> (MessageState, Option<String>) {
+    match events.last() {
+        Some(JobEvent::Done { state, error }) => (*state, error.clone()),
+        other => panic!("the log ends with Done, not {other:?}"),
+    }
+}
+
+fn outputs(steps: &[ToolStep]) -> Vec<String> {
+    steps.iter().map(|s| s.output.clone().unwrap()).collect()
+}
+
+#[tokio::test]
+async fn the_model_runs_code_in_the_conversation_and_answers_from_the_output() {
+    let s = setup(true).await;
+    let (sent, events) = s
+        .ask(
+            None,
+            "What is six times seven?\n```py\nprint(6 * 7)\nopen('/mnt/data/answer.txt', 'w').write('42')\n```",
+        )
+        .await;
+    assert_eq!(done(&events), (MessageState::Complete, None));
+
+    // The log shows the call as it starts, then its result, then the answer.
+    let call = events
+        .iter()
+        .position(|e| matches!(e, JobEvent::ToolCall { step } if step.name == "execute_code" && step.output.is_none()))
+        .expect("the call is streamed");
+    let result = events
+        .iter()
+        .position(|e| {
+            matches!(
+                e,
+                JobEvent::ToolResult {
+                    is_error: false,
+                    ..
+                }
+            )
+        })
+        .expect("its result is streamed");
+    let first_text = events
+        .iter()
+        .position(|e| matches!(e, JobEvent::Delta { .. }))
+        .unwrap();
+    assert!(call < result && result < first_text);
+
+    // Kept on the message: a reload shows the same.
+    let answer = s.answer(&sent).await;
+    assert_eq!(answer.tools.len(), 1);
+    let step = &answer.tools[0];
+    assert_eq!(
+        step.code(),
+        Some((
+            "py".into(),
+            "print(6 * 7)\nopen('/mnt/data/answer.txt', 'w').write('42')\n".into()
+        ))
+    );
+    let output = step.output.clone().unwrap();
+    assert!(output.starts_with("stdout:\n42\n"), "{output}");
+    assert!(
+        output.contains("- /mnt/data/answer.txt (2 bytes)"),
+        "{output}"
+    );
+    assert!(!step.is_error);
+    assert_eq!(step.at, 0, "called before any text");
+    assert_eq!(
+        step.files
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect::<Vec<_>>(),
+        ["answer.txt"]
+    );
+    assert_eq!(answer.text, answer_from_tools(&[output.clone()]));
+    assert_eq!(answer.state, MessageState::Complete);
+
+    // The model got the tool, then its own call and the result.
+    let requests: Vec<_> = s
+        .mock
+        .requests()
+        .into_iter()
+        .filter(|r| r.body["stream"] == true)
+        .collect();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(
+        requests[0].body["tools"][0]["function"]["name"],
+        "execute_code"
+    );
+    let messages = requests[1].body["messages"].as_array().unwrap();
+    let n = messages.len();
+    assert_eq!(messages[n - 2]["role"], "assistant");
+    assert_eq!(messages[n - 2]["tool_calls"][0]["id"], "call_mock0");
+    assert_eq!(messages[n - 1]["role"], "tool");
+    assert_eq!(messages[n - 1]["tool_call_id"], "call_mock0");
+    assert_eq!(messages[n - 1]["content"], output.as_str());
+
+    // The file is in the conversation's session (its Files panel) ...
+    let files = s
+        .engine
+        .code_files(&s.user, &sent.conversation)
+        .await
+        .unwrap();
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0].name, "answer.txt");
+    let view = s
+        .engine
+        .conversation(&s.user, &sent.conversation)
+        .await
+        .unwrap();
+    assert_eq!(
+        view.tools,
+        ["execute_code"],
+        "the conversation remembers the tool"
+    );
+
+    // ... where the next run finds it.
+    let (next, events) = s
+        .ask(
+            Some(sent.conversation.clone()),
+            "```py\nprint(open('/mnt/data/answer.txt').read() + '!')\n```",
+        )
+        .await;
+    assert_eq!(done(&events).0, MessageState::Complete);
+    let answer = s.answer(&next).await;
+    assert!(outputs(&answer.tools)[0].starts_with("stdout:\n42!\n"));
+
+    // Regenerating offers the tool again (the conversation's choice).
+    let again = s
+        .engine
+        .regenerate(
+            &s.user,
+            Regenerate {
+                conversation: next.conversation.clone(),
+                message: next.assistant_message.clone(),
+                endpoint: None,
+                model: None,
+            },
+        )
+        .await
+        .unwrap();
+    s.events(&again).await;
+    let regenerated = s.answer(&again).await;
+    assert_eq!(outputs(&regenerated.tools), outputs(&answer.tools));
+}
+
+#[tokio::test]
+async fn several_calls_run_and_errors_go_back_to_the_model() {
+    let s = setup(true).await;
+    let (sent, events) = s
+        .ask(
+            None,
+            "Two things:\n```bash\necho one\n```\n```cobol\nDISPLAY 'two'.\n```\n```c\nint main(void) { return 3; }\n```",
+        )
+        .await;
+    assert_eq!(done(&events).0, MessageState::Complete);
+    let answer = s.answer(&sent).await;
+    let steps = &answer.tools;
+    assert_eq!(
+        steps.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+        ["call_mock0", "call_mock1", "call_mock2"]
+    );
+    assert_eq!(steps[0].output.as_deref(), Some("stdout:\none\n"));
+    assert!(!steps[0].is_error);
+    let cobol = steps[1].output.as_deref().unwrap();
+    assert!(
+        cobol.starts_with("The language \"cobol\" cannot run here; use one of: py,"),
+        "{cobol}"
+    );
+    assert!(steps[1].is_error);
+    assert_eq!(steps[2].output.as_deref(), Some("exit code: 3\n"));
+    assert!(steps[2].is_error);
+    // The model read every result, in call order, and answered.
+    assert_eq!(answer.text, answer_from_tools(&outputs(steps)));
+}
+
+#[tokio::test]
+async fn stopping_while_code_runs_keeps_the_call_and_says_it_did_not_finish() {
+    let s = setup(true).await;
+    let sent = s
+        .engine
+        .send(
+            &s.user,
+            with_code(None, "```py\nimport time\ntime.sleep(25)\n```"),
+        )
+        .await
+        .unwrap();
+    let mut stream = Box::pin(
+        s.engine
+            .watch(&s.user, &sent.job, 0)
+            .await
+            .unwrap()
+            .filter_map(|w| async move { w.event() })
+            .map(|e| e.event),
+    );
+    let started = std::time::Instant::now();
+    while let Some(event) = stream.next().await {
+        if matches!(event, JobEvent::ToolCall { .. }) {
+            assert!(s.engine.stop(&s.user, &sent.job).await);
+        }
+        if let JobEvent::Done { state, .. } = event {
+            assert_eq!(state, MessageState::Stopped);
+            break;
+        }
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the answer stops without waiting for the code"
+    );
+    let answer = s.answer(&sent).await;
+    assert_eq!(answer.state, MessageState::Stopped);
+    assert_eq!(
+        answer.tools[0].output.as_deref(),
+        Some("Stopped before the tool finished.")
+    );
+    assert!(answer.tools[0].is_error);
+}
+
+#[tokio::test]
+async fn without_a_sandbox_asking_for_code_is_refused_before_anything_is_stored() {
+    let s = setup(false).await;
+    let refused = s
+        .engine
+        .send(&s.user, with_code(None, "```py\nprint(1)\n```"))
+        .await;
+    match refused {
+        Err(EngineError::Invalid(m)) => assert_eq!(
+            m,
+            "Code execution is not set up on this server, so the model cannot run code."
+        ),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert!(s.engine.conversations(&s.user).await.unwrap().is_empty());
+    assert!(s.engine.tools().names().is_empty());
+    assert!(s.mock.requests().is_empty());
+}
