@@ -588,6 +588,47 @@ test('code: run a block from an answer, see a chart it drew, keep files in the c
   await context.close();
 });
 
+test('code: with Code on, the model runs code; the run, its output and its chart show in the answer and after a reload', async () => {
+  const { context, page } = await newPage(DESKTOP);
+  await register(page, { name: 'Grace', email: 'grace.tool@example.com', password: 'compilers all the way' });
+  await hydrated(page);
+  const toggle = page.getByTestId('code-tool');
+  assert.equal(await toggle.getAttribute('aria-pressed'), 'false');
+  await toggle.click();
+  assert.equal(await toggle.getAttribute('aria-pressed'), 'true');
+  // The scripted model runs each code block of the message with execute_code.
+  await startChat(page, 'Plot the squares and add them up.\n```py\nimport matplotlib.pyplot as plt\nplt.plot([1, 4, 9]); plt.savefig("/mnt/data/squares.png")\nprint(sum([1, 4, 9]))\n```');
+  const answer = assistant(page);
+  await waitFor(async () => (await answer.getAttribute('data-state')) === 'complete', 'the answer after the run', 30000);
+
+  const check = async () => {
+    const step = answer.getByTestId('tool-step');
+    assert.equal(await step.count(), 1);
+    assert.equal(await step.getAttribute('data-failed'), 'false');
+    assert.equal(await step.locator('summary').innerText(), 'Ran py code');
+    // The chart is shown under the step without opening it.
+    const image = step.locator('img[alt="squares.png"]');
+    await image.waitFor();
+    await page.waitForFunction((img) => img.complete && img.naturalWidth > 0, await image.elementHandle());
+    // Opened, it shows the code and what it printed.
+    await step.locator('summary').click();
+    assert.match(await step.getByTestId('tool-input').innerText(), /plt\.savefig\("\/mnt\/data\/squares\.png"\)/);
+    assert.match(await step.getByTestId('tool-output').innerText(), /^stdout:\n14\nfiles written:\n- \/mnt\/data\/squares\.png \(\d+ bytes\)/);
+    // The model answered from the output, below the step.
+    assert.match(await answer.locator('.prose-chat').last().innerText(), /It returned:[\s\S]*stdout:\s+14\s+files written:/);
+  };
+  await check();
+  // Stored: a reload shows the same, and the conversation keeps Code on.
+  await reloaded(page);
+  await check();
+  assert.equal(await page.getByTestId('code-tool').getAttribute('aria-pressed'), 'true');
+  // The chart is in the conversation's files too.
+  await page.getByTestId('files-toggle').click();
+  await page.getByTestId('files-panel').getByRole('link', { name: 'squares.png' }).waitFor();
+  assert.deepEqual(page.errors, []);
+  await context.close();
+});
+
 test('local model: a real model in the server answers a question', async () => {
   const { context, page } = await newPage(DESKTOP);
   await register(page, { name: 'Ada', email: 'ada-local@example.com', password: 'analytical engine' });
