@@ -629,6 +629,39 @@ test('code: with Code on, the model runs code; the run, its output and its chart
   await context.close();
 });
 
+test('code: files attached to a new message reach the model\'s code and show on the message', async () => {
+  const { context, page } = await newPage(DESKTOP);
+  await register(page, { name: 'Hedy', email: 'hedy.attach@example.com', password: 'frequency hopping' });
+  await hydrated(page);
+  const attach = page.getByLabel('Attach files');
+  await attach.setInputFiles([
+    { name: 'data.csv', mimeType: 'text/csv', buffer: Buffer.from('x,y\n1,2\n3,4\n') },
+    { name: 'oops.txt', mimeType: 'text/plain', buffer: Buffer.from('not this one') },
+  ]);
+  const chips = page.getByTestId('attachment');
+  await waitFor(async () => (await chips.count()) === 2, 'both files attached');
+  // Attaching is for code: Code turns on.
+  assert.equal(await page.getByTestId('code-tool').getAttribute('aria-pressed'), 'true');
+  await page.getByRole('button', { name: 'Remove oops.txt' }).click();
+  await waitFor(async () => (await chips.count()) === 1, 'the removed file to go');
+  assert.match(await chips.innerText(), /^data\.csv\s+12 B/);
+
+  await startChat(page, 'Add up y.\n```py\nimport pandas as pd\nprint(pd.read_csv("/mnt/data/data.csv")["y"].sum())\n```');
+  const answer = assistant(page);
+  await waitFor(async () => (await answer.getAttribute('data-state')) === 'complete', 'the answer after the run', 30000);
+  const step = answer.getByTestId('tool-step');
+  await step.locator('summary').click();
+  assert.match(await step.getByTestId('tool-output').innerText(), /^stdout:\n6\n/);
+  // The question shows its file, downloadable; the composer is empty again.
+  const question = page.locator('[data-testid=message][data-role=user]').last();
+  const link = question.getByTestId('message-files').getByRole('link', { name: 'data.csv' });
+  const download = await page.request.get(base + await link.getAttribute('href'));
+  assert.equal(await download.text(), 'x,y\n1,2\n3,4\n');
+  assert.equal(await chips.count(), 0);
+  assert.deepEqual(page.errors, []);
+  await context.close();
+});
+
 test('local model: a real model in the server answers a question', async () => {
   const { context, page } = await newPage(DESKTOP);
   await register(page, { name: 'Ada', email: 'ada-local@example.com', password: 'analytical engine' });

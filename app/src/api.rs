@@ -300,6 +300,9 @@ pub async fn send_message(
     /// The tools the model may call (`execute_code`).
     #[server(default)]
     tools: Vec<String>,
+    /// Files attached to the message (ids from `/api/attachments`).
+    #[server(default)]
+    files: Vec<String>,
 ) -> Result<SendResult, ApiError> {
     let user = ssr::user().await?;
     let request = chorus_engine::SendRequest {
@@ -313,8 +316,16 @@ pub async fn send_message(
         model,
         text,
         tools,
+        files,
     };
     Ok(ssr::state()?.engine.send(&user.id, request).await?)
+}
+
+/// Drops a file attached to a message that was not sent.
+#[server(prefix = "/api", endpoint = "attachments/remove")]
+pub async fn remove_attachment(id: String) -> Result<(), ApiError> {
+    let user = ssr::user().await?;
+    Ok(ssr::state()?.engine.remove_attachment(&user.id, &id)?)
 }
 
 /// The tools a user may turn on for the model here (`execute_code` when the

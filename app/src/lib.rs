@@ -3,6 +3,8 @@
 
 pub mod api;
 #[cfg(feature = "hydrate")]
+mod attach;
+#[cfg(feature = "hydrate")]
 mod live;
 #[cfg(feature = "hydrate")]
 mod sync;

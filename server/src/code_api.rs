@@ -238,29 +238,10 @@ pub async fn browser_upload(
     };
     let conversation_id = chorus_types::ConversationId(conversation.clone());
     loop {
-        let field = match form.next_field().await {
-            Ok(Some(f)) => f,
+        let (name, bytes) = match next_file(&mut form).await {
+            Ok(Some(file)) => file,
             Ok(None) => break,
-            Err(e) => {
-                return (
-                    StatusCode::BAD_REQUEST,
-                    format!("The upload was cut off: {e}"),
-                )
-                    .into_response();
-            }
-        };
-        let Some(name) = field
-            .file_name()
-            .map(str::to_string)
-            .filter(|n| !n.is_empty())
-        else {
-            continue;
-        };
-        let bytes = match field.bytes().await {
-            Ok(b) => b,
-            Err(e) => {
-                return (StatusCode::BAD_REQUEST, format!("Reading {name}: {e}")).into_response();
-            }
+            Err(resp) => return resp,
         };
         if let Err(e) = state
             .app
@@ -272,6 +253,62 @@ pub async fn browser_upload(
         }
     }
     axum::response::Redirect::to(&format!("/c/{conversation}?files=open")).into_response()
+}
+
+/// The composer's Attach: files for the message being written, kept until it
+/// is sent. Answers the attached files as JSON.
+pub async fn attach(
+    auth: AuthSession,
+    State(state): State<ServerState>,
+    mut form: Multipart,
+) -> Response {
+    let Some(user) = auth.user else {
+        return (StatusCode::UNAUTHORIZED, "Sign in first.").into_response();
+    };
+    let mut attached = Vec::new();
+    loop {
+        let (name, bytes) = match next_file(&mut form).await {
+            Ok(Some(file)) => file,
+            Ok(None) => break,
+            Err(resp) => return resp,
+        };
+        match state.app.engine.attach_file(&user.id, &name, bytes).await {
+            Ok(file) => attached.push(file),
+            Err(e) => return engine_error(e).into_response(),
+        }
+    }
+    Json(attached).into_response()
+}
+
+/// The next file of a browser's multipart form (fields that are not files,
+/// or are empty file inputs, are skipped).
+async fn next_file(form: &mut Multipart) -> Result<Option<(String, axum::body::Bytes)>, Response> {
+    loop {
+        let field = match form.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => return Ok(None),
+            Err(e) => {
+                return Err((
+                    StatusCode::BAD_REQUEST,
+                    format!("The upload was cut off: {e}"),
+                )
+                    .into_response());
+            }
+        };
+        let Some(name) = field
+            .file_name()
+            .map(str::to_string)
+            .filter(|n| !n.is_empty())
+        else {
+            continue;
+        };
+        return match field.bytes().await {
+            Ok(bytes) => Ok(Some((name, bytes))),
+            Err(e) => {
+                Err((StatusCode::BAD_REQUEST, format!("Reading {name}: {e}")).into_response())
+            }
+        };
+    }
 }
 
 /// The browser's download of a Run button's output file.

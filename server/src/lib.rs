@@ -271,6 +271,10 @@ pub fn router(engine: Engine, config: &chorus_config::Config) -> Router {
             "/api/code/upload/{conversation}",
             axum::routing::post(code_api::browser_upload).layer(upload_limit),
         )
+        .route(
+            "/api/attachments",
+            axum::routing::post(code_api::attach).layer(upload_limit),
+        )
         .leptos_routes_with_context(&state, routes, context, {
             let options = state.leptos.clone();
             move || app::shell(options.clone())

@@ -60,6 +60,7 @@ fn with_code(conversation: Option<ConversationId>, text: &str) -> SendRequest {
         model: "mock-small".into(),
         text: text.into(),
         tools: vec!["execute_code".into()],
+        files: Vec::new(),
     }
 }
 
@@ -337,4 +338,111 @@ async fn without_a_sandbox_asking_for_code_is_refused_before_anything_is_stored(
     assert!(s.engine.conversations(&s.user).await.unwrap().is_empty());
     assert!(s.engine.tools().names().is_empty());
     assert!(s.mock.requests().is_empty());
+}
+
+#[tokio::test]
+async fn files_attached_to_a_message_are_in_mnt_data_for_the_model_and_shown_on_the_message() {
+    let s = setup(true).await;
+    let file = s
+        .engine
+        .attach_file(&s.user, "data.csv", b"x,y\n1,2\n3,4\n".to_vec())
+        .await
+        .unwrap();
+    let sent = s
+        .engine
+        .send(
+            &s.user,
+            SendRequest {
+                files: vec![file.id.clone()],
+                ..with_code(
+                    None,
+                    "Sum y:\n```py\nimport pandas as pd\nprint(pd.read_csv('/mnt/data/data.csv')['y'].sum())\n```",
+                )
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(done(&s.events(&sent).await).0, MessageState::Complete);
+    let answer = s.answer(&sent).await;
+    assert!(outputs(&answer.tools)[0].starts_with("stdout:\n6\n"));
+
+    // The message shows the file, downloadable from the conversation's session.
+    let view = s
+        .engine
+        .conversation(&s.user, &sent.conversation)
+        .await
+        .unwrap();
+    let question = view
+        .messages
+        .iter()
+        .find(|m| m.id == sent.user_message)
+        .unwrap();
+    let in_chat = s
+        .engine
+        .code_files(&s.user, &sent.conversation)
+        .await
+        .unwrap();
+    assert_eq!(question.files, in_chat);
+    assert_eq!(in_chat[0].name, "data.csv");
+    // The model was told where it is.
+    let first = &s.mock.requests()[0].body["messages"];
+    let last = first.as_array().unwrap().last().unwrap();
+    assert!(
+        last["content"]
+            .as_str()
+            .unwrap()
+            .ends_with("\n\n(Attached files: /mnt/data/data.csv)"),
+        "{last}"
+    );
+    // It is no longer waiting to be attached: sending it again is refused.
+    let again = s
+        .engine
+        .send(
+            &s.user,
+            SendRequest {
+                files: vec![file.id.clone()],
+                ..with_code(Some(sent.conversation.clone()), "once more")
+            },
+        )
+        .await;
+    assert!(
+        matches!(&again, Err(EngineError::Invalid(m)) if m == "An attached file is no longer there; attach it again."),
+        "{again:?}"
+    );
+}
+
+#[tokio::test]
+async fn someone_elses_attachment_cannot_be_sent_or_removed() {
+    let s = setup(true).await;
+    let file = s
+        .engine
+        .attach_file(&s.user, "secret.txt", b"mine".to_vec())
+        .await
+        .unwrap();
+    let bob = UserId(
+        s.engine
+            .store()
+            .create_user("bob@example.com", "Bob", "h", false)
+            .await
+            .unwrap()
+            .id,
+    );
+    let sent = s
+        .engine
+        .send(
+            &bob,
+            SendRequest {
+                files: vec![file.id.clone()],
+                ..with_code(None, "```bash\ncat /mnt/data/secret.txt\n```")
+            },
+        )
+        .await;
+    assert!(matches!(sent, Err(EngineError::Invalid(_))), "{sent:?}");
+    assert!(s.engine.conversations(&bob).await.unwrap().is_empty());
+    assert!(matches!(
+        s.engine.remove_attachment(&bob, &file.id),
+        Err(EngineError::NotFound)
+    ));
+    // Still Ann's to remove.
+    s.engine.remove_attachment(&s.user, &file.id).unwrap();
 }

@@ -1,12 +1,15 @@
 //! A conversation (or a new one): header, messages, composer.
 
-use crate::api::{available_tools, get_conversation, list_endpoints, send_message, stop_job};
+use crate::api::{
+    available_tools, get_conversation, list_endpoints, remove_attachment, send_message, stop_job,
+};
 use crate::ui::ErrorText;
+use crate::ui::code_block::human_size;
 use crate::ui::code_files::{FilesPanel, FilesToggle};
 use crate::ui::layout::{Change, Changes, Drawer, Refresh, ThemeToggle};
 use crate::ui::message::{ActiveJob, MessageItem};
 use crate::ui::thread::{ModelChoice, OpenConversation};
-use chorus_types::{ConversationView, EndpointView, MessageView, UserEvent};
+use chorus_types::{CodeFileView, ConversationView, EndpointView, MessageView, UserEvent};
 
 /// The code tool's name (`chorus_tools::EXECUTE_CODE`, which the browser build cannot link).
 const EXECUTE_CODE: &str = "execute_code";
@@ -36,9 +39,12 @@ pub fn ChatView() -> impl IntoView {
     // The unsent text lives here, outside the part that re-renders when the
     // conversation reloads, so a reload caused by another tab keeps a draft.
     let draft = RwSignal::new(String::new());
+    // Files attached to the draft, kept the same way.
+    let attached = RwSignal::new(Vec::<CodeFileView>::new());
     Effect::new(move |_| {
         id.track();
         draft.set(String::new());
+        attached.set(Vec::new());
         live_title.set(None);
     });
     follow_other_tabs(id, version, live_title, active);
@@ -52,7 +58,7 @@ pub fn ChatView() -> impl IntoView {
                 let tools = tools.await.unwrap_or_default();
                 match (conversation, endpoints) {
                     (Ok(conversation), Ok(endpoints)) => view! {
-                        <Chat conversation endpoints tools live_title version draft/>
+                        <Chat conversation endpoints tools live_title version draft attached/>
                     }.into_any(),
                     (Err(e), _) | (_, Err(e)) => view! {
                         <Header title=Signal::stored("Chorus".to_string()) conversation=None/>
@@ -138,6 +144,7 @@ fn Chat(
     live_title: RwSignal<Option<String>>,
     version: RwSignal<u32>,
     draft: RwSignal<String>,
+    attached: RwSignal<Vec<CodeFileView>>,
 ) -> impl IntoView {
     let stored_title = conversation
         .as_ref()
@@ -209,7 +216,7 @@ fn Chat(
                 </For>
             </div>
         </section>
-        <Composer conversation=id endpoints choice parent version text=draft code_tool/>
+        <Composer conversation=id endpoints choice parent version text=draft code_tool attached/>
     }
 }
 
@@ -274,6 +281,8 @@ fn Composer(
     text: RwSignal<String>,
     /// Whether the model may run code (`None`: this server cannot run code).
     code_tool: Option<RwSignal<bool>>,
+    /// Files attached to the message being typed.
+    attached: RwSignal<Vec<CodeFileView>>,
 ) -> AnyView {
     crate::ui::mark_interactive();
     let refresh = expect_context::<Refresh>();
@@ -314,13 +323,15 @@ fn Composer(
             Some(true) => vec![EXECUTE_CODE.to_string()],
             _ => Vec::new(),
         };
-        async move { send_message(conversation, parent, endpoint, model, text, tools).await }
+        let files = attached.with_untracked(|a| a.iter().map(|f| f.id.clone()).collect());
+        async move { send_message(conversation, parent, endpoint, model, text, tools, files).await }
     });
     let error = RwSignal::new(None::<String>);
     Effect::new(move |_| match send.value().get() {
         Some(Ok(result)) => {
             error.set(None);
             text.set(String::new());
+            attached.set(Vec::new());
             refresh.sidebar();
             if conversation.get_value().is_none() {
                 navigate(&format!("/c/{}", result.conversation.0), Default::default());
@@ -374,8 +385,12 @@ fn Composer(
                         on:change=move |ev| model.set(event_target_value(&ev))>
                         {move || models().into_iter().map(|m| view! { <option value=m.clone()>{m.clone()}</option> }).collect_view()}
                     </select>
-                    {code_tool.map(|on| view! { <CodeToolToggle on/> })}
+                    {code_tool.map(|on| view! {
+                        <CodeToolToggle on/>
+                        <AttachButton attached code_tool=on error/>
+                    })}
                 </div>
+                <Attachments attached error/>
                 <Show when=needs_key>
                     <p role="status" class="text-sm" data-testid="needs-key">
                         "This endpoint runs on your own API key. "
@@ -433,5 +448,86 @@ fn CodeToolToggle(on: RwSignal<bool>) -> impl IntoView {
             on:click=move |_| on.update(|v| *v = !*v)>
             "Code"
         </button>
+    }
+}
+
+/// Attaches files to the message being typed; they go to the conversation's
+/// `/mnt/data` when it is sent, so the model's code can read them (which is
+/// why attaching turns Code on).
+#[component]
+fn AttachButton(
+    attached: RwSignal<Vec<CodeFileView>>,
+    code_tool: RwSignal<bool>,
+    error: RwSignal<Option<String>>,
+) -> impl IntoView {
+    let uploading = RwSignal::new(false);
+    let on_change = move |ev: leptos::ev::Event| {
+        #[cfg(feature = "hydrate")]
+        {
+            use wasm_bindgen::JsCast;
+            let Some(input) = ev
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+            else {
+                return;
+            };
+            let Some(files) = input.files().filter(|f| f.length() > 0) else {
+                return;
+            };
+            let upload = crate::attach::upload(&files);
+            input.set_value("");
+            uploading.set(true);
+            code_tool.set(true);
+            leptos::task::spawn_local(async move {
+                match upload.await {
+                    Ok(files) => attached.update(|a| a.extend(files)),
+                    Err(e) => error.set(Some(e)),
+                }
+                uploading.set(false);
+            });
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (ev, attached, code_tool, error);
+    };
+    view! {
+        <label class="chip cursor-pointer" data-testid="attach"
+            title="Attach files for the model's code (they appear in /mnt/data)">
+            {move || if uploading.get() { "Uploading…" } else { "Attach" }}
+            <input type="file" multiple class="sr-only" aria-label="Attach files" on:change=on_change/>
+        </label>
+    }
+}
+
+/// The files attached to the message being typed, each removable.
+#[component]
+fn Attachments(
+    attached: RwSignal<Vec<CodeFileView>>,
+    error: RwSignal<Option<String>>,
+) -> impl IntoView {
+    let remove = Action::new(move |id: &String| {
+        let id = id.clone();
+        async move { (remove_attachment(id.clone()).await, id) }
+    });
+    Effect::new(move |_| match remove.value().get() {
+        Some((Ok(()), id)) => attached.update(|a| a.retain(|f| f.id != id)),
+        Some((Err(e), _)) => error.set(Some(e.to_string())),
+        None => {}
+    });
+    view! {
+        <Show when=move || !attached.read().is_empty()>
+            <ul class="flex flex-wrap gap-2" aria-label="Attached files">
+                {move || attached.get().into_iter().map(|f| {
+                    let (id, label) = (f.id.clone(), format!("Remove {}", f.name));
+                    view! {
+                        <li class="chip gap-2" data-testid="attachment">
+                            <span>{f.name.clone()}</span>
+                            <span class="muted text-xs">{human_size(f.size)}</span>
+                            <button type="button" class="muted" aria-label=label
+                                on:click=move |_| { remove.dispatch(id.clone()); }>"×"</button>
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+        </Show>
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::api::continue_answer;
 use crate::ui::actions::{ConfirmDelete, EditBox, ForkPanel, MessageActions, Panel};
-use crate::ui::code_block::Markdown;
+use crate::ui::code_block::{Markdown, OutputFile};
 use crate::ui::thread::{OpenConversation, SiblingSwitch};
 use crate::ui::tool_step::ToolSteps;
 use chorus_types::{MessageState, MessageView, Role, ToolStep};
@@ -73,6 +73,11 @@ pub fn MessageItem(message: MessageView, on_title: Callback<String>) -> AnyView 
                     (false, false) => view! { <AnswerBody live/> }.into_any(),
                 }
             }
+            {(!message.files.is_empty()).then(|| view! {
+                <div class="mt-2 space-y-1" data-testid="message-files">
+                    {message.files.clone().into_iter().map(|file| view! { <OutputFile file/> }).collect_view()}
+                </div>
+            })}
             <Show when=move || live.state.get() == MessageState::Streaming>
                 <span class="typing" aria-label="Writing…"></span>
             </Show>

@@ -4,8 +4,8 @@ use chorus_gateway::ChatMessage;
 use chorus_store::{ConversationRow, NewMessage};
 use chorus_streams::{JobMeta, Notice, Watched};
 use chorus_types::{
-    ConversationId, ConversationSummary, ConversationView, JobId, MessageId, MessageState,
-    MessageView, Role, SendResult, Tree, UserEvent, UserId,
+    CodeFileView, ConversationId, ConversationSummary, ConversationView, JobId, MessageId,
+    MessageState, MessageView, Role, SendResult, Tree, UserEvent, UserId,
 };
 use futures::Stream;
 use futures::stream::BoxStream;
@@ -30,6 +30,9 @@ pub struct SendRequest {
     /// on the conversation for the next message, regenerations and
     /// continuations.
     pub tools: Vec<String>,
+    /// Files the user attached (ids from `Engine::attach_file`); they move to
+    /// the conversation's `/mnt/data`.
+    pub files: Vec<String>,
 }
 
 /// An answer to write: under which question, by which model, from what.
@@ -112,6 +115,7 @@ impl Engine {
         self.tools()
             .definitions(&req.tools)
             .map_err(EngineError::Invalid)?;
+        self.check_attachments(user, &req.files)?;
         let title_model = endpoint
             .title_convo
             .then(|| endpoint.title_model_for(&req.model).to_string());
@@ -152,9 +156,12 @@ impl Engine {
         let question = self
             .add_question(user, &conversation, history.last().map(|m| &m.id), text)
             .await?;
+        let files = self
+            .take_attachments(user, &conversation, &question, &req.files)
+            .await?;
         // The model sees the turns on the path to this one, then the new message.
         let mut context = context_of(&history);
-        context.push(ChatMessage::user(text));
+        context.push(ChatMessage::user(with_files_note(text, &files)));
         self.answer(
             user,
             Answer {
@@ -505,7 +512,20 @@ pub(crate) fn context_of<'a>(path: impl IntoIterator<Item = &'a MessageView>) ->
         .filter(|m| !m.text.is_empty())
         .map(|m| match m.role {
             Role::Assistant => ChatMessage::assistant(m.text.clone()),
-            _ => ChatMessage::user(m.text.clone()),
+            _ => ChatMessage::user(with_files_note(&m.text, &m.files)),
         })
         .collect()
+}
+
+/// A user message as the model reads it: the text, then which files came
+/// with it (the model finds them in `/mnt/data` when it runs code).
+pub(crate) fn with_files_note(text: &str, files: &[CodeFileView]) -> String {
+    if files.is_empty() {
+        return text.to_string();
+    }
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| format!("/mnt/data/{}", f.name))
+        .collect();
+    format!("{text}\n\n(Attached files: {})", names.join(", "))
 }

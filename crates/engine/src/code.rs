@@ -3,7 +3,7 @@
 //! code API (`/v1/exec` and friends), both through `chorus-sandbox`.
 
 use chorus_sandbox::{ExecOutcome, ExecRequest, FileEntry, Language, Sandbox, SandboxError};
-use chorus_types::{CodeFileView, CodeRunView, ConversationId, UserId};
+use chorus_types::{CodeFileView, CodeRunView, ConversationId, MessageId, UserId};
 use std::sync::Arc;
 
 use crate::{Engine, EngineError};
@@ -123,6 +123,80 @@ impl Engine {
             )
             .await?;
         Ok(run_view(outcome))
+    }
+
+    /// Keeps a file the user attached to the message they are writing, until
+    /// they send it (it then moves to the conversation's `/mnt/data`).
+    pub async fn attach_file(
+        &self,
+        user: &UserId,
+        name: &str,
+        bytes: impl Into<Vec<u8>>,
+    ) -> Result<CodeFileView, EngineError> {
+        let (sandbox, session) = self.attachments(user)?;
+        let entry = sandbox
+            .sessions()
+            .put(&user.0, &session, name, bytes)
+            .await?;
+        Ok(file_view(&session, &entry))
+    }
+
+    /// Drops a file attached to a message not sent yet.
+    pub fn remove_attachment(&self, user: &UserId, file: &str) -> Result<(), EngineError> {
+        let (sandbox, session) = self.attachments(user)?;
+        Ok(sandbox.sessions().delete_file(&user.0, &session, file)?)
+    }
+
+    /// The session holding a user's attachments until their message is sent.
+    fn attachments(&self, user: &UserId) -> Result<(&Sandbox, String), EngineError> {
+        let sandbox = self.sandbox()?;
+        let session = sandbox.sessions().for_key(&user.0, "attachments")?;
+        Ok((sandbox, session))
+    }
+
+    /// Refuses a message whose attachments are not (or no longer) waiting:
+    /// checked before anything of the message is stored.
+    pub(crate) fn check_attachments(
+        &self,
+        user: &UserId,
+        ids: &[String],
+    ) -> Result<(), EngineError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let (sandbox, session) = self.attachments(user)?;
+        let waiting = sandbox.sessions().list(&user.0, &session)?;
+        match ids.iter().find(|id| !waiting.iter().any(|f| &&f.id == id)) {
+            Some(_) => Err(EngineError::Invalid(
+                "An attached file is no longer there; attach it again.".into(),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Moves the attachments `ids` into the conversation's `/mnt/data` and
+    /// records them on the message they came with.
+    pub(crate) async fn take_attachments(
+        &self,
+        user: &UserId,
+        conversation: &ConversationId,
+        message: &MessageId,
+        ids: &[String],
+    ) -> Result<Vec<CodeFileView>, EngineError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (sandbox, pending) = self.attachments(user)?;
+        let (_, session) = self.conversation_session(user, conversation).await?;
+        let mut files = Vec::new();
+        for id in ids {
+            let entry = sandbox
+                .sessions()
+                .move_file(&user.0, &pending, id, &session)?;
+            files.push(file_view(&session, &entry));
+        }
+        self.store.set_message_files(user, message, &files).await?;
+        Ok(files)
     }
 
     pub async fn exec_code(

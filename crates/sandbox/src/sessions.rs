@@ -198,6 +198,24 @@ impl Sessions {
         Ok((entry, path))
     }
 
+    /// Moves one of `owner`'s files from session `from` to session `to` (same
+    /// name; a file of that name there is replaced) and returns its entry there.
+    pub fn move_file(
+        &self,
+        owner: &str,
+        from: &str,
+        file_id: &str,
+        to: &str,
+    ) -> Result<FileEntry, SandboxError> {
+        let (entry, path) = self.file(owner, from, file_id)?;
+        let target = self.dir(owner, to)?;
+        std::fs::rename(path, target.join(&entry.name))?;
+        self.list(owner, to)?
+            .into_iter()
+            .find(|e| e.name == entry.name)
+            .ok_or(SandboxError::NotFound)
+    }
+
     pub fn delete_file(
         &self,
         owner: &str,
@@ -257,5 +275,30 @@ mod tests {
             Err(SandboxError::NotFound)
         ));
         assert!(sessions.put("alice", &s, "..", Vec::new()).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_file_moves_between_its_owners_sessions_only() {
+        let root = tempfile::tempdir().unwrap();
+        let sessions = Sessions::new(root.path().to_path_buf());
+        let pending = sessions.create("alice").unwrap();
+        let chat = sessions.create("alice").unwrap();
+        let bobs = sessions.create("bob").unwrap();
+        let f = sessions
+            .put("alice", &pending, "data.csv", b"x\n1\n".to_vec())
+            .await
+            .unwrap();
+        assert!(matches!(
+            sessions.move_file("alice", &pending, &f.id, &bobs),
+            Err(SandboxError::NotFound)
+        ));
+        assert!(matches!(
+            sessions.move_file("bob", &pending, &f.id, &bobs),
+            Err(SandboxError::NotFound)
+        ));
+        let moved = sessions.move_file("alice", &pending, &f.id, &chat).unwrap();
+        assert_eq!((moved.name.as_str(), moved.size), ("data.csv", 4));
+        assert!(sessions.list("alice", &pending).unwrap().is_empty());
+        assert_eq!(sessions.list("alice", &chat).unwrap(), [moved]);
     }
 }

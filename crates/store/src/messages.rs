@@ -1,6 +1,7 @@
 use crate::{Result, Store, expect_touched, new_id, now_millis, thrown_not_found};
 use chorus_types::{
-    ConversationId, JobId, MessageId, MessageState, MessageView, Role, ToolStep, Usage, UserId,
+    CodeFileView, ConversationId, JobId, MessageId, MessageState, MessageView, Role, ToolStep,
+    Usage, UserId,
 };
 use std::collections::HashMap;
 use surrealdb::types::SurrealValue;
@@ -46,6 +47,7 @@ struct MessageRow {
     job: Option<String>,
     created_at: i64,
     tools: Option<String>,
+    files: Option<String>,
 }
 
 #[derive(SurrealValue)]
@@ -139,7 +141,7 @@ impl Store {
             error: update.error,
             input_tokens: update.usage.map(|u| u.input_tokens as i64),
             output_tokens: update.usage.map(|u| u.output_tokens as i64),
-            tools: update.tools.as_deref().map(tools_json),
+            tools: update.tools.as_deref().and_then(list_json),
         };
         let mut res = self
             .query(
@@ -152,6 +154,26 @@ impl Store {
                  WHERE owner = type::record('user', $u.owner) RETURN VALUE record::id(id)",
             )
             .bind(("u", row))
+            .run()
+            .await?;
+        expect_touched(&mut res, 0)
+    }
+
+    /// Records the files `owner` attached to their message `id`.
+    pub async fn set_message_files(
+        &self,
+        owner: &UserId,
+        id: &MessageId,
+        files: &[CodeFileView],
+    ) -> Result<()> {
+        let mut res = self
+            .query(
+                "UPDATE type::record('message', $id) SET files = $files
+                 WHERE owner = type::record('user', $owner) RETURN VALUE record::id(id)",
+            )
+            .bind(("id", id.0.clone()))
+            .bind(("owner", owner.0.clone()))
+            .bind(("files", list_json(files)))
             .run()
             .await?;
         expect_touched(&mut res, 0)
@@ -192,7 +214,7 @@ impl Store {
         let mut res = self
             .query(
                 "LET $c = type::record('conversation', $conv);
-                 SELECT record::id(id) AS id, role, text, reasoning, state, error, endpoint, model, job, created_at, tools
+                 SELECT record::id(id) AS id, role, text, reasoning, state, error, endpoint, model, job, created_at, tools, files
                  FROM message WHERE conversation = $c AND owner = type::record('user', $owner) ORDER BY id;
                  SELECT record::id(in) AS parent, record::id(out) AS child FROM reply WHERE conversation = $c;",
             )
@@ -219,7 +241,8 @@ impl Store {
                 model: r.model,
                 job: r.job.map(JobId),
                 created_at: r.created_at,
-                tools: parse_tools(r.tools.as_deref()),
+                tools: parse_json(r.tools.as_deref()),
+                files: parse_json(r.files.as_deref()),
             })
             .collect())
     }
@@ -259,14 +282,15 @@ impl Store {
     }
 }
 
-/// Tool steps as stored: `None` for none, so most messages carry nothing.
-pub(crate) fn tools_json(tools: &[ToolStep]) -> String {
-    serde_json::to_string(tools).unwrap_or_default()
+/// A message's tool steps or files as stored (JSON text; `None` for none, so
+/// most messages carry nothing).
+pub(crate) fn list_json<T: serde::Serialize>(items: &[T]) -> Option<String> {
+    (!items.is_empty()).then(|| serde_json::to_string(items).unwrap_or_default())
 }
 
-/// Stored tool steps; an unreadable value (written by a newer version) shows
-/// as none rather than failing the whole conversation.
-fn parse_tools(json: Option<&str>) -> Vec<ToolStep> {
+/// Stored tool steps or files; an unreadable value (written by a newer
+/// version) shows as none rather than failing the whole conversation.
+fn parse_json<T: serde::de::DeserializeOwned>(json: Option<&str>) -> Vec<T> {
     json.and_then(|j| serde_json::from_str(j).ok())
         .unwrap_or_default()
 }

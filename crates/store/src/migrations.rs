@@ -144,6 +144,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     -- tools a conversation offers the model.
     DEFINE FIELD tools ON message TYPE option<string>;
     DEFINE FIELD tools ON conversation TYPE option<array<string>>;
+    -- Files the user attached to a message (chorus_types::CodeFileView as JSON).
+    DEFINE FIELD files ON message TYPE option<string>;
     "#,
     ),
 ];

@@ -36,6 +36,7 @@ struct CopiedMessage {
     model: Option<String>,
     created_at: i64,
     tools: Option<String>,
+    files: Option<String>,
 }
 
 #[derive(SurrealValue)]
@@ -175,7 +176,8 @@ impl Store {
                 endpoint: m.endpoint.clone(),
                 model: m.model.clone(),
                 created_at: m.created_at,
-                tools: (!m.tools.is_empty()).then(|| crate::messages::tools_json(&m.tools)),
+                tools: crate::messages::list_json(&m.tools),
+                files: crate::messages::list_json(&m.files),
             })
             .collect();
         let edges: Vec<Edge> = fork

@@ -152,6 +152,9 @@ pub struct MessageView {
     /// The tools the model called while writing this answer, in order.
     #[serde(default)]
     pub tools: Vec<ToolStep>,
+    /// Files the user attached to this message (put in `/mnt/data`).
+    #[serde(default)]
+    pub files: Vec<CodeFileView>,
 }
 
 /// One tool call the model made while writing an answer, and what came back.

@@ -55,6 +55,7 @@ pub fn req(conversation: Option<ConversationId>, endpoint: &str, text: &str) -> 
         model: "mock-small".into(),
         text: text.into(),
         tools: Vec::new(),
+        files: Vec::new(),
     }
 }
 

@@ -16,6 +16,7 @@ fn message(id: &str, parent: Option<&str>) -> MessageView {
         job: None,
         created_at: 0,
         tools: Vec::new(),
+        files: Vec::new(),
     }
 }
 
