@@ -177,7 +177,10 @@ async fn the_model_runs_code_in_the_conversation_and_answers_from_the_output() {
             .collect::<Vec<_>>(),
         ["answer.txt"]
     );
-    assert_eq!(answer.text, answer_from_tools(std::slice::from_ref(&output)));
+    assert_eq!(
+        answer.text,
+        answer_from_tools(std::slice::from_ref(&output))
+    );
     assert_eq!(answer.state, MessageState::Complete);
 
     // The model got the tool, then its own call and the result.

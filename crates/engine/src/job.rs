@@ -6,7 +6,7 @@ use crate::tools;
 use crate::{Engine, title};
 use chorus_gateway::{
     ChatMessage, ChatRequest, FinishReason, GatewayError, Part, Provider, Speaker, StreamEvent,
-    ToolCall, tokens,
+    ToolCall, ToolCalls, tokens,
 };
 use chorus_store::MessageUpdate;
 use chorus_streams::JobWriter;
@@ -202,8 +202,7 @@ async fn turn(
     let mut stream = provider.stream(request.clone());
     let mut last_save = Instant::now();
     let mut text = String::new();
-    // Calls by stream index, in the order they started.
-    let mut calls: Vec<(u32, ToolCall)> = Vec::new();
+    let mut calls = ToolCalls::default();
     let mut finished = false;
     loop {
         let item = tokio::select! {
@@ -241,18 +240,11 @@ async fn turn(
                 }
                 // Keep reading: OpenAI sends usage after the finish reason.
             }
-            Some(Ok(StreamEvent::ToolCallStart { index, id, name })) => calls.push((
-                index,
-                ToolCall {
-                    id,
-                    name,
-                    arguments: String::new(),
-                },
-            )),
+            Some(Ok(StreamEvent::ToolCallStart { index, id, name })) => {
+                calls.start(index, id, name)
+            }
             Some(Ok(StreamEvent::ToolCallDelta { index, arguments })) => {
-                if let Some((_, call)) = calls.iter_mut().rev().find(|(i, _)| *i == index) {
-                    call.arguments.push_str(&arguments);
-                }
+                calls.extend(index, &arguments)
             }
             Some(Ok(StreamEvent::ToolCallEnd { .. })) => {}
             Some(Err(e)) => {
@@ -275,9 +267,10 @@ async fn turn(
         return Turn::Ended;
     }
     let calls = calls
+        .finish()
         .into_iter()
         .enumerate()
-        .map(|(n, (_, mut call))| {
+        .map(|(n, mut call)| {
             // Results are matched to calls by id: every call needs one.
             if call.id.is_empty() {
                 call.id = format!("call_{}_{n}", out.tools.len());

@@ -33,26 +33,14 @@ impl Answer {
     {
         let mut stream = std::pin::pin!(stream);
         let mut answer = Answer::default();
-        // Calls by stream index, in the order they started.
-        let mut calls: Vec<(u32, ToolCall)> = Vec::new();
+        let mut calls = ToolCalls::default();
         let mut finished = false;
         while let Some(event) = stream.next().await {
             match event? {
                 StreamEvent::Text(t) => answer.text.push_str(&t),
                 StreamEvent::Reasoning(t) => answer.reasoning.push_str(&t),
-                StreamEvent::ToolCallStart { index, id, name } => calls.push((
-                    index,
-                    ToolCall {
-                        id,
-                        name,
-                        arguments: String::new(),
-                    },
-                )),
-                StreamEvent::ToolCallDelta { index, arguments } => {
-                    if let Some((_, call)) = calls.iter_mut().rev().find(|(i, _)| *i == index) {
-                        call.arguments.push_str(&arguments);
-                    }
-                }
+                StreamEvent::ToolCallStart { index, id, name } => calls.start(index, id, name),
+                StreamEvent::ToolCallDelta { index, arguments } => calls.extend(index, &arguments),
                 StreamEvent::ToolCallEnd { .. } => {}
                 StreamEvent::Usage(u) => answer.usage = Some(u),
                 StreamEvent::Finish(reason) => {
@@ -64,8 +52,44 @@ impl Answer {
         if !finished {
             return Err(crate::http::cut_short());
         }
-        answer.tool_calls = calls.into_iter().map(|(_, c)| c).collect();
+        answer.tool_calls = calls.finish();
         Ok(answer)
+    }
+}
+
+/// Tool calls put together from a stream's start and argument events.
+#[derive(Debug, Default)]
+pub struct ToolCalls {
+    /// By stream index, in the order they started.
+    calls: Vec<(u32, ToolCall)>,
+}
+
+impl ToolCalls {
+    pub fn start(&mut self, index: u32, id: String, name: String) {
+        let arguments = String::new();
+        self.calls.push((
+            index,
+            ToolCall {
+                id,
+                name,
+                arguments,
+            },
+        ));
+    }
+
+    pub fn extend(&mut self, index: u32, arguments: &str) {
+        if let Some((_, call)) = self.calls.iter_mut().rev().find(|(i, _)| *i == index) {
+            call.arguments.push_str(arguments);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.calls.is_empty()
+    }
+
+    /// The calls in the order they started.
+    pub fn finish(self) -> Vec<ToolCall> {
+        self.calls.into_iter().map(|(_, c)| c).collect()
     }
 }
 

@@ -18,7 +18,7 @@ mod retry;
 pub mod tokens;
 mod vertex;
 
-pub use answer::Answer;
+pub use answer::{Answer, ToolCalls};
 pub use anthropic::{ANTHROPIC_VERSION, Anthropic, AnthropicTarget};
 pub use bedrock::Bedrock;
 pub use error::GatewayError;
