@@ -7,11 +7,13 @@
 
 mod error;
 mod interpolate;
+mod mcp;
 mod resolve;
 mod schema;
 mod validate;
 
 pub use error::{ConfigError, ConfigErrors};
+pub use mcp::{McpServer, McpTransport, ServerInstructions};
 pub use schema::*;
 
 use std::path::{Path, PathBuf};

@@ -21,6 +21,9 @@ pub struct Config {
     /// Code execution in containers (the Run button, `/v1/exec`).
     #[serde(default)]
     pub sandbox: SandboxSection,
+    /// MCP servers whose tools the model may call, by name.
+    #[serde(default)]
+    pub mcp_servers: BTreeMap<String, crate::mcp::McpServer>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -324,3 +324,46 @@ fn sandbox_limits_are_checked() {
     assert_eq!(cfg.sandbox.concurrency, 2);
     assert_eq!(cfg.sandbox.timeout_seconds, 30, "defaults fill the rest");
 }
+
+#[test]
+fn mcp_servers_in_librechat_shape_load_with_inferred_transports() {
+    let loaded = load(
+        "mcpServers:\n  everything:\n    command: npx\n    args: [\"-y\", \"@modelcontextprotocol/server-everything\"]\n    env: {ORG: \"${ORG}\"}\n    timeout: 5000\n  remote:\n    url: https://mcp.example.com/mcp\n    headers: {Authorization: \"Bearer ${GROQ_API_KEY}\"}\n    serverInstructions: true\n  legacy:\n    type: sse\n    url: http://127.0.0.1:9000/sse\n",
+    )
+    .unwrap();
+    let servers = &loaded.config.mcp_servers;
+    assert_eq!(servers["everything"].transport(), Some(McpTransport::Stdio));
+    assert_eq!(servers["everything"].env["ORG"], "acme");
+    assert_eq!(servers["everything"].call_timeout().as_millis(), 5000);
+    assert_eq!(
+        servers["remote"].transport(),
+        Some(McpTransport::StreamableHttp)
+    );
+    assert_eq!(
+        servers["remote"].headers["Authorization"],
+        "Bearer gsk-test"
+    );
+    assert_eq!(
+        servers["remote"].server_instructions,
+        Some(ServerInstructions::Use(true))
+    );
+    assert_eq!(servers["legacy"].transport(), Some(McpTransport::Sse));
+    assert!(loaded.ignored_keys.is_empty(), "{:?}", loaded.ignored_keys);
+}
+
+#[test]
+fn an_mcp_server_without_command_or_url_names_the_entry() {
+    assert_eq!(
+        only_error("mcpServers:\n  broken:\n    args: [x]\n"),
+        "config/chorus.yaml: mcpServers.broken: expected either `command` (a local server run over stdio) or `url` (a remote server)"
+    );
+    assert_eq!(
+        only_error("mcpServers:\n  web:\n    type: streamable-http\n    url: ftp://x\n"),
+        "config/chorus.yaml: mcpServers.web.url: expected an http:// or https:// URL"
+    );
+    let msg = only_error("mcpServers:\n  x:\n    type: carrier-pigeon\n    url: http://x\n");
+    assert!(
+        msg.starts_with("config/chorus.yaml: mcpServers.x.type: unknown variant `carrier-pigeon`"),
+        "{msg}"
+    );
+}

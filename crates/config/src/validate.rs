@@ -49,6 +49,7 @@ pub fn validate(config: &Config) -> Vec<(String, String)> {
             format!("expected the ws:// URL of a SurrealDB server, such as \"ws://127.0.0.1:8000\", got {u:?}"),
         ));
     }
+    crate::mcp::validate(&config.mcp_servers, &mut errors);
     let sb = &config.sandbox;
     let mut positive = |key: &str, ok: bool, expected: &str| {
         if !ok {
