@@ -75,7 +75,8 @@ ensure_npm() {
   fi
 }
 
-# The official `openai` Python SDK, to test /v1 with a real client. Pinned in
+# The official `openai` Python SDK (to test /v1 with a real client) and the
+# official MCP SDK (a small MCP server for the tool tests). Pinned in
 # end2end/requirements.txt; the venv lives outside the checkout.
 ensure_python_sdk() {
   local venv="$HOME/.cache/chorus/pyenv" req=end2end/requirements.txt

@@ -331,15 +331,9 @@ pub async fn remove_attachment(id: String) -> Result<(), ApiError> {
 /// The tools a user may turn on for the model here (`execute_code` when the
 /// server can run code).
 #[server(prefix = "/api", endpoint = "tools")]
-pub async fn available_tools() -> Result<Vec<String>, ApiError> {
+pub async fn available_tools() -> Result<Vec<chorus_types::ToolOption>, ApiError> {
     ssr::user().await?;
-    Ok(ssr::state()?
-        .engine
-        .tools()
-        .names()
-        .into_iter()
-        .map(String::from)
-        .collect())
+    Ok(ssr::state()?.engine.tools().options())
 }
 
 #[server(prefix = "/api", endpoint = "continue")]

@@ -91,6 +91,8 @@ pub async fn build_with_helper(
         Some(sandbox) => engine.with_sandbox(sandbox),
         None => engine,
     };
+    // Servers start on first use, so a broken one never delays start-up.
+    let engine = engine.with_mcp(chorus_tools::Mcp::new(&config.mcp_servers));
     Ok(router(engine, config))
 }
 

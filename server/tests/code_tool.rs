@@ -339,7 +339,7 @@ async fn without_a_sandbox_asking_for_code_is_refused_before_anything_is_stored(
         other => panic!("expected a refusal, got {other:?}"),
     }
     assert!(s.engine.conversations(&s.user).await.unwrap().is_empty());
-    assert!(s.engine.tools().names().is_empty());
+    assert!(s.engine.tools().options().is_empty());
     assert!(s.mock.requests().is_empty());
 }
 

@@ -9,7 +9,9 @@ use crate::ui::code_files::{FilesPanel, FilesToggle};
 use crate::ui::layout::{Change, Changes, Drawer, Refresh, ThemeToggle};
 use crate::ui::message::{ActiveJob, MessageItem};
 use crate::ui::thread::{ModelChoice, OpenConversation};
-use chorus_types::{CodeFileView, ConversationView, EndpointView, MessageView, UserEvent};
+use chorus_types::{
+    CodeFileView, ConversationView, EndpointView, MessageView, ToolOption, UserEvent,
+};
 
 /// The code tool's name (`chorus_tools::EXECUTE_CODE`, which the browser build cannot link).
 const EXECUTE_CODE: &str = "execute_code";
@@ -140,7 +142,7 @@ fn Chat(
     conversation: Option<ConversationView>,
     endpoints: Vec<EndpointView>,
     /// The tools this server can offer the model.
-    tools: Vec<String>,
+    tools: Vec<ToolOption>,
     live_title: RwSignal<Option<String>>,
     version: RwSignal<u32>,
     draft: RwSignal<String>,
@@ -164,10 +166,16 @@ fn Chat(
         .as_ref()
         .map(|c| c.tools.clone())
         .unwrap_or_default();
-    let code_tool = tools
-        .iter()
-        .any(|t| t == EXECUTE_CODE)
-        .then(|| RwSignal::new(offered.iter().any(|t| t == EXECUTE_CODE)));
+    let enabled = RwSignal::new(
+        offered
+            .into_iter()
+            .filter(|name| tools.iter().any(|t| &t.name == name))
+            .collect::<Vec<_>>(),
+    );
+    let picker = ToolPicker {
+        options: StoredValue::new(tools),
+        enabled,
+    };
     let (messages, leaf) = conversation
         .map(|c| (c.messages, c.leaf))
         .unwrap_or_default();
@@ -216,7 +224,7 @@ fn Chat(
                 </For>
             </div>
         </section>
-        <Composer conversation=id endpoints choice parent version text=draft code_tool attached/>
+        <Composer conversation=id endpoints choice parent version text=draft picker attached/>
     }
 }
 
@@ -279,8 +287,8 @@ fn Composer(
     version: RwSignal<u32>,
     /// The message being typed.
     text: RwSignal<String>,
-    /// Whether the model may run code (`None`: this server cannot run code).
-    code_tool: Option<RwSignal<bool>>,
+    /// The tools the model may call.
+    picker: ToolPicker,
     /// Files attached to the message being typed.
     attached: RwSignal<Vec<CodeFileView>>,
 ) -> AnyView {
@@ -319,10 +327,7 @@ fn Composer(
         let (endpoint, model, text) = input.clone();
         let conversation = conversation.get_value();
         let parent = parent.get_untracked();
-        let tools = match code_tool.map(|on| on.get_untracked()) {
-            Some(true) => vec![EXECUTE_CODE.to_string()],
-            _ => Vec::new(),
-        };
+        let tools = picker.enabled.get_untracked();
         let files = attached.with_untracked(|a| a.iter().map(|f| f.id.clone()).collect());
         async move { send_message(conversation, parent, endpoint, model, text, tools, files).await }
     });
@@ -385,10 +390,8 @@ fn Composer(
                         on:change=move |ev| model.set(event_target_value(&ev))>
                         {move || models().into_iter().map(|m| view! { <option value=m.clone()>{m.clone()}</option> }).collect_view()}
                     </select>
-                    {code_tool.map(|on| view! {
-                        <CodeToolToggle on/>
-                        <AttachButton attached code_tool=on error/>
-                    })}
+                    <ToolChips picker/>
+                    {picker.offers(EXECUTE_CODE).then(|| view! { <AttachButton attached picker error/> })}
                 </div>
                 <Attachments attached error/>
                 <Show when=needs_key>
@@ -436,19 +439,66 @@ fn Composer(
     .into_any()
 }
 
-/// Lets the model run code in this conversation's sandbox (as LibreChat's
-/// Code Interpreter badge): files the code writes appear under the answer.
-#[component]
-fn CodeToolToggle(on: RwSignal<bool>) -> impl IntoView {
-    view! {
-        <button type="button" class="chip" data-testid="code-tool"
-            class:chip-on=move || on.get()
-            aria-pressed=move || on.get().to_string()
-            title="Let the model run code in a sandbox (no network; files persist in this conversation)"
-            on:click=move |_| on.update(|v| *v = !*v)>
-            "Code"
-        </button>
+/// The tools this server offers and those turned on for the next message.
+#[derive(Clone, Copy)]
+struct ToolPicker {
+    options: StoredValue<Vec<ToolOption>>,
+    enabled: RwSignal<Vec<String>>,
+}
+
+impl ToolPicker {
+    fn offers(&self, name: &str) -> bool {
+        self.options
+            .with_value(|o| o.iter().any(|t| t.name == name))
     }
+
+    fn turn_on(&self, name: &str) {
+        if !self.enabled.with_untracked(|e| e.iter().any(|n| n == name)) {
+            self.enabled.update(|e| e.push(name.to_string()));
+        }
+    }
+}
+
+/// One chip per tool (LibreChat's Code Interpreter badge and MCP server
+/// picker): pressed ones are offered to the model with the next message.
+#[component]
+fn ToolChips(picker: ToolPicker) -> impl IntoView {
+    picker.options.with_value(|options| {
+        options
+            .iter()
+            .map(|option| {
+                let name = option.name.clone();
+                let on = {
+                    let name = name.clone();
+                    move || picker.enabled.read().iter().any(|n| *n == name)
+                };
+                let testid = if name == EXECUTE_CODE {
+                    "code-tool".to_string()
+                } else {
+                    format!("tool-{name}")
+                };
+                let toggle = move |_| {
+                    picker
+                        .enabled
+                        .update(|e| match e.iter().position(|n| *n == name) {
+                            Some(i) => {
+                                e.remove(i);
+                            }
+                            None => e.push(name.clone()),
+                        })
+                };
+                view! {
+                    <button type="button" class="chip" data-testid=testid
+                        class:chip-on=on.clone()
+                        aria-pressed=move || on().to_string()
+                        title=option.description.clone().unwrap_or_default()
+                        on:click=toggle>
+                        {option.label.clone()}
+                    </button>
+                }
+            })
+            .collect_view()
+    })
 }
 
 /// Attaches files to the message being typed; they go to the conversation's
@@ -457,7 +507,7 @@ fn CodeToolToggle(on: RwSignal<bool>) -> impl IntoView {
 #[component]
 fn AttachButton(
     attached: RwSignal<Vec<CodeFileView>>,
-    code_tool: RwSignal<bool>,
+    picker: ToolPicker,
     error: RwSignal<Option<String>>,
 ) -> impl IntoView {
     let uploading = RwSignal::new(false);
@@ -477,7 +527,7 @@ fn AttachButton(
             let upload = crate::attach::upload(&files);
             input.set_value("");
             uploading.set(true);
-            code_tool.set(true);
+            picker.turn_on(EXECUTE_CODE);
             leptos::task::spawn_local(async move {
                 match upload.await {
                     Ok(files) => attached.update(|a| a.extend(files)),
@@ -487,7 +537,7 @@ fn AttachButton(
             });
         }
         #[cfg(not(feature = "hydrate"))]
-        let _ = (ev, attached, code_tool, error);
+        let _ = (ev, attached, picker, error);
     };
     view! {
         <label class="chip cursor-pointer" data-testid="attach"

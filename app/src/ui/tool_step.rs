@@ -46,11 +46,16 @@ fn boundary(text: &str, at: usize) -> usize {
 fn ToolStepView(step: ToolStep) -> impl IntoView {
     let running = step.output.is_none();
     let code = (step.name == "execute_code").then(|| step.code()).flatten();
+    // MCP tools are named `<tool>_mcp_<server>`.
+    let tool = match step.name.rsplit_once("_mcp_") {
+        Some((tool, server)) => format!("{tool} ({server})"),
+        None => step.name.clone(),
+    };
     let label = match (&code, running) {
         (Some((lang, _)), true) => format!("Running {lang} code…"),
         (Some((lang, _)), false) => format!("Ran {lang} code"),
-        (None, true) => format!("Using {}…", step.name),
-        (None, false) => format!("Used {}", step.name),
+        (None, true) => format!("Using {tool}…"),
+        (None, false) => format!("Used {tool}"),
     };
     let failed = step.is_error;
     let shown = match code {

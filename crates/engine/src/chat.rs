@@ -113,7 +113,7 @@ impl Engine {
         let endpoint = self.model_choice(user, &req.endpoint, &req.model).await?;
         // Refused before anything is stored: the answer could only fail.
         self.tools()
-            .definitions(&req.tools)
+            .check(&req.tools)
             .map_err(EngineError::Invalid)?;
         self.check_attachments(user, &req.files)?;
         let title_model = endpoint

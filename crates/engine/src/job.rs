@@ -115,13 +115,10 @@ async fn run(
             return (out, None);
         }
     };
-    let tool_specs = match engine.tools().definitions(&spec.tools) {
-        Ok(defs) => defs.into_iter().map(tools::spec).collect::<Vec<_>>(),
-        Err(reason) => {
-            out.error = Some(reason);
-            return (out, None);
-        }
-    };
+    // A tool that cannot be offered (its MCP server is down) is left out; the
+    // answer goes on and says so at the end.
+    let (defs, tool_problems) = engine.tools().definitions(&spec.tools).await;
+    let tool_specs: Vec<_> = defs.into_iter().map(tools::spec).collect();
     let title_task = spec.title_model.clone().map(|model| {
         let first = spec.context.last().map(|m| m.text()).unwrap_or_default();
         tokio::spawn(title::generate(provider.clone(), model, first))
@@ -185,6 +182,13 @@ async fn run(
             out.usage = Some(usage);
             writer.append(JobEvent::Usage { usage });
         }
+    }
+    if !tool_problems.is_empty() {
+        let note = tool_problems.join(" ");
+        out.error = Some(match out.error.take() {
+            Some(e) => format!("{e} {note}"),
+            None => note,
+        });
     }
     (out, title_task)
 }

@@ -61,6 +61,8 @@ pub struct Engine {
     /// Code execution; empty when this server does not offer it. Shared by
     /// every clone, the adopter of orphaned jobs (made at start) included.
     sandbox: Arc<OnceLock<Arc<chorus_sandbox::Sandbox>>>,
+    /// MCP servers from the config, shared the same way.
+    mcp: Arc<OnceLock<Arc<chorus_tools::Mcp>>>,
 }
 
 impl Engine {
@@ -104,6 +106,7 @@ impl Engine {
             secrets: Arc::new(secrets),
             api_key_cache: Arc::default(),
             sandbox: Arc::default(),
+            mcp: Arc::default(),
         };
         adopt::spawn(engine.clone(), orphans);
         Ok(engine)
@@ -117,9 +120,20 @@ impl Engine {
         self
     }
 
+    /// Offers the tools of these MCP servers.
+    pub fn with_mcp(self, mcp: chorus_tools::Mcp) -> Self {
+        if self.mcp.set(Arc::new(mcp)).is_err() {
+            tracing::warn!("a second set of MCP servers was given to the engine and ignored");
+        }
+        self
+    }
+
     /// The tools the model can be offered on this server.
     pub fn tools(&self) -> chorus_tools::Tools {
-        chorus_tools::Tools::new(self.sandbox.get().cloned())
+        chorus_tools::Tools::new(
+            self.sandbox.get().cloned(),
+            self.mcp.get().cloned().unwrap_or_default(),
+        )
     }
 
     pub fn store(&self) -> &Store {

@@ -14,10 +14,12 @@
 //! | `[[slow]]`           | waits 150 ms between chunks (for stop/reload tests)      |
 //! | anything else        | streams a markdown answer that quotes the message        |
 //!
-//! Offered an `execute_code` tool, it plays a model that uses it: a user message
-//! with fenced code blocks gets one streamed tool call per block (in parallel,
-//! `{"lang": <fence tag>, "code": …}`, finish reason `tool_calls`); when the
-//! last messages are `tool` results it answers from them ([`answer_from_tools`]).
+//! Offered tools, it plays a model that uses them: `[[call:NAME {json}]]` in the
+//! user message calls the offered tool NAME with those arguments (several such
+//! directives: calls in parallel); otherwise, offered `execute_code`, each fenced
+//! code block becomes a call `{"lang": <fence tag>, "code": …}`. Calls stream as
+//! OpenAI streams them (finish reason `tool_calls`); when the last messages are
+//! `tool` results it answers from them ([`answer_from_tools`]).
 
 pub mod redis;
 
@@ -367,7 +369,7 @@ async fn chat(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> 
 }
 
 enum ToolTurn {
-    /// Call `execute_code` with these (lang, code) arguments.
+    /// Make these calls: (tool name, arguments as JSON text).
     Call(Vec<(String, String)>),
     /// Answer from these tool results.
     Answer(Vec<String>),
@@ -375,11 +377,13 @@ enum ToolTurn {
 
 /// What a model offered `execute_code` does next, if it uses the tool.
 fn tool_turn(body: &Value) -> Option<ToolTurn> {
-    let offered = body["tools"]
+    let offered: Vec<&str> = body["tools"]
         .as_array()?
         .iter()
-        .any(|t| t["type"] == "function" && t["function"]["name"] == "execute_code");
-    if !offered {
+        .filter(|t| t["type"] == "function")
+        .filter_map(|t| t["function"]["name"].as_str())
+        .collect();
+    if offered.is_empty() {
         return None;
     }
     let messages = body["messages"].as_array()?;
@@ -393,8 +397,43 @@ fn tool_turn(body: &Value) -> Option<ToolTurn> {
             .collect::<Vec<_>>();
         return Some(ToolTurn::Answer(results.into_iter().rev().collect()));
     }
-    let blocks = code_blocks(last["content"].as_str()?);
-    (last["role"] == "user" && !blocks.is_empty()).then_some(ToolTurn::Call(blocks))
+    if last["role"] != "user" {
+        return None;
+    }
+    let text = last["content"].as_str()?;
+    let directed: Vec<(String, String)> = call_directives(text)
+        .into_iter()
+        .filter(|(name, _)| offered.contains(&name.as_str()))
+        .collect();
+    if !directed.is_empty() {
+        return Some(ToolTurn::Call(directed));
+    }
+    if !offered.contains(&"execute_code") {
+        return None;
+    }
+    let calls: Vec<(String, String)> = code_blocks(text)
+        .into_iter()
+        .map(|(lang, code)| {
+            let args = json!({"lang": lang, "code": code}).to_string();
+            ("execute_code".to_string(), args)
+        })
+        .collect();
+    (!calls.is_empty()).then_some(ToolTurn::Call(calls))
+}
+
+/// The `[[call:NAME {json}]]` directives of a message: (name, arguments).
+fn call_directives(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("[[call:") {
+        let after = &rest[start + "[[call:".len()..];
+        let Some(end) = after.find("]]") else { break };
+        let inner = after[..end].trim();
+        let (name, args) = inner.split_once(' ').unwrap_or((inner, "{}"));
+        out.push((name.to_string(), args.trim().to_string()));
+        rest = &after[end + 2..];
+    }
+    out
 }
 
 /// Splits the answer into word-sized pieces, like a tokenizer would.
@@ -439,7 +478,7 @@ fn usage_chunk(model: &str, prompt: usize, completion: usize) -> Bytes {
 struct StreamPlan {
     model: String,
     answer: String,
-    /// When not empty, the turn is these `execute_code` calls instead.
+    /// When not empty, the turn is these tool calls (name, arguments) instead.
     tool_calls: Vec<(String, String)>,
     /// Streamed as `reasoning_content` before the answer; empty for none.
     reasoning: String,
@@ -489,15 +528,15 @@ fn sse_body(plan: StreamPlan) -> impl futures::Stream<Item = Result<Bytes, std::
             }
         }
         if !tool_calls.is_empty() {
-            for (index, (lang, code)) in tool_calls.iter().enumerate() {
+            for (index, (name, arguments)) in tool_calls.iter().enumerate() {
                 let head = json!({"role": "assistant", "content": null, "tool_calls": [{
                     "index": index, "id": format!("call_mock{index}"), "type": "function",
-                    "function": {"name": "execute_code", "arguments": ""}
+                    "function": {"name": name, "arguments": ""}
                 }]});
                 if send(chunk(&model, head, Value::Null)).await.is_err() {
                     return;
                 }
-                let arguments = json!({"lang": lang, "code": code}).to_string();
+
                 // Arguments arrive in pieces, as they do from OpenAI.
                 let bytes: Vec<char> = arguments.chars().collect();
                 for piece in bytes.chunks(12) {

@@ -4,12 +4,15 @@
 //! reads (and may correct), never as a failed answer.
 
 mod code;
+pub mod mcp;
 
 use chorus_sandbox::{FileEntry, Sandbox};
 use serde_json::Value;
 use std::sync::Arc;
 
+pub use chorus_types::ToolOption;
 pub use code::EXECUTE_CODE;
+pub use mcp::Mcp;
 
 /// What the model is told about a tool.
 #[derive(Clone, Debug, PartialEq)]
@@ -52,35 +55,82 @@ impl ToolOutput {
 #[derive(Clone, Default)]
 pub struct Tools {
     sandbox: Option<Arc<Sandbox>>,
+    mcp: Arc<Mcp>,
 }
 
+/// What a user can turn on: `execute_code`, or all the tools of one MCP
+/// server (`mcp:<server>`).
+pub const MCP_PREFIX: &str = "mcp:";
+
 impl Tools {
-    pub fn new(sandbox: Option<Arc<Sandbox>>) -> Self {
-        Tools { sandbox }
+    pub fn new(sandbox: Option<Arc<Sandbox>>, mcp: Arc<Mcp>) -> Self {
+        Tools { sandbox, mcp }
     }
 
-    /// The names of the tools a user may turn on here.
-    pub fn names(&self) -> Vec<&'static str> {
-        let mut names = Vec::new();
+    /// What a user may turn on here, for the composer's tool picker.
+    pub fn options(&self) -> Vec<ToolOption> {
+        let mut options = Vec::new();
         if self.sandbox.is_some() {
-            names.push(EXECUTE_CODE);
+            options.push(ToolOption {
+                name: EXECUTE_CODE.into(),
+                label: "Code".into(),
+                description: Some(
+                    "Let the model run code in a sandbox (no network; files persist in this conversation)"
+                        .into(),
+                ),
+            });
         }
-        names
+        options.extend(self.mcp.servers().into_iter().map(|s| ToolOption {
+            name: format!("{MCP_PREFIX}{}", s.name),
+            label: s.title,
+            description: s.description,
+        }));
+        options
     }
 
-    /// The definitions of the named tools, or what is wrong with a name.
-    pub fn definitions(&self, names: &[String]) -> Result<Vec<ToolDef>, String> {
-        names
-            .iter()
-            .map(|name| match name.as_str() {
-                EXECUTE_CODE if self.sandbox.is_some() => Ok(code::definition()),
-                EXECUTE_CODE => Err(
-                    "Code execution is not set up on this server, so the model cannot run code."
-                        .to_string(),
-                ),
-                other => Err(format!("There is no tool named {other:?} on this server.")),
-            })
-            .collect()
+    /// Whether every name is something this server offers (checked before a
+    /// message is stored: the answer could only fail).
+    pub fn check(&self, names: &[String]) -> Result<(), String> {
+        for name in names {
+            match name.strip_prefix(MCP_PREFIX) {
+                Some(server) if self.mcp.has(server) => {}
+                Some(server) => {
+                    return Err(format!(
+                        "There is no MCP server named {server:?} on this server."
+                    ));
+                }
+                None if name == EXECUTE_CODE && self.sandbox.is_some() => {}
+                None if name == EXECUTE_CODE => {
+                    return Err(
+                        "Code execution is not set up on this server, so the model cannot run code."
+                            .into(),
+                    );
+                }
+                None => return Err(format!("There is no tool named {name:?} on this server.")),
+            }
+        }
+        Ok(())
+    }
+
+    /// The definitions of the named tools for the model, and why any could
+    /// not be offered (an MCP server that is down: the answer goes on without
+    /// its tools).
+    pub async fn definitions(&self, names: &[String]) -> (Vec<ToolDef>, Vec<String>) {
+        let mut defs = Vec::new();
+        let mut problems = Vec::new();
+        for name in names {
+            match name.strip_prefix(MCP_PREFIX) {
+                Some(server) => match self.mcp.definitions(server).await {
+                    Ok(tools) => defs.extend(tools),
+                    Err(e) => problems.push(e),
+                },
+                None if name == EXECUTE_CODE && self.sandbox.is_some() => {
+                    defs.push(code::definition())
+                }
+                None => problems.push(format!("The tool {name:?} is not available here.")),
+            }
+        }
+        (defs, problems)
     }
 
     /// Whether calls of `name` need the conversation's sandbox session.
@@ -92,6 +142,7 @@ impl Tools {
     pub async fn call(&self, ctx: &ToolContext, name: &str, arguments: &str) -> ToolOutput {
         match (name, &self.sandbox) {
             (EXECUTE_CODE, Some(sandbox)) => code::call(sandbox, ctx, arguments).await,
+            _ if name.contains(mcp::DELIMITER) => self.mcp.call(name, arguments).await,
             _ => ToolOutput::error(format!(
                 "There is no tool named {name:?} here; use only the tools you were given."
             )),

@@ -157,6 +157,15 @@ pub struct MessageView {
     pub files: Vec<CodeFileView>,
 }
 
+/// A tool a user can turn on for the model (`execute_code`, or an MCP server's
+/// tools as `mcp:<server>`), as the composer offers it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ToolOption {
+    pub name: String,
+    pub label: String,
+    pub description: Option<String>,
+}
+
 /// One tool call the model made while writing an answer, and what came back.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ToolStep {

@@ -1,0 +1,474 @@
+//! MCP servers from `mcpServers` (rmcp): each connected on first use, its
+//! tools listed (rmcp caches the list and drops the cache when the server
+//! sends `notifications/tools/list_changed`), calls bounded by the server's
+//! timeout. A server that fails to start or dies is reconnected on a later
+//! use, after a pause that doubles with each failure in a row; until then its
+//! tools are unavailable with the reason. One server's trouble never reaches
+//! the others, or the app.
+
+use crate::{ToolDef, ToolOutput};
+use chorus_config::{McpServer, McpTransport, ServerInstructions};
+use rmcp::model::{CallToolRequestParams, Tool};
+use rmcp::service::{RunningService, ServiceError};
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
+use rmcp::{RoleClient, ServiceExt};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Tool names the model sees: `<tool>_mcp_<server>` (LibreChat's spelling).
+pub const DELIMITER: &str = "_mcp_";
+/// Longest pause before reconnecting a failing server.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+type Client = RunningService<RoleClient, ()>;
+
+/// Every configured MCP server.
+#[derive(Default)]
+pub struct Mcp {
+    servers: BTreeMap<String, Arc<Server>>,
+}
+
+/// A server as the tool picker shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct McpServerInfo {
+    pub name: String,
+    pub title: String,
+    pub description: Option<String>,
+}
+
+impl Mcp {
+    pub fn new(config: &BTreeMap<String, McpServer>) -> Self {
+        let servers = config
+            .iter()
+            .map(|(name, config)| {
+                let server = Server {
+                    name: name.clone(),
+                    config: config.clone(),
+                    state: tokio::sync::Mutex::new(State::default()),
+                    stderr: Arc::default(),
+                };
+                (name.clone(), Arc::new(server))
+            })
+            .collect();
+        Mcp { servers }
+    }
+
+    pub fn servers(&self) -> Vec<McpServerInfo> {
+        self.servers
+            .values()
+            .map(|s| McpServerInfo {
+                name: s.name.clone(),
+                title: s.config.title.clone().unwrap_or_else(|| s.name.clone()),
+                description: s.config.description.clone(),
+            })
+            .collect()
+    }
+
+    pub fn has(&self, server: &str) -> bool {
+        self.servers.contains_key(server)
+    }
+
+    /// The tools of `server` as the model sees them, connecting first if needed.
+    pub async fn definitions(&self, server: &str) -> Result<Vec<ToolDef>, String> {
+        let s = self.server(server)?;
+        let (tools, instructions) = s.tools().await?;
+        Ok(tools
+            .iter()
+            .map(|t| ToolDef {
+                name: model_name(&t.name, server),
+                description: describe(t, instructions.as_deref()),
+                parameters: Value::Object((*t.input_schema).clone()),
+            })
+            .collect())
+    }
+
+    /// Runs a tool by the name the model used (`<tool>_mcp_<server>`).
+    pub async fn call(&self, model_tool: &str, arguments: &str) -> ToolOutput {
+        let Some((tool, server)) = model_tool.rsplit_once(DELIMITER) else {
+            return ToolOutput::error(format!("There is no tool named {model_tool:?}."));
+        };
+        let s = match self.server(server) {
+            Ok(s) => s,
+            Err(e) => return ToolOutput::error(e),
+        };
+        let arguments = match serde_json::from_str::<Value>(if arguments.trim().is_empty() {
+            "{}"
+        } else {
+            arguments
+        }) {
+            Ok(Value::Object(map)) => map,
+            Ok(_) | Err(_) => {
+                return ToolOutput::error(
+                    "The arguments must be a JSON object matching the tool's schema.",
+                );
+            }
+        };
+        s.call(tool, arguments).await
+    }
+
+    fn server(&self, name: &str) -> Result<&Arc<Server>, String> {
+        self.servers
+            .get(name)
+            .ok_or_else(|| format!("There is no MCP server named {name:?} on this server."))
+    }
+}
+
+/// What the model is told about a tool: its description, and the server's
+/// instructions when the config asks for them.
+fn describe(tool: &Tool, instructions: Option<&str>) -> String {
+    let mut text = tool
+        .description
+        .as_deref()
+        .or(tool.title.as_deref())
+        .unwrap_or_default()
+        .to_string();
+    if let Some(i) = instructions {
+        text.push_str("\n\nServer instructions: ");
+        text.push_str(i);
+    }
+    text
+}
+
+/// `<tool>_mcp_<server>`, with characters providers refuse in tool names
+/// replaced (OpenAI allows `[A-Za-z0-9_-]`, at most 64).
+pub fn model_name(tool: &str, server: &str) -> String {
+    let clean: String = tool
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let suffix = format!("{DELIMITER}{server}");
+    let keep = 64usize.saturating_sub(suffix.len()).max(1);
+    format!("{}{suffix}", &clean[..clean.len().min(keep)])
+}
+
+struct Server {
+    name: String,
+    config: McpServer,
+    state: tokio::sync::Mutex<State>,
+    /// The last lines the server wrote to stderr (stdio servers), which often
+    /// say why it failed.
+    stderr: Arc<Mutex<Vec<String>>>,
+}
+
+#[derive(Default)]
+struct State {
+    client: Option<Arc<Client>>,
+    /// Failures in a row, and when the next attempt may start.
+    failures: u32,
+    retry_at: Option<Instant>,
+    reason: Option<String>,
+}
+
+impl Server {
+    /// The connected client, connecting when there is none (and the pause
+    /// after failures is over).
+    async fn client(&self) -> Result<Arc<Client>, String> {
+        let mut state = self.state.lock().await;
+        if let Some(client) = &state.client {
+            if !client.is_closed() {
+                return Ok(client.clone());
+            }
+            let reason = format!("it stopped{}", self.stderr_tail());
+            self.failed(&mut state, reason);
+        }
+        if let Some(at) = state.retry_at
+            && Instant::now() < at
+        {
+            let wait = at.saturating_duration_since(Instant::now()).as_secs() + 1;
+            return Err(format!(
+                "The MCP server {:?} is unavailable: {}. Chorus tries again in {wait} s.",
+                self.name,
+                state.reason.as_deref().unwrap_or("it failed")
+            ));
+        }
+        match tokio::time::timeout(self.config.init_timeout(), self.connect()).await {
+            Ok(Ok(client)) => {
+                let client = Arc::new(client);
+                state.client = Some(client.clone());
+                state.failures = 0;
+                state.retry_at = None;
+                state.reason = None;
+                Ok(client)
+            }
+            Ok(Err(reason)) => {
+                let reason = format!("{reason}{}", self.stderr_tail());
+                self.failed(&mut state, reason.clone());
+                Err(format!(
+                    "The MCP server {:?} could not be started: {reason}.",
+                    self.name
+                ))
+            }
+            Err(_) => {
+                let reason = format!(
+                    "it did not finish starting within {} ms{}",
+                    self.config.init_timeout().as_millis(),
+                    self.stderr_tail()
+                );
+                self.failed(&mut state, reason.clone());
+                Err(format!(
+                    "The MCP server {:?} could not be started: {reason}.",
+                    self.name
+                ))
+            }
+        }
+    }
+
+    /// Forgets the connection (dropping it ends a stdio server's process) and
+    /// sets when to try again.
+    fn failed(&self, state: &mut State, reason: String) {
+        tracing::warn!(server = %self.name, %reason, "MCP server failed");
+        state.client = None;
+        state.failures += 1;
+        // The first retry is immediate (a server that crashed once is simply
+        // restarted); then 1 s, 2 s, 4 s … up to MAX_BACKOFF.
+        let pause = match state.failures {
+            1 => Duration::ZERO,
+            n => Duration::from_secs(1 << (n - 2).min(5)).min(MAX_BACKOFF),
+        };
+        state.retry_at = Some(Instant::now() + pause);
+        state.reason = Some(reason);
+    }
+
+    async fn connect(&self) -> Result<Client, String> {
+        let c = &self.config;
+        match c.transport() {
+            Some(McpTransport::Stdio) => {
+                let mut cmd = tokio::process::Command::new(c.command.as_deref().unwrap_or(""));
+                cmd.args(&c.args);
+                // Only what a program needs to run, then the configured variables:
+                // the server's own secrets (CHORUS_SECRET_KEY…) stay here.
+                cmd.env_clear();
+                for key in ["PATH", "HOME", "LANG", "TMPDIR", "USER"] {
+                    if let Some(v) = std::env::var_os(key) {
+                        cmd.env(key, v);
+                    }
+                }
+                cmd.envs(&c.env);
+                let (transport, stderr) = TokioChildProcess::builder(cmd)
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .map_err(|e| format!("running {:?} failed: {e}", c.command.as_deref().unwrap_or("")))?;
+                if let Some(stderr) = stderr {
+                    self.keep_stderr(stderr);
+                }
+                ().serve(transport).await.map_err(|e| e.to_string())
+            }
+            Some(McpTransport::StreamableHttp) => {
+                let mut headers = HashMap::new();
+                for (k, v) in &c.headers {
+                    let name = http::HeaderName::try_from(k.as_str())
+                        .map_err(|e| format!("the header name {k:?} is not valid: {e}"))?;
+                    let value = http::HeaderValue::try_from(v.as_str())
+                        .map_err(|e| format!("the value of header {k:?} is not valid: {e}"))?;
+                    headers.insert(name, value);
+                }
+                let config = StreamableHttpClientTransportConfig::with_uri(
+                    c.url.clone().unwrap_or_default(),
+                )
+                .custom_headers(headers);
+                let transport = StreamableHttpClientTransport::from_config(config);
+                ().serve(transport).await.map_err(|e| e.to_string())
+            }
+            Some(McpTransport::Sse) => Err(
+                "the older HTTP+SSE transport is not supported yet; use the server's streamable-http endpoint (type: streamable-http)".into(),
+            ),
+            None => Err("neither a command nor a url is configured".into()),
+        }
+    }
+
+    fn keep_stderr(&self, stderr: tokio::process::ChildStderr) {
+        use tokio::io::AsyncBufReadExt;
+        let (name, lines) = (self.name.clone(), self.stderr.clone());
+        lines.lock().unwrap().clear();
+        tokio::spawn(async move {
+            let mut reader = tokio::io::BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                tracing::debug!(server = %name, "{line}");
+                let mut lines = lines.lock().unwrap();
+                if lines.len() == 5 {
+                    lines.remove(0);
+                }
+                lines.push(line);
+            }
+        });
+    }
+
+    fn stderr_tail(&self) -> String {
+        let lines = self.stderr.lock().unwrap();
+        match lines.last() {
+            Some(last) => format!(" (it said: {last})"),
+            None => String::new(),
+        }
+    }
+
+    /// The server's tools and the instructions to pass on with them.
+    async fn tools(&self) -> Result<(Vec<Tool>, Option<String>), String> {
+        let client = self.client().await?;
+        let listed =
+            tokio::time::timeout(self.config.call_timeout(), client.list_all_tools()).await;
+        let tools = match listed {
+            Ok(Ok(tools)) => tools,
+            Ok(Err(e)) => {
+                let mut state = self.state.lock().await;
+                self.failed(&mut state, format!("listing its tools failed: {e}"));
+                return Err(format!(
+                    "The MCP server {:?} could not list its tools: {e}.",
+                    self.name
+                ));
+            }
+            Err(_) => {
+                return Err(format!(
+                    "The MCP server {:?} did not list its tools within {} ms.",
+                    self.name,
+                    self.config.call_timeout().as_millis()
+                ));
+            }
+        };
+        let instructions = match &self.config.server_instructions {
+            Some(ServerInstructions::Text(text)) => Some(text.clone()),
+            Some(ServerInstructions::Use(true)) => client
+                .peer_info()
+                .and_then(|info| info.instructions.clone()),
+            _ => None,
+        };
+        Ok((tools, instructions))
+    }
+
+    async fn call(
+        &self,
+        model_tool: &str,
+        arguments: serde_json::Map<String, Value>,
+    ) -> ToolOutput {
+        let client = match self.client().await {
+            Ok(c) => c,
+            Err(e) => return ToolOutput::error(e),
+        };
+        // The model saw cleaned names: find the tool it means.
+        let tools = match client.list_all_tools().await {
+            Ok(tools) => tools,
+            Err(e) => {
+                return ToolOutput::error(format!("The MCP server {:?} failed: {e}.", self.name));
+            }
+        };
+        let Some(tool) = tools.iter().find(|t| {
+            model_name(&t.name, &self.name) == format!("{model_tool}{DELIMITER}{}", self.name)
+        }) else {
+            return ToolOutput::error(format!(
+                "The MCP server {:?} has no tool {model_tool:?} (any more).",
+                self.name
+            ));
+        };
+        let request = CallToolRequestParams::new(tool.name.to_string()).with_arguments(arguments);
+        let timeout = self.config.call_timeout();
+        match tokio::time::timeout(timeout, client.call_tool(request)).await {
+            Ok(Ok(result)) => {
+                let value = serde_json::to_value(&result).unwrap_or_default();
+                ToolOutput {
+                    content: content_text(&value),
+                    is_error: result.is_error.unwrap_or(false),
+                    files: Vec::new(),
+                }
+            }
+            Ok(Err(e)) => {
+                // The service may not have noticed the closed pipe yet.
+                let closed = client.is_closed()
+                    || matches!(
+                        e,
+                        ServiceError::TransportClosed | ServiceError::TransportSend(_)
+                    );
+                drop(client);
+                if closed {
+                    let mut state = self.state.lock().await;
+                    let reason = format!("it stopped during a call{}", self.stderr_tail());
+                    self.failed(&mut state, reason.clone());
+                    return ToolOutput::error(format!(
+                        "The MCP server {:?} stopped while running {}: {e}. It will be restarted on the next call.",
+                        self.name, tool.name
+                    ));
+                }
+                ToolOutput::error(format!("The tool {} failed: {e}.", tool.name))
+            }
+            Err(_) => ToolOutput::error(format!(
+                "The tool {} did not finish within {} s, so it was given up on.",
+                tool.name,
+                timeout.as_secs_f32()
+            )),
+        }
+    }
+}
+
+/// A tool result's content as the model reads it: text as is, other blocks
+/// described (an image by its type, a resource by its URI and any text).
+fn content_text(result: &Value) -> String {
+    let mut parts = Vec::new();
+    for block in result["content"].as_array().into_iter().flatten() {
+        match block["type"].as_str() {
+            Some("text") => parts.push(block["text"].as_str().unwrap_or_default().to_string()),
+            Some("image") | Some("audio") => parts.push(format!(
+                "[{} ({})]",
+                block["type"].as_str().unwrap_or_default(),
+                block["mimeType"].as_str().unwrap_or("unknown type")
+            )),
+            Some("resource") => {
+                let r = &block["resource"];
+                let text = r["text"].as_str().unwrap_or_default();
+                parts.push(format!(
+                    "[resource {}]\n{text}",
+                    r["uri"].as_str().unwrap_or_default()
+                ));
+            }
+            Some("resource_link") => parts.push(format!(
+                "[resource link {}]",
+                block["uri"].as_str().unwrap_or_default()
+            )),
+            _ => parts.push(block.to_string()),
+        }
+    }
+    if parts.is_empty()
+        && let Some(structured) = result.get("structuredContent")
+    {
+        return structured.to_string();
+    }
+    parts.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_names_are_safe_for_every_provider() {
+        assert_eq!(
+            model_name("get-sum", "everything"),
+            "get-sum_mcp_everything"
+        );
+        assert_eq!(model_name("read file.v2", "fs"), "read_file_v2_mcp_fs");
+        let long = model_name(&"x".repeat(100), "server");
+        assert_eq!(long.len(), 64);
+        assert!(long.ends_with("_mcp_server"));
+    }
+
+    #[test]
+    fn content_blocks_become_text() {
+        let result = serde_json::json!({"content": [
+            {"type": "text", "text": "The sum of 2 and 3 is 5."},
+            {"type": "image", "data": "AAAA", "mimeType": "image/png"},
+            {"type": "resource", "resource": {"uri": "test://static/1", "text": "hello"}}
+        ]});
+        assert_eq!(
+            content_text(&result),
+            "The sum of 2 and 3 is 5.\n[image (image/png)]\n[resource test://static/1]\nhello"
+        );
+        let structured = serde_json::json!({"content": [], "structuredContent": {"a": 1}});
+        assert_eq!(content_text(&structured), "{\"a\":1}");
+    }
+}
