@@ -452,6 +452,8 @@ impl ToolPicker {
             .with_value(|o| o.iter().any(|t| t.name == name))
     }
 
+    // Only the browser attaches files (which turns Code on).
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
     fn turn_on(&self, name: &str) {
         if !self.enabled.with_untracked(|e| e.iter().any(|n| n == name)) {
             self.enabled.update(|e| e.push(name.to_string()));

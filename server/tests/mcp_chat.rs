@@ -1,0 +1,157 @@
+//! MCP tools in chat: a scripted upstream (OpenAI's tool-call protocol) calls a
+//! tool of a real MCP server (the Python-SDK toolbox, over stdio), the result
+//! goes back to it, and the step is kept on the answer; a server that cannot
+//! start leaves the answer standing and says why.
+
+mod common;
+
+use chorus_engine::{Engine, SendRequest};
+use chorus_testkit::{MockOpenAi, MockOptions, answer_from_tools};
+use chorus_types::{JobEvent, MessageState, MessageView, SendResult, UserId};
+use futures::StreamExt;
+use std::path::Path;
+use std::time::Duration;
+
+async fn setup() -> (Engine, UserId, MockOpenAi) {
+    let mock = MockOpenAi::start(MockOptions {
+        token_delay: Duration::from_millis(1),
+        ..MockOptions::default()
+    })
+    .await;
+    let python = std::env::var("HOME").unwrap() + "/.cache/chorus/pyenv/bin/python";
+    let toolbox =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/tools/tests/servers/toolbox.py");
+    let extra = format!(
+        "mcpServers:\n  toolbox:\n    command: {python}\n    args: [\"{}\"]\n    title: Toolbox\n  broken:\n    command: /nonexistent/server\n",
+        toolbox.display()
+    );
+    let yaml = common::config_for(&mock, &extra);
+    let config = chorus_config::load_str(&yaml, Path::new("test.yaml"), &|_| None)
+        .unwrap()
+        .config;
+    let store = chorus_store::Store::memory().await.unwrap();
+    let user = UserId(
+        store
+            .create_user("mo@example.com", "Mo", "h", false)
+            .await
+            .unwrap()
+            .id,
+    );
+    let engine = common::engine_on(store, &config)
+        .await
+        .with_mcp(chorus_tools::Mcp::new(&config.mcp_servers));
+    (engine, user, mock)
+}
+
+async fn ask(
+    engine: &Engine,
+    user: &UserId,
+    tools: &[&str],
+    text: &str,
+) -> (SendResult, MessageView) {
+    let sent = engine
+        .send(
+            user,
+            SendRequest {
+                conversation: None,
+                parent: None,
+                endpoint: "Mock".into(),
+                model: "mock-small".into(),
+                text: text.into(),
+                tools: tools.iter().map(|t| t.to_string()).collect(),
+                files: Vec::new(),
+            },
+        )
+        .await
+        .unwrap();
+    let events = engine.watch(user, &sent.job, 0).await.unwrap();
+    let events: Vec<JobEvent> = tokio::time::timeout(
+        Duration::from_secs(60),
+        events
+            .filter_map(|w| async move { w.event() })
+            .map(|e| e.event)
+            .collect(),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(events.last(), Some(JobEvent::Done { .. })));
+    let view = engine.conversation(user, &sent.conversation).await.unwrap();
+    let answer = view
+        .messages
+        .into_iter()
+        .find(|m| m.id == sent.assistant_message)
+        .unwrap();
+    (sent, answer)
+}
+
+#[tokio::test]
+async fn the_model_calls_an_mcp_tool_and_answers_from_its_result() {
+    let (engine, user, mock) = setup().await;
+    let options = engine.tools().options();
+    let toolbox = options
+        .iter()
+        .find(|o| o.name == "mcp:toolbox")
+        .expect("offered");
+    assert_eq!(toolbox.label, "Toolbox");
+
+    let (_, answer) = ask(
+        &engine,
+        &user,
+        &["mcp:toolbox"],
+        "Add these: [[call:add_mcp_toolbox {\"a\": 2, \"b\": 40}]]",
+    )
+    .await;
+    assert_eq!(answer.state, MessageState::Complete);
+    assert_eq!(answer.error, None);
+    assert_eq!(answer.tools.len(), 1);
+    let step = &answer.tools[0];
+    assert_eq!(step.name, "add_mcp_toolbox");
+    assert_eq!(step.output.as_deref(), Some("2 + 40 = 42"));
+    assert!(!step.is_error);
+    assert_eq!(answer.text, answer_from_tools(&["2 + 40 = 42".to_string()]));
+    // The model was offered the server's tools, described, with their schemas.
+    let first = &mock.requests()[0].body;
+    let add = first["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["function"]["name"] == "add_mcp_toolbox")
+        .unwrap();
+    assert_eq!(add["function"]["description"], "Adds two integers.");
+    assert_eq!(
+        add["function"]["parameters"]["required"],
+        serde_json::json!(["a", "b"])
+    );
+}
+
+#[tokio::test]
+async fn a_server_that_cannot_start_leaves_the_answer_standing_and_says_why() {
+    let (engine, user, _mock) = setup().await;
+    let (_, answer) = ask(&engine, &user, &["mcp:broken"], "Hello there").await;
+    assert_eq!(answer.state, MessageState::Complete);
+    assert!(answer.text.starts_with("You said: **Hello there**"));
+    let error = answer.error.unwrap();
+    assert!(
+        error.starts_with(
+            "The MCP server \"broken\" could not be started: running \"/nonexistent/server\" failed"
+        ),
+        "{error}"
+    );
+    // An unknown server is refused before anything is stored.
+    let refused = engine
+        .send(
+            &user,
+            SendRequest {
+                conversation: None,
+                parent: None,
+                endpoint: "Mock".into(),
+                model: "mock-small".into(),
+                text: "hi".into(),
+                tools: vec!["mcp:nope".into()],
+                files: Vec::new(),
+            },
+        )
+        .await;
+    assert!(refused.is_err());
+    assert_eq!(engine.conversations(&user).await.unwrap().len(), 1);
+}
