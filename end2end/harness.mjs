@@ -89,6 +89,12 @@ ${mockEndpoint}      titleConvo: true
       models: {default: ["SmolLM2-135M-Instruct"]}
       modelDisplayLabel: "Local SmolLM2"
       addParams: {temperature: 0}
+mcpServers:
+  toolbox:
+    title: "Toolbox"
+    description: "Adds numbers (a small MCP server written with the Python SDK)"
+    command: "${join(process.env.HOME, '.cache/chorus/pyenv/bin/python')}"
+    args: ["${join(here, '..', 'crates/tools/tests/servers/toolbox.py')}"]
 `
 );
 

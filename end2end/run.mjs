@@ -662,6 +662,32 @@ test('code: files attached to a new message reach the model\'s code and show on 
   await context.close();
 });
 
+test('MCP: turn on an MCP server\'s tools, the model calls one, the call and its result show in the answer', async () => {
+  const { context, page } = await newPage(DESKTOP);
+  await register(page, { name: 'Margaret', email: 'margaret.mcp@example.com', password: 'apollo guidance' });
+  await hydrated(page);
+  const chip = page.getByTestId('tool-mcp:toolbox');
+  assert.equal(await chip.innerText(), 'Toolbox');
+  assert.equal(await chip.getAttribute('aria-pressed'), 'false');
+  await chip.click();
+  assert.equal(await chip.getAttribute('aria-pressed'), 'true');
+  // The scripted model calls the tool the message names.
+  await startChat(page, 'What is 19 + 23? [[call:add_mcp_toolbox {"a": 19, "b": 23}]]');
+  const answer = assistant(page);
+  await waitFor(async () => (await answer.getAttribute('data-state')) === 'complete', 'the answer after the call', 30000);
+  const step = answer.getByTestId('tool-step');
+  assert.equal(await step.locator('summary').innerText(), 'Used add (toolbox)');
+  await step.locator('summary').click();
+  assert.equal(await step.getByTestId('tool-input').innerText(), '{"a": 19, "b": 23}');
+  assert.equal(await step.getByTestId('tool-output').innerText(), '19 + 23 = 42');
+  assert.match(await answer.locator('.prose-chat').last().innerText(), /It returned:[\s\S]*19 \+ 23 = 42/);
+  // The conversation keeps the server on.
+  await reloaded(page);
+  assert.equal(await page.getByTestId('tool-mcp:toolbox').getAttribute('aria-pressed'), 'true');
+  assert.deepEqual(page.errors, []);
+  await context.close();
+});
+
 test('local model: a real model in the server answers a question', async () => {
   const { context, page } = await newPage(DESKTOP);
   await register(page, { name: 'Ada', email: 'ada-local@example.com', password: 'analytical engine' });
