@@ -472,7 +472,7 @@ fn ToolChips(picker: ToolPicker) -> impl IntoView {
                 let name = option.name.clone();
                 let on = {
                     let name = name.clone();
-                    move || picker.enabled.read().iter().any(|n| *n == name)
+                    move || picker.enabled.read().contains(&name)
                 };
                 let testid = if name == EXECUTE_CODE {
                     "code-tool".to_string()
