@@ -5,6 +5,7 @@
 //! the acting user and filters by `owner`, so one user can never reach another's
 //! records through this crate.
 
+mod agents;
 mod api_keys;
 mod conversations;
 mod error;
@@ -18,6 +19,7 @@ mod two_factor;
 mod user_keys;
 mod users;
 
+pub use agents::{AgentGrantRow, AgentRow, AgentVersionRow};
 pub use api_keys::{ApiKeyInfo, NewApiKey};
 pub use conversations::ConversationRow;
 pub use error::StoreError;
@@ -34,10 +36,12 @@ use surrealdb::engine::any::Any;
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-/// A script's `THROW 'no such conversation'` (an ownership check) as `NotFound`.
+/// A script's `THROW 'no such …'` (an ownership or existence check) as `NotFound`.
 fn thrown_not_found(e: StoreError) -> StoreError {
     match e {
-        StoreError::Db(m) if m.contains("no such conversation") => StoreError::NotFound,
+        StoreError::Db(m) if m.contains("no such conversation") || m.contains("no such agent") => {
+            StoreError::NotFound
+        }
         other => other,
     }
 }

@@ -148,6 +148,48 @@ const MIGRATIONS: &[(i64, &str)] = &[
     DEFINE FIELD files ON message TYPE option<string>;
     "#,
     ),
+    (
+        10,
+        r#"
+    -- Agents (see agents.rs): the current fields, every saved version, and
+    -- who else may use or edit each one.
+    DEFINE TABLE agent SCHEMAFULL;
+    DEFINE FIELD owner ON agent TYPE record<user>;
+    DEFINE FIELD name ON agent TYPE string;
+    DEFINE FIELD description ON agent TYPE string;
+    DEFINE FIELD instructions ON agent TYPE string;
+    DEFINE FIELD endpoint ON agent TYPE string;
+    DEFINE FIELD model ON agent TYPE string;
+    DEFINE FIELD tools ON agent TYPE array<string>;
+    DEFINE FIELD starters ON agent TYPE array<string>;
+    DEFINE FIELD category ON agent TYPE string;
+    DEFINE FIELD public ON agent TYPE bool;
+    DEFINE FIELD promoted ON agent TYPE bool;
+    DEFINE FIELD version ON agent TYPE int;
+    DEFINE FIELD created_at ON agent TYPE int;
+    DEFINE FIELD updated_at ON agent TYPE int;
+    DEFINE INDEX agent_owner ON agent FIELDS owner;
+    DEFINE INDEX agent_public ON agent FIELDS public;
+
+    DEFINE TABLE agent_version SCHEMAFULL;
+    DEFINE FIELD agent ON agent_version TYPE record<agent>;
+    DEFINE FIELD version ON agent_version TYPE int;
+    DEFINE FIELD spec ON agent_version TYPE string;
+    DEFINE FIELD saved_at ON agent_version TYPE int;
+    DEFINE FIELD saved_by ON agent_version TYPE record<user>;
+    DEFINE INDEX agent_version_agent ON agent_version FIELDS agent, version UNIQUE;
+
+    DEFINE TABLE agent_grant SCHEMAFULL;
+    DEFINE FIELD agent ON agent_grant TYPE record<agent>;
+    DEFINE FIELD user ON agent_grant TYPE record<user>;
+    DEFINE FIELD role ON agent_grant TYPE string ASSERT $value IN ['viewer', 'editor'];
+    DEFINE INDEX agent_grant_pair ON agent_grant FIELDS agent, user UNIQUE;
+    DEFINE INDEX agent_grant_user ON agent_grant FIELDS user;
+
+    -- The agent a conversation is with.
+    DEFINE FIELD agent ON conversation TYPE option<string>;
+    "#,
+    ),
 ];
 
 pub async fn apply(db: &Surreal<Any>) -> Result<()> {

@@ -483,3 +483,80 @@ async fn only_a_stopped_or_failed_answer_of_the_owner_can_be_continued_and_only_
     assert_eq!(stored.error, None);
     assert_eq!(stored.text, "half an ans");
 }
+
+#[tokio::test]
+async fn agents_are_seen_by_their_owner_those_they_are_shared_with_and_everyone_once_public() {
+    use chorus_types::agent::{AgentRole, AgentSpec};
+    let store = Store::memory().await.unwrap();
+    let (ann, bob, cy) = (
+        user(&store, "ann@example.com").await,
+        user(&store, "bob@example.com").await,
+        user(&store, "cy@example.com").await,
+    );
+    let spec = AgentSpec {
+        name: "Tutor".into(),
+        instructions: "Explain step by step.".into(),
+        endpoint: "Mock".into(),
+        model: "mock-small".into(),
+        tools: vec!["execute_code".into()],
+        starters: vec!["Teach me fractions".into()],
+        category: "education".into(),
+        ..Default::default()
+    };
+    let id = store.create_agent(&ann, &spec).await.unwrap();
+    let mine = store.agent(&ann, &id).await.unwrap().unwrap();
+    assert_eq!(
+        (mine.spec(), mine.version, mine.author.as_str()),
+        (spec.clone(), 1, "N")
+    );
+    assert_eq!(mine.role_of(&ann), Some(AgentRole::Owner));
+    assert!(store.agent(&bob, &id).await.unwrap().is_none());
+    assert!(store.agents(&bob).await.unwrap().is_empty());
+
+    store
+        .set_agent_grant(&id, &bob, Some(AgentRole::Editor))
+        .await
+        .unwrap();
+    let shared = store.agent(&bob, &id).await.unwrap().unwrap();
+    assert_eq!(shared.role_of(&bob), Some(AgentRole::Editor));
+    assert_eq!(store.agents(&bob).await.unwrap().len(), 1);
+    assert!(store.agent(&cy, &id).await.unwrap().is_none());
+    let grants = store.agent_grants(&id).await.unwrap();
+    assert_eq!(
+        (grants[0].email.as_str(), grants[0].role.as_str()),
+        ("bob@example.com", "editor")
+    );
+
+    store.set_agent_public(&id, true).await.unwrap();
+    assert_eq!(
+        store.agent(&cy, &id).await.unwrap().unwrap().role_of(&cy),
+        Some(AgentRole::Viewer)
+    );
+    store.set_agent_grant(&id, &bob, None).await.unwrap();
+    assert_eq!(
+        store.agent(&bob, &id).await.unwrap().unwrap().role_of(&bob),
+        Some(AgentRole::Viewer),
+        "public, no longer an editor"
+    );
+
+    let renamed = AgentSpec {
+        name: "Math tutor".into(),
+        ..spec.clone()
+    };
+    assert_eq!(store.update_agent(&bob, &id, &renamed).await.unwrap(), 2);
+    let versions = store.agent_versions(&id).await.unwrap();
+    assert_eq!(
+        versions.iter().map(|v| v.version).collect::<Vec<_>>(),
+        [2, 1]
+    );
+    let first: AgentSpec = serde_json::from_str(&versions[1].spec).unwrap();
+    assert_eq!(first, spec);
+    assert!(matches!(
+        store.update_agent(&ann, "nope", &spec).await,
+        Err(StoreError::NotFound)
+    ));
+
+    store.delete_agent(&id).await.unwrap();
+    assert!(store.agent(&ann, &id).await.unwrap().is_none());
+    assert!(store.agent_versions(&id).await.unwrap().is_empty());
+}

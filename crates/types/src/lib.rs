@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+pub mod agent;
 pub mod code;
 pub mod tree;
 pub use tree::{ForkOption, Tree};
@@ -225,6 +226,9 @@ pub struct ConversationView {
     /// offered again by default.
     #[serde(default)]
     pub tools: Vec<String>,
+    /// The agent this conversation is with.
+    #[serde(default)]
+    pub agent: Option<agent::AgentView>,
 }
 
 /// Where a fork came from.

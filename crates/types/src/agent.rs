@@ -1,0 +1,87 @@
+//! Agents: a saved model setup (instructions, endpoint and model, tools,
+//! conversation starters) that users chat with and share.
+
+use serde::{Deserialize, Serialize};
+
+/// What an agent is; every save of it is a version.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AgentSpec {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// The system prompt.
+    #[serde(default)]
+    pub instructions: String,
+    pub endpoint: String,
+    pub model: String,
+    /// Tool names, as in the composer (`execute_code`, `mcp:<server>`).
+    #[serde(default)]
+    pub tools: Vec<String>,
+    /// Messages offered to start a chat with.
+    #[serde(default)]
+    pub starters: Vec<String>,
+    #[serde(default)]
+    pub category: String,
+}
+
+/// What a user may do with an agent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AgentRole {
+    /// Chat with it.
+    Viewer,
+    /// Also change it.
+    Editor,
+    /// Also share and delete it.
+    Owner,
+}
+
+impl AgentRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentRole::Viewer => "viewer",
+            AgentRole::Editor => "editor",
+            AgentRole::Owner => "owner",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "viewer" => Some(AgentRole::Viewer),
+            "editor" => Some(AgentRole::Editor),
+            "owner" => Some(AgentRole::Owner),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AgentView {
+    pub id: String,
+    pub spec: AgentSpec,
+    /// The owner's name.
+    pub author: String,
+    pub version: u32,
+    /// Every user may chat with it.
+    pub public: bool,
+    /// Shown first in the marketplace (set by an admin).
+    pub promoted: bool,
+    /// What the viewing user may do.
+    pub role: AgentRole,
+    pub updated_at: i64,
+}
+
+/// One user an agent is shared with (shown to its owner).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AgentGrantView {
+    pub email: String,
+    pub role: AgentRole,
+}
+
+/// One saved version of an agent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AgentVersionView {
+    pub version: u32,
+    pub spec: AgentSpec,
+    pub saved_at: i64,
+}
