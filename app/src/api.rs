@@ -5,9 +5,11 @@
 //! (a cross-site POST carries no cookie) and the server refuses any POST whose
 //! `Origin` is another site (see `server/src/csrf.rs`).
 
+mod agents;
 mod branches;
 mod code;
 mod two_factor;
+pub use agents::*;
 pub use branches::*;
 pub use code::*;
 pub use two_factor::*;
@@ -30,6 +32,9 @@ pub enum ApiError {
     NotFound,
     #[error("{0}")]
     Invalid(String),
+    /// Allowed to see it, not to do this.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("Something went wrong on the server: {0}")]
     Server(String),
     #[error("The server could not be reached. Check your connection and try again.")]
@@ -113,6 +118,7 @@ pub mod ssr {
                 EngineError::NotFound => ApiError::NotFound,
                 EngineError::Invalid(m) => ApiError::Invalid(m),
                 EngineError::Unavailable(m) => ApiError::Server(m),
+                EngineError::Forbidden(m) => ApiError::Forbidden(m),
                 EngineError::Store(m) => {
                     tracing::error!(error = %m, "storage failed");
                     ApiError::Server("the database did not answer; your data is unchanged".into())
@@ -303,6 +309,9 @@ pub async fn send_message(
     /// Files attached to the message (ids from `/api/attachments`).
     #[server(default)]
     files: Vec<String>,
+    /// Start the new conversation with this agent.
+    #[server(default)]
+    agent: Option<String>,
 ) -> Result<SendResult, ApiError> {
     let user = ssr::user().await?;
     let request = chorus_engine::SendRequest {
@@ -317,6 +326,7 @@ pub async fn send_message(
         text,
         tools,
         files,
+        agent: agent.filter(|a| !a.is_empty()),
     };
     Ok(ssr::state()?.engine.send(&user.id, request).await?)
 }

@@ -63,6 +63,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/") view=ui::chat::ChatView/>
                     <Route path=path!("/c/:id") view=ui::chat::ChatView/>
                     <Route path=path!("/settings") view=ui::settings::SettingsPage/>
+                    <Route path=path!("/agents") view=ui::agents::AgentsPage/>
+                    <Route path=path!("/agents/new") view=ui::agents::AgentEditorPage/>
+                    <Route path=path!("/agents/:id") view=ui::agents::AgentEditorPage/>
                 </ParentRoute>
             </Routes>
         </Router>

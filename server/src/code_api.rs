@@ -37,6 +37,7 @@ fn engine_error(e: EngineError) -> ApiError {
         EngineError::Invalid(m) => ApiError::invalid(m, None),
         EngineError::Unavailable(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, m),
         EngineError::Store(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, m),
+        EngineError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, m),
     }
 }
 

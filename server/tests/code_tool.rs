@@ -61,6 +61,7 @@ fn with_code(conversation: Option<ConversationId>, text: &str) -> SendRequest {
         text: text.into(),
         tools: vec!["execute_code".into()],
         files: Vec::new(),
+        agent: None,
     }
 }
 

@@ -60,6 +60,7 @@ async fn ask(
                 text: text.into(),
                 tools: tools.iter().map(|t| t.to_string()).collect(),
                 files: Vec::new(),
+                agent: None,
             },
         )
         .await
@@ -149,6 +150,7 @@ async fn a_server_that_cannot_start_leaves_the_answer_standing_and_says_why() {
                 text: "hi".into(),
                 tools: vec!["mcp:nope".into()],
                 files: Vec::new(),
+                agent: None,
             },
         )
         .await;

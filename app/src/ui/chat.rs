@@ -1,7 +1,8 @@
 //! A conversation (or a new one): header, messages, composer.
 
 use crate::api::{
-    available_tools, get_conversation, list_endpoints, remove_attachment, send_message, stop_job,
+    available_tools, get_agent, get_conversation, list_endpoints, remove_attachment, send_message,
+    stop_job,
 };
 use crate::ui::ErrorText;
 use crate::ui::code_block::human_size;
@@ -9,6 +10,7 @@ use crate::ui::code_files::{FilesPanel, FilesToggle};
 use crate::ui::layout::{Change, Changes, Drawer, Refresh, ThemeToggle};
 use crate::ui::message::{ActiveJob, MessageItem};
 use crate::ui::thread::{ModelChoice, OpenConversation};
+use chorus_types::agent::AgentView;
 use chorus_types::{
     CodeFileView, ConversationView, EndpointView, MessageView, ToolOption, UserEvent,
 };
@@ -16,12 +18,15 @@ use chorus_types::{
 /// The code tool's name (`chorus_tools::EXECUTE_CODE`, which the browser build cannot link).
 const EXECUTE_CODE: &str = "execute_code";
 use leptos::prelude::*;
-use leptos_router::hooks::{use_navigate, use_params_map};
+use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 
 #[component]
 pub fn ChatView() -> impl IntoView {
     let params = use_params_map();
     let id = Memo::new(move |_| params.read().get("id"));
+    // `/?agent=ID` starts a chat with that agent.
+    let query = use_query_map();
+    let new_agent = Memo::new(move |_| query.read().get("agent"));
     // Bumped after a message is sent to an existing conversation.
     let version = RwSignal::new(0u32);
     let conversation = Resource::new(
@@ -30,6 +35,15 @@ pub fn ChatView() -> impl IntoView {
             match id {
                 Some(id) => get_conversation(id).await.map(Some),
                 None => Ok(None),
+            }
+        },
+    );
+    let agent = Resource::new(
+        move || (id.get(), new_agent.get()),
+        |(id, agent)| async move {
+            match (id, agent) {
+                (None, Some(agent)) => get_agent(agent).await.map(Some),
+                _ => Ok(None),
             }
         },
     );
@@ -56,13 +70,16 @@ pub fn ChatView() -> impl IntoView {
             {move || Suspend::new(async move {
                 let conversation = conversation.await;
                 let endpoints = endpoints.await;
+                let agent = agent.await;
                 // Without the list the chat still works, with no tools to offer.
                 let tools = tools.await.unwrap_or_default();
-                match (conversation, endpoints) {
-                    (Ok(conversation), Ok(endpoints)) => view! {
-                        <Chat conversation endpoints tools live_title version draft attached/>
-                    }.into_any(),
-                    (Err(e), _) | (_, Err(e)) => view! {
+                match (conversation, endpoints, agent) {
+                    (Ok(conversation), Ok(endpoints), Ok(agent)) => {
+                        // The conversation's agent, or the one a new chat starts with.
+                        let agent = conversation.as_ref().and_then(|c| c.agent.clone()).or(agent);
+                        view! { <Chat conversation endpoints tools agent live_title version draft attached/> }.into_any()
+                    }
+                    (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => view! {
                         <Header title=Signal::stored("Chorus".to_string()) conversation=None/>
                         <div class="flex-1 grid place-items-center p-6">
                             <p role="alert" class="error-text">{e.to_string()}</p>
@@ -143,6 +160,8 @@ fn Chat(
     endpoints: Vec<EndpointView>,
     /// The tools this server can offer the model.
     tools: Vec<ToolOption>,
+    /// The agent this chat is with.
+    agent: Option<AgentView>,
     live_title: RwSignal<Option<String>>,
     version: RwSignal<u32>,
     draft: RwSignal<String>,
@@ -151,6 +170,7 @@ fn Chat(
     let stored_title = conversation
         .as_ref()
         .map(|c| c.title.clone())
+        .or_else(|| agent.as_ref().map(|a| a.spec.name.clone()))
         .unwrap_or_else(|| "New chat".into());
     let title = Signal::derive(move || live_title.get().unwrap_or_else(|| stored_title.clone()));
     let id = conversation.as_ref().map(|c| c.id.0.clone());
@@ -203,11 +223,14 @@ fn Chat(
         <section class="flex-1 overflow-y-auto" data-testid="messages" node_ref=list
             on:scroll=move |_| if let Some(list) = list.get_untracked() { window.near_top(list.scroll_top()) }>
             <div class="mx-auto max-w-3xl px-4 py-6 space-y-6">
-                {empty.then(|| view! {
-                    <div class="pt-16 text-center space-y-2">
-                        <h2 class="text-2xl font-semibold">"How can I help?"</h2>
-                        <p class="muted">"Pick a model below and send a message."</p>
-                    </div>
+                {empty.then(|| match agent.clone() {
+                    Some(agent) => view! { <AgentIntro agent draft/> }.into_any(),
+                    None => view! {
+                        <div class="pt-16 text-center space-y-2">
+                            <h2 class="text-2xl font-semibold">"How can I help?"</h2>
+                            <p class="muted">"Pick a model below and send a message."</p>
+                        </div>
+                    }.into_any(),
                 })}
                 {forked_from.map(|f| view! {
                     <p class="text-xs muted" data-testid="forked-from">
@@ -224,7 +247,7 @@ fn Chat(
                 </For>
             </div>
         </section>
-        <Composer conversation=id endpoints choice parent version text=draft picker attached/>
+        <Composer conversation=id endpoints choice parent version text=draft picker attached agent/>
     }
 }
 
@@ -291,6 +314,8 @@ fn Composer(
     picker: ToolPicker,
     /// Files attached to the message being typed.
     attached: RwSignal<Vec<CodeFileView>>,
+    /// The agent this chat is with: its model and tools are used.
+    agent: Option<AgentView>,
 ) -> AnyView {
     crate::ui::mark_interactive();
     let refresh = expect_context::<Refresh>();
@@ -323,13 +348,31 @@ fn Composer(
     };
 
     let conversation = StoredValue::new(conversation);
+    let agent_id = StoredValue::new(agent.as_ref().map(|a| a.id.clone()));
+    let is_agent = agent.is_some();
+    let agent_label = agent
+        .map(|a| format!("Agent: {}", a.spec.name))
+        .unwrap_or_default();
     let send = Action::new(move |input: &(String, String, String)| {
         let (endpoint, model, text) = input.clone();
         let conversation = conversation.get_value();
         let parent = parent.get_untracked();
         let tools = picker.enabled.get_untracked();
         let files = attached.with_untracked(|a| a.iter().map(|f| f.id.clone()).collect());
-        async move { send_message(conversation, parent, endpoint, model, text, tools, files).await }
+        let agent = agent_id.get_value();
+        async move {
+            send_message(
+                conversation,
+                parent,
+                endpoint,
+                model,
+                text,
+                tools,
+                files,
+                agent,
+            )
+            .await
+        }
     });
     let error = RwSignal::new(None::<String>);
     Effect::new(move |_| match send.value().get() {
@@ -371,6 +414,10 @@ fn Composer(
                     </p>
                 })}
                 <div class="flex flex-wrap gap-2 text-sm">
+                    // An agent brings its own model and tools.
+                    <Show when=move || !is_agent fallback=move || view! {
+                        <span class="chip chip-on" data-testid="agent-badge">{agent_label.clone()}</span>
+                    }>
                     <label class="sr-only" for="endpoint">"Endpoint"</label>
                     <select id="endpoint" name="endpoint" class="select" prop:value=move || endpoint.get()
                         on:change=move |ev| {
@@ -391,6 +438,7 @@ fn Composer(
                         {move || models().into_iter().map(|m| view! { <option value=m.clone()>{m.clone()}</option> }).collect_view()}
                     </select>
                     <ToolChips picker/>
+                    </Show>
                     {picker.offers(EXECUTE_CODE).then(|| view! { <AttachButton attached picker error/> })}
                 </div>
                 <Attachments attached error/>
@@ -581,5 +629,26 @@ fn Attachments(
                 }).collect_view()}
             </ul>
         </Show>
+    }
+}
+
+/// A new chat with an agent: who it is, and its conversation starters (a
+/// click puts one in the composer).
+#[component]
+fn AgentIntro(agent: AgentView, draft: RwSignal<String>) -> impl IntoView {
+    view! {
+        <div class="pt-12 text-center space-y-3" data-testid="agent-intro">
+            <h2 class="text-2xl font-semibold">{agent.spec.name.clone()}</h2>
+            <p class="muted">{agent.spec.description.clone()}</p>
+            <div class="flex flex-wrap justify-center gap-2">
+                {agent.spec.starters.into_iter().map(|starter| {
+                    let text = starter.clone();
+                    view! {
+                        <button type="button" class="chip" data-testid="starter"
+                            on:click=move |_| draft.set(text.clone())>{starter}</button>
+                    }
+                }).collect_view()}
+            </div>
+        </div>
     }
 }

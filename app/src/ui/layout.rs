@@ -131,6 +131,9 @@ fn Sidebar(user: UserView) -> impl IntoView {
             <A href="/" attr:class="btn-secondary w-full justify-start" on:click=move |_| drawer.set(false)>
                 "+ New chat"
             </A>
+            <A href="/agents" attr:class="btn-ghost w-full justify-start text-sm" on:click=move |_| drawer.set(false)>
+                "Agents"
+            </A>
             <nav class="flex-1 overflow-y-auto -mx-1" aria-label="Conversation list">
                 <Transition fallback=|| view! { <p class="muted px-2 text-sm">"Loading…"</p> }>
                     {move || Suspend::new(async move {

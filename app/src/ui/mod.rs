@@ -1,6 +1,7 @@
 //! Components. Small, one job each.
 
 pub mod actions;
+pub mod agents;
 pub mod auth;
 pub mod chat;
 pub mod code_block;

@@ -81,8 +81,8 @@ async fn adopt(engine: &Engine, orphan: Orphan) -> Result<(), String> {
     if !text.is_empty() {
         context.push(ChatMessage::assistant(text.clone()));
     }
-    let offered = engine
-        .conversation_tools(&user, &conversation)
+    let setup = engine
+        .conversation_setup(&user, &conversation)
         .await
         .map_err(|e| e.to_string())?;
     job::spawn(
@@ -95,7 +95,8 @@ async fn adopt(engine: &Engine, orphan: Orphan) -> Result<(), String> {
             endpoint,
             model,
             context,
-            tools: offered,
+            tools: setup.tools,
+            system: setup.system,
             title_model: None,
             resume: Some(Resume {
                 text,

@@ -3,6 +3,7 @@ use crate::{Engine, EngineError, title};
 use chorus_gateway::ChatMessage;
 use chorus_store::{ConversationRow, NewMessage};
 use chorus_streams::{JobMeta, Notice, Watched};
+use chorus_types::agent::AgentRole;
 use chorus_types::{
     CodeFileView, ConversationId, ConversationSummary, ConversationView, JobId, MessageId,
     MessageState, MessageView, Role, SendResult, Tree, UserEvent, UserId,
@@ -33,6 +34,18 @@ pub struct SendRequest {
     /// Files the user attached (ids from `Engine::attach_file`); they move to
     /// the conversation's `/mnt/data`.
     pub files: Vec<String>,
+    /// Start the new conversation with this agent: its endpoint, model,
+    /// instructions and tools are used (the request's are ignored).
+    pub agent: Option<String>,
+}
+
+/// What a conversation gives the model besides its messages.
+pub(crate) struct Setup {
+    pub tools: Vec<String>,
+    /// The agent's instructions (the system prompt).
+    pub system: Option<String>,
+    /// Whether the conversation is with an agent.
+    pub agent: bool,
 }
 
 /// An answer to write: under which question, by which model, from what.
@@ -87,6 +100,10 @@ impl Engine {
             leaf: row.leaf.map(MessageId),
             forked_from,
             tools: row.tools.unwrap_or_default(),
+            agent: match &row.agent {
+                Some(agent) => self.agent(user, agent).await.ok(),
+                None => None,
+            },
         })
     }
 
@@ -108,8 +125,23 @@ impl Engine {
     /// Stores the user's message and an empty assistant message, starts the job
     /// that writes the answer, and returns at once. The job does not depend on
     /// the caller staying connected.
-    pub async fn send(&self, user: &UserId, req: SendRequest) -> Result<SendResult, EngineError> {
+    pub async fn send(
+        &self,
+        user: &UserId,
+        mut req: SendRequest,
+    ) -> Result<SendResult, EngineError> {
         let text = message_text(&req.text)?;
+        // A new chat with an agent runs on the agent's endpoint and model.
+        let agent = match (&req.agent, &req.conversation) {
+            (Some(id), None) => {
+                let agent = self.agent_row(user, id, AgentRole::Viewer).await?;
+                req.endpoint = agent.endpoint.clone();
+                req.model = agent.model.clone();
+                req.tools = agent.tools.clone();
+                Some(agent.id)
+            }
+            _ => None,
+        };
         let endpoint = self.model_choice(user, &req.endpoint, &req.model).await?;
         // Refused before anything is stored: the answer could only fail.
         self.tools()
@@ -142,6 +174,9 @@ impl Engine {
                     .store
                     .create_conversation(user, &title, &req.endpoint, &req.model)
                     .await?;
+                if let Some(agent) = &agent {
+                    self.store.set_conversation_agent(user, &id, agent).await?;
+                }
                 self.events.publish(
                     user,
                     UserEvent::ConversationCreated {
@@ -249,14 +284,17 @@ impl Engine {
                 .touch_conversation(user, &a.conversation, &a.endpoint, &a.model)
                 .await?;
         }
-        let tools = match a.tools {
-            Some(tools) => {
+        let setup = self.conversation_setup(user, &a.conversation).await?;
+        let tools = match (a.tools, setup.agent) {
+            // An agent's conversation offers the agent's tools.
+            (_, true) => setup.tools,
+            (Some(tools), false) => {
                 self.store
                     .set_conversation_tools(user, &a.conversation, &tools)
                     .await?;
                 tools
             }
-            None => self.conversation_tools(user, &a.conversation).await?,
+            (None, false) => setup.tools,
         };
         self.start_job(
             job_id.clone(),
@@ -268,6 +306,7 @@ impl Engine {
                 model: a.model,
                 context: a.context,
                 tools,
+                system: setup.system,
                 title_model: a.title_model,
                 resume: None,
             },
@@ -322,6 +361,7 @@ impl Engine {
                 "This answer does not say which model wrote it, so it cannot be continued; send your message again.".into(),
             ));
         };
+        let setup = self.conversation_setup(user, conversation).await?;
         let Ok(config) = self.gateway.endpoint_config(&endpoint) else {
             return Err(EngineError::Invalid(format!(
                 "The endpoint {endpoint:?} that wrote this answer is no longer configured; send your message again with another model."
@@ -348,7 +388,8 @@ impl Engine {
                 endpoint,
                 model,
                 context,
-                tools: self.conversation_tools(user, conversation).await?,
+                tools: setup.tools,
+                system: setup.system,
                 title_model: None,
                 resume: Some(Resume {
                     text: answer.text.clone(),
@@ -362,14 +403,39 @@ impl Engine {
         Ok(job_id)
     }
 
-    /// The tools the conversation offered the model at its last message.
-    pub(crate) async fn conversation_tools(
+    /// What the model is given in a conversation: its agent's instructions
+    /// and tools, or the tools the user offered at the last message.
+    pub(crate) async fn conversation_setup(
         &self,
         user: &UserId,
         conversation: &ConversationId,
-    ) -> Result<Vec<String>, EngineError> {
-        let row = self.store.conversation(user, conversation).await?;
-        Ok(row.ok_or(EngineError::NotFound)?.tools.unwrap_or_default())
+    ) -> Result<Setup, EngineError> {
+        let row = self
+            .store
+            .conversation(user, conversation)
+            .await?
+            .ok_or(EngineError::NotFound)?;
+        let Some(agent) = &row.agent else {
+            return Ok(Setup {
+                tools: row.tools.unwrap_or_default(),
+                system: None,
+                agent: false,
+            });
+        };
+        let agent = self
+            .agent_row(user, agent, AgentRole::Viewer)
+            .await
+            .map_err(|_| {
+                EngineError::Invalid(
+                    "The agent of this conversation is no longer shared with you.".into(),
+                )
+            })?;
+        let instructions = agent.instructions.trim();
+        Ok(Setup {
+            tools: agent.tools.clone(),
+            system: (!instructions.is_empty()).then(|| instructions.to_string()),
+            agent: true,
+        })
     }
 
     /// Refuses when `endpoint` runs on the user's own key and they stored none:

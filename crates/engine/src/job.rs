@@ -34,6 +34,8 @@ pub(crate) struct JobSpec {
     pub context: Vec<ChatMessage>,
     /// The tools the model is offered (names, see `chorus_tools`).
     pub tools: Vec<String>,
+    /// The system prompt (an agent's instructions).
+    pub system: Option<String>,
     /// Set when this is the first answer of a conversation whose endpoint asks
     /// for model-written titles.
     pub title_model: Option<String>,
@@ -126,6 +128,7 @@ async fn run(
     let mut request = ChatRequest {
         model: spec.model.clone(),
         messages: spec.context.clone(),
+        system: spec.system.clone(),
         tools: tool_specs,
         ..Default::default()
     };

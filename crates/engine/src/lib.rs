@@ -2,6 +2,7 @@
 //! crate composes `store`, `gateway` and `streams` and owns the rules between them.
 
 mod adopt;
+mod agents;
 mod api;
 mod branches;
 mod chat;
@@ -36,6 +37,9 @@ pub enum EngineError {
     /// sandbox); the message says which and why.
     #[error("{0}")]
     Unavailable(String),
+    /// The user can see it but may not do this (an agent they may only use).
+    #[error("{0}")]
+    Forbidden(String),
 }
 
 impl From<chorus_store::StoreError> for EngineError {

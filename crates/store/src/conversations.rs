@@ -29,6 +29,8 @@ pub struct ConversationRow {
     pub forked_from_message: Option<String>,
     /// The tools offered to the model at the last message.
     pub tools: Option<Vec<String>>,
+    /// The agent the conversation is with.
+    pub agent: Option<String>,
 }
 
 impl ConversationRow {
@@ -95,7 +97,7 @@ impl Store {
         let mut res = self
             .query(
                 "SELECT record::id(id) AS id, title, endpoint, model, updated_at, leaf,
-                 forked_from_conversation, forked_from_message, tools FROM conversation
+                 forked_from_conversation, forked_from_message, tools, agent FROM conversation
                  WHERE id = type::record('conversation', $id) AND owner = type::record('user', $owner)",
             )
             .bind(("id", id.0.clone()))
@@ -138,6 +140,17 @@ impl Store {
             ),
         )
         .await
+    }
+
+    /// Makes the conversation one with `agent`.
+    pub async fn set_conversation_agent(
+        &self,
+        owner: &UserId,
+        id: &ConversationId,
+        agent: &str,
+    ) -> Result<()> {
+        self.update_conversation(owner, id, "agent = $agent", ("agent", agent.to_string()))
+            .await
     }
 
     /// Remembers the tools offered to the model at the conversation's last

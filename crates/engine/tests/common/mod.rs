@@ -56,6 +56,7 @@ pub fn req(conversation: Option<ConversationId>, endpoint: &str, text: &str) -> 
         text: text.into(),
         tools: Vec::new(),
         files: Vec::new(),
+        agent: None,
     }
 }
 

@@ -1,0 +1,93 @@
+//! Server functions for agents: the marketplace, the builder, sharing and
+//! versions. Each checks what the signed-in user may do in the engine.
+
+use super::ApiError;
+#[cfg(feature = "ssr")]
+use super::ssr;
+use chorus_types::agent::{AgentGrantView, AgentRole, AgentSpec, AgentVersionView, AgentView};
+use leptos::prelude::*;
+use leptos::server_fn::codec::Json;
+
+/// The agents the user may chat with (theirs, shared with them, public).
+#[server(prefix = "/api", endpoint = "agents")]
+pub async fn list_agents() -> Result<Vec<AgentView>, ApiError> {
+    let user = ssr::user().await?;
+    Ok(ssr::state()?.engine.agents(&user.id).await?)
+}
+
+#[server(prefix = "/api", endpoint = "agents/get")]
+pub async fn get_agent(id: String) -> Result<AgentView, ApiError> {
+    let user = ssr::user().await?;
+    Ok(ssr::state()?.engine.agent(&user.id, &id).await?)
+}
+
+#[server(prefix = "/api", endpoint = "agents/create", input = Json)]
+pub async fn create_agent(spec: AgentSpec) -> Result<AgentView, ApiError> {
+    let user = ssr::user().await?;
+    Ok(ssr::state()?.engine.create_agent(&user.id, spec).await?)
+}
+
+/// Saves a new version of the agent.
+#[server(prefix = "/api", endpoint = "agents/update", input = Json)]
+pub async fn update_agent(id: String, spec: AgentSpec) -> Result<AgentView, ApiError> {
+    let user = ssr::user().await?;
+    Ok(ssr::state()?
+        .engine
+        .update_agent(&user.id, &id, spec)
+        .await?)
+}
+
+#[server(prefix = "/api", endpoint = "agents/delete")]
+pub async fn delete_agent(id: String) -> Result<(), ApiError> {
+    let user = ssr::user().await?;
+    Ok(ssr::state()?.engine.delete_agent(&user.id, &id).await?)
+}
+
+#[server(prefix = "/api", endpoint = "agents/versions")]
+pub async fn agent_versions(id: String) -> Result<Vec<AgentVersionView>, ApiError> {
+    let user = ssr::user().await?;
+    Ok(ssr::state()?.engine.agent_versions(&user.id, &id).await?)
+}
+
+#[server(prefix = "/api", endpoint = "agents/restore")]
+pub async fn restore_agent_version(id: String, version: u32) -> Result<AgentView, ApiError> {
+    let user = ssr::user().await?;
+    Ok(ssr::state()?
+        .engine
+        .restore_agent_version(&user.id, &id, version)
+        .await?)
+}
+
+/// Who the agent is shared with (its owner only).
+#[server(prefix = "/api", endpoint = "agents/grants")]
+pub async fn agent_grants(id: String) -> Result<Vec<AgentGrantView>, ApiError> {
+    let user = ssr::user().await?;
+    Ok(ssr::state()?.engine.agent_grants(&user.id, &id).await?)
+}
+
+/// Shares the agent with an account as `viewer` or `editor`; `none` stops sharing.
+#[server(prefix = "/api", endpoint = "agents/share")]
+pub async fn share_agent(id: String, email: String, role: String) -> Result<(), ApiError> {
+    let user = ssr::user().await?;
+    let role = match role.as_str() {
+        "none" => None,
+        other => Some(
+            AgentRole::parse(other)
+                .ok_or_else(|| ApiError::Invalid("Pick viewer or editor.".into()))?,
+        ),
+    };
+    Ok(ssr::state()?
+        .engine
+        .share_agent(&user.id, &id, &email, role)
+        .await?)
+}
+
+/// Lets every user chat with the agent, or only those it is shared with.
+#[server(prefix = "/api", endpoint = "agents/public")]
+pub async fn set_agent_public(id: String, public: bool) -> Result<(), ApiError> {
+    let user = ssr::user().await?;
+    Ok(ssr::state()?
+        .engine
+        .set_agent_public(&user.id, &id, public)
+        .await?)
+}

@@ -1,0 +1,476 @@
+//! Agents: the marketplace (`/agents`: every agent the user may chat with, by
+//! category, promoted first, searchable) and the builder (`/agents/new`,
+//! `/agents/:id`: edit, versions, sharing, delete). No code: a form.
+
+use crate::api::{
+    agent_grants, agent_versions, available_tools, create_agent, delete_agent, get_agent,
+    list_agents, list_endpoints, restore_agent_version, set_agent_public, share_agent,
+    update_agent,
+};
+use crate::ui::ErrorText;
+use crate::ui::layout::Drawer;
+use chorus_types::agent::{AgentRole, AgentSpec, AgentView};
+use chorus_types::{EndpointView, ToolOption};
+use leptos::prelude::*;
+use leptos_router::components::A;
+use leptos_router::hooks::{use_navigate, use_params_map};
+
+#[component]
+fn PageHeader(title: String) -> impl IntoView {
+    let drawer = expect_context::<Drawer>().0;
+    view! {
+        <header class="flex items-center gap-2 border-b border-zinc-200 dark:border-zinc-800 px-3 h-12 shrink-0">
+            <button type="button" class="btn-ghost md:hidden" aria-label="Open conversations"
+                on:click=move |_| drawer.set(true)>"☰"</button>
+            <h1 class="truncate font-medium flex-1">{title}</h1>
+        </header>
+    }
+}
+
+#[component]
+pub fn AgentsPage() -> impl IntoView {
+    crate::ui::mark_interactive();
+    let agents = Resource::new(|| (), |_| list_agents());
+    let search = RwSignal::new(String::new());
+    let category = RwSignal::new(None::<String>);
+    view! {
+        <PageHeader title="Agents".into()/>
+        <div class="flex-1 overflow-y-auto">
+            <div class="mx-auto max-w-4xl px-4 py-6 space-y-4">
+                <div class="flex flex-wrap items-center gap-2">
+                    <label class="sr-only" for="agent-search">"Search agents"</label>
+                    <input id="agent-search" type="search" class="input flex-1 min-w-48" placeholder="Search agents…"
+                        prop:value=move || search.get() on:input=move |ev| search.set(event_target_value(&ev))/>
+                    <A href="/agents/new" attr:class="btn-primary">"Create agent"</A>
+                </div>
+                <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                    {move || Suspend::new(async move {
+                        match agents.await {
+                            Ok(list) => view! { <Marketplace list search category/> }.into_any(),
+                            Err(e) => view! { <p role="alert" class="error-text">{e.to_string()}</p> }.into_any(),
+                        }
+                    })}
+                </Transition>
+            </div>
+        </div>
+    }
+}
+
+#[component]
+fn Marketplace(
+    list: Vec<AgentView>,
+    search: RwSignal<String>,
+    category: RwSignal<Option<String>>,
+) -> impl IntoView {
+    let mut categories: Vec<String> = list
+        .iter()
+        .map(|a| a.spec.category.clone())
+        .filter(|c| !c.is_empty())
+        .collect();
+    categories.sort();
+    categories.dedup();
+    let list = StoredValue::new(list);
+    let shown = move || {
+        let needle = search.get().to_lowercase();
+        let wanted = category.get();
+        list.with_value(|all| {
+            all.iter()
+                .filter(|a| wanted.as_ref().is_none_or(|c| &a.spec.category == c))
+                .filter(|a| {
+                    needle.is_empty()
+                        || a.spec.name.to_lowercase().contains(&needle)
+                        || a.spec.description.to_lowercase().contains(&needle)
+                })
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+    };
+    view! {
+        {(!categories.is_empty()).then(|| view! {
+            <div class="flex flex-wrap gap-2" role="group" aria-label="Categories">
+                <button type="button" class="chip" class:chip-on=move || category.get().is_none()
+                    on:click=move |_| category.set(None)>"All"</button>
+                {categories.into_iter().map(|c| {
+                    let (value, label) = (c.clone(), c.clone());
+                    view! {
+                        <button type="button" class="chip" class:chip-on=move || category.get().as_deref() == Some(value.as_str())
+                            on:click=move |_| category.set(Some(c.clone()))>{label}</button>
+                    }
+                }).collect_view()}
+            </div>
+        })}
+        {move || {
+            let agents = shown();
+            if agents.is_empty() {
+                return view! { <p class="muted">"No agents here yet. Create one, or ask someone to share theirs."</p> }.into_any();
+            }
+            view! {
+                <ul class="grid gap-3 sm:grid-cols-2" data-testid="agent-list">
+                    {agents.into_iter().map(|agent| view! { <AgentCard agent/> }).collect_view()}
+                </ul>
+            }.into_any()
+        }}
+    }
+}
+
+#[component]
+fn AgentCard(agent: AgentView) -> impl IntoView {
+    let can_edit = agent.role >= AgentRole::Editor;
+    view! {
+        <li class="rounded-xl border border-zinc-200 dark:border-zinc-800 p-4 space-y-2" data-testid="agent-card">
+            <div class="flex items-baseline justify-between gap-2">
+                <h2 class="font-semibold truncate">{agent.spec.name.clone()}</h2>
+                {agent.promoted.then_some(view! { <span class="chip text-xs">"Promoted"</span> })}
+            </div>
+            <p class="text-sm muted line-clamp-3">{agent.spec.description.clone()}</p>
+            <p class="text-xs muted">
+                "by "{agent.author.clone()}
+                {(!agent.spec.category.is_empty()).then(|| format!(" · {}", agent.spec.category))}
+            </p>
+            <div class="flex gap-2">
+                <A href=format!("/?agent={}", agent.id) attr:class="btn-primary py-1 text-sm">"Chat"</A>
+                {can_edit.then(|| view! { <A href=format!("/agents/{}", agent.id) attr:class="btn-secondary py-1 text-sm">"Edit"</A> })}
+            </div>
+        </li>
+    }
+}
+
+/// The builder: a new agent (`/agents/new`) or an existing one.
+#[component]
+pub fn AgentEditorPage() -> impl IntoView {
+    crate::ui::mark_interactive();
+    let params = use_params_map();
+    let id = Memo::new(move |_| params.read().get("id"));
+    // Bumped after a save or restore, to show the new version.
+    let version = RwSignal::new(0u32);
+    let data = Resource::new(
+        move || (id.get(), version.get()),
+        |(id, _)| async move {
+            let agent = match id {
+                Some(id) => Some(get_agent(id).await?),
+                None => None,
+            };
+            Ok::<_, crate::api::ApiError>((
+                agent,
+                list_endpoints().await?,
+                available_tools().await?,
+            ))
+        },
+    );
+    view! {
+        <PageHeader title="Agent builder".into()/>
+        <div class="flex-1 overflow-y-auto">
+            <div class="mx-auto max-w-3xl px-4 py-6 space-y-10">
+                <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                    {move || Suspend::new(async move {
+                        match data.await {
+                            Ok((agent, endpoints, tools)) => view! {
+                                <AgentForm agent=agent.clone() endpoints tools version/>
+                                {agent.clone().filter(|a| a.role >= AgentRole::Editor).map(|a| view! { <Versions id=a.id.clone() version/> })}
+                                {agent.filter(|a| a.role == AgentRole::Owner).map(|a| view! { <Sharing agent=a/> })}
+                            }.into_any(),
+                            Err(e) => view! { <p role="alert" class="error-text">{e.to_string()}</p> }.into_any(),
+                        }
+                    })}
+                </Transition>
+            </div>
+        </div>
+    }
+}
+
+#[component]
+fn AgentForm(
+    agent: Option<AgentView>,
+    endpoints: Vec<EndpointView>,
+    tools: Vec<ToolOption>,
+    version: RwSignal<u32>,
+) -> impl IntoView {
+    let navigate = use_navigate();
+    let existing = agent.as_ref().map(|a| a.id.clone());
+    let start = agent
+        .as_ref()
+        .map(|a| a.spec.clone())
+        .unwrap_or_else(|| AgentSpec {
+            endpoint: endpoints
+                .first()
+                .map(|e| e.name.clone())
+                .unwrap_or_default(),
+            model: endpoints
+                .first()
+                .and_then(|e| e.default_model.clone())
+                .unwrap_or_default(),
+            ..Default::default()
+        });
+    let name = RwSignal::new(start.name.clone());
+    let description = RwSignal::new(start.description.clone());
+    let instructions = RwSignal::new(start.instructions.clone());
+    let category = RwSignal::new(start.category.clone());
+    let endpoint = RwSignal::new(start.endpoint.clone());
+    let model = RwSignal::new(start.model.clone());
+    let chosen = RwSignal::new(start.tools.clone());
+    let starters = RwSignal::new(start.starters.join("\n"));
+    let endpoints = StoredValue::new(endpoints);
+    let models = move || {
+        endpoints.with_value(|eps| {
+            eps.iter()
+                .find(|e| e.name == endpoint.get())
+                .map(|e| e.models.clone())
+                .unwrap_or_default()
+        })
+    };
+    let save = Action::new(move |spec: &AgentSpec| {
+        let (spec, existing) = (spec.clone(), existing.clone());
+        async move {
+            match existing {
+                Some(id) => update_agent(id, spec).await,
+                None => create_agent(spec).await,
+            }
+        }
+    });
+    let error = RwSignal::new(None::<String>);
+    let saved = RwSignal::new(false);
+    let is_new = agent.is_none();
+    Effect::new(move |_| match save.value().get() {
+        Some(Ok(agent)) => {
+            error.set(None);
+            saved.set(true);
+            if is_new {
+                navigate(&format!("/agents/{}", agent.id), Default::default());
+            } else {
+                version.update(|v| *v += 1);
+            }
+        }
+        Some(Err(e)) => error.set(Some(e.to_string())),
+        None => {}
+    });
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        save.dispatch(AgentSpec {
+            name: name.get_untracked(),
+            description: description.get_untracked(),
+            instructions: instructions.get_untracked(),
+            endpoint: endpoint.get_untracked(),
+            model: model.get_untracked(),
+            tools: chosen.get_untracked(),
+            starters: starters.get_untracked().lines().map(String::from).collect(),
+            category: category.get_untracked(),
+        });
+    };
+    let read_only = agent.as_ref().is_some_and(|a| a.role < AgentRole::Editor);
+    let heading = match &agent {
+        Some(a) => format!("{} (version {})", a.spec.name, a.version),
+        None => "New agent".to_string(),
+    };
+    view! {
+        <form class="space-y-4" on:submit=submit data-testid="agent-form">
+            <h2 class="text-lg font-semibold" data-testid="agent-heading">{heading}</h2>
+            <label class="field">"Name"
+                <input class="input" name="name" required prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev))/>
+            </label>
+            <label class="field">"Description"
+                <input class="input" name="description" prop:value=move || description.get() on:input=move |ev| description.set(event_target_value(&ev))/>
+            </label>
+            <label class="field">"Category"
+                <input class="input" name="category" placeholder="e.g. coding, writing, education" prop:value=move || category.get() on:input=move |ev| category.set(event_target_value(&ev))/>
+            </label>
+            <label class="field">"Instructions"
+                <textarea class="input min-h-32" name="instructions" placeholder="What the agent should do and how (its system prompt)"
+                    prop:value=move || instructions.get() on:input=move |ev| instructions.set(event_target_value(&ev))></textarea>
+            </label>
+            <div class="flex flex-wrap gap-3">
+                <label class="field">"Endpoint"
+                    <select class="select" name="endpoint" prop:value=move || endpoint.get()
+                        on:change=move |ev| {
+                            let name = event_target_value(&ev);
+                            let default = endpoints.with_value(|eps| eps.iter().find(|e| e.name == name).and_then(|e| e.default_model.clone()));
+                            endpoint.set(name);
+                            model.set(default.unwrap_or_default());
+                        }>
+                        {endpoints.with_value(|eps| eps.iter().map(|e| view! { <option value=e.name.clone()>{e.label.clone()}</option> }).collect_view())}
+                    </select>
+                </label>
+                <label class="field">"Model"
+                    <select class="select" name="model" prop:value=move || model.get() on:change=move |ev| model.set(event_target_value(&ev))>
+                        {move || models().into_iter().map(|m| view! { <option value=m.clone()>{m.clone()}</option> }).collect_view()}
+                    </select>
+                </label>
+            </div>
+            <fieldset class="space-y-1">
+                <legend class="text-sm font-medium">"Tools"</legend>
+                {(tools.is_empty()).then_some(view! { <p class="muted text-sm">"This server offers no tools."</p> })}
+                {tools.into_iter().map(|t| {
+                    let name = t.name.clone();
+                    let checked = { let name = name.clone(); move || chosen.read().contains(&name) };
+                    view! {
+                        <label class="flex items-center gap-2 text-sm">
+                            <input type="checkbox" prop:checked=checked
+                                on:change=move |ev| {
+                                    let on = event_target_checked(&ev);
+                                    chosen.update(|c| {
+                                        c.retain(|n| *n != name);
+                                        if on { c.push(name.clone()); }
+                                    });
+                                }/>
+                            {t.label.clone()}
+                            {t.description.map(|d| view! { <span class="muted">" — "{d}</span> })}
+                        </label>
+                    }
+                }).collect_view()}
+            </fieldset>
+            <label class="field">"Conversation starters (one per line)"
+                <textarea class="input min-h-20" name="starters" prop:value=move || starters.get() on:input=move |ev| starters.set(event_target_value(&ev))></textarea>
+            </label>
+            <div class="flex items-center gap-3">
+                <button type="submit" class="btn-primary" disabled=move || read_only || save.pending().get()>
+                    {if is_new { "Create" } else { "Save" }}
+                </button>
+                <Show when=move || saved.get() && save.value().with(|v| matches!(v, Some(Ok(_))))>
+                    <span role="status" class="text-sm muted">"Saved."</span>
+                </Show>
+            </div>
+            <ErrorText message=error/>
+        </form>
+        {agent.filter(|a| a.role == AgentRole::Owner).map(|a| view! { <DeleteAgent id=a.id/> })}
+    }
+}
+
+#[component]
+fn Versions(id: String, version: RwSignal<u32>) -> impl IntoView {
+    let versions = {
+        let id = id.clone();
+        Resource::new(move || version.get(), move |_| agent_versions(id.clone()))
+    };
+    let restore = Action::new(move |v: &u32| {
+        let (id, v) = (id.clone(), *v);
+        async move { restore_agent_version(id, v).await }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = restore.value().get() {
+            version.update(|v| *v += 1);
+        }
+    });
+    view! {
+        <section class="space-y-2" aria-labelledby="versions">
+            <h2 id="versions" class="text-lg font-semibold">"Versions"</h2>
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    let list = versions.await.unwrap_or_default();
+                    let latest = list.first().map(|v| v.version).unwrap_or(0);
+                    view! {
+                        <ul class="space-y-1 text-sm" data-testid="agent-versions">
+                            {list.into_iter().map(|v| view! {
+                                <li class="flex items-center gap-2" data-testid="agent-version">
+                                    <span class="font-medium">{format!("Version {}", v.version)}</span>
+                                    <span class="muted truncate">{v.spec.name.clone()}</span>
+                                    {(v.version != latest).then(|| view! {
+                                        <button type="button" class="btn-ghost text-sm"
+                                            on:click=move |_| { restore.dispatch(v.version); }>"Restore"</button>
+                                    })}
+                                </li>
+                            }).collect_view()}
+                        </ul>
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn Sharing(agent: AgentView) -> impl IntoView {
+    let id = StoredValue::new(agent.id.clone());
+    let public = RwSignal::new(agent.public);
+    let changed = RwSignal::new(0u32);
+    let grants = Resource::new(move || changed.get(), move |_| agent_grants(id.get_value()));
+    let set_public = Action::new(move |on: &bool| {
+        let on = *on;
+        async move { set_agent_public(id.get_value(), on).await }
+    });
+    let share = Action::new(move |(email, role): &(String, String)| {
+        let (email, role) = (email.clone(), role.clone());
+        async move { share_agent(id.get_value(), email, role).await }
+    });
+    let error = RwSignal::new(None::<String>);
+    Effect::new(move |_| match share.value().get() {
+        Some(Ok(())) => {
+            error.set(None);
+            changed.update(|v| *v += 1);
+        }
+        Some(Err(e)) => error.set(Some(e.to_string())),
+        None => {}
+    });
+    let email = RwSignal::new(String::new());
+    let role = RwSignal::new("viewer".to_string());
+    view! {
+        <section class="space-y-3" aria-labelledby="sharing">
+            <h2 id="sharing" class="text-lg font-semibold">"Sharing"</h2>
+            <label class="flex items-center gap-2 text-sm">
+                <input type="checkbox" name="public" prop:checked=move || public.get()
+                    on:change=move |ev| { let on = event_target_checked(&ev); public.set(on); set_public.dispatch(on); }/>
+                "Everyone on this server can chat with it (it is listed in their Agents)"
+            </label>
+            <form class="flex flex-wrap items-end gap-2" on:submit=move |ev| {
+                ev.prevent_default();
+                share.dispatch((email.get_untracked(), role.get_untracked()));
+            }>
+                <label class="field flex-1 min-w-48">"Share with (email)"
+                    <input class="input" type="email" name="email" required prop:value=move || email.get() on:input=move |ev| email.set(event_target_value(&ev))/>
+                </label>
+                <label class="field">"Role"
+                    <select class="select" name="role" prop:value=move || role.get() on:change=move |ev| role.set(event_target_value(&ev))>
+                        <option value="viewer">"Can chat"</option>
+                        <option value="editor">"Can edit"</option>
+                    </select>
+                </label>
+                <button type="submit" class="btn-secondary">"Share"</button>
+            </form>
+            <ErrorText message=error/>
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    let list = grants.await.unwrap_or_default();
+                    view! {
+                        <ul class="space-y-1 text-sm" data-testid="agent-grants">
+                            {list.into_iter().map(|g| {
+                                let who = g.email.clone();
+                                view! {
+                                    <li class="flex items-center gap-2" data-testid="agent-grant">
+                                        <span>{g.email.clone()}</span>
+                                        <span class="muted">{if g.role == AgentRole::Editor { "can edit" } else { "can chat" }}</span>
+                                        <button type="button" class="btn-ghost text-sm" aria-label=format!("Stop sharing with {}", g.email)
+                                            on:click=move |_| { share.dispatch((who.clone(), "none".into())); }>"Remove"</button>
+                                    </li>
+                                }
+                            }).collect_view()}
+                        </ul>
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn DeleteAgent(id: String) -> impl IntoView {
+    let navigate = use_navigate();
+    let confirm = RwSignal::new(false);
+    let delete = Action::new(move |_: &()| {
+        let id = id.clone();
+        async move { delete_agent(id).await }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(())) = delete.value().get() {
+            navigate("/agents", Default::default());
+        }
+    });
+    view! {
+        <div class="flex items-center gap-2">
+            <Show when=move || confirm.get() fallback=move || view! {
+                <button type="button" class="btn-ghost text-sm text-red-600" on:click=move |_| confirm.set(true)>"Delete agent"</button>
+            }>
+                <span class="text-sm">"Delete this agent for everyone it is shared with?"</span>
+                <button type="button" class="btn-danger text-sm" on:click=move |_| { delete.dispatch(()); }>"Delete"</button>
+                <button type="button" class="btn-ghost text-sm" on:click=move |_| confirm.set(false)>"Cancel"</button>
+            </Show>
+        </div>
+    }
+}

@@ -1,0 +1,215 @@
+//! Agents: create, edit (every save a version; restore an old one), share with
+//! users as viewer or editor or with everyone, delete; and what a chat with
+//! one uses (its endpoint, model, instructions and tools).
+
+use crate::{Engine, EngineError};
+use chorus_store::AgentRow;
+use chorus_types::UserId;
+use chorus_types::agent::{AgentGrantView, AgentRole, AgentSpec, AgentVersionView, AgentView};
+
+const MAX_NAME_CHARS: usize = 100;
+const MAX_INSTRUCTIONS_CHARS: usize = 50_000;
+
+fn view(row: &AgentRow, user: &UserId) -> AgentView {
+    AgentView {
+        id: row.id.clone(),
+        spec: row.spec(),
+        author: row.author.clone(),
+        version: row.version as u32,
+        public: row.public,
+        promoted: row.promoted,
+        role: row.role_of(user).unwrap_or(AgentRole::Viewer),
+        updated_at: row.updated_at,
+    }
+}
+
+impl Engine {
+    pub async fn create_agent(
+        &self,
+        user: &UserId,
+        spec: AgentSpec,
+    ) -> Result<AgentView, EngineError> {
+        let spec = self.checked_spec(user, spec).await?;
+        let id = self.store.create_agent(user, &spec).await?;
+        self.agent(user, &id).await
+    }
+
+    /// The agents `user` may chat with: theirs, shared with them, public;
+    /// promoted ones first.
+    pub async fn agents(&self, user: &UserId) -> Result<Vec<AgentView>, EngineError> {
+        let rows = self.store.agents(user).await?;
+        Ok(rows.iter().map(|r| view(r, user)).collect())
+    }
+
+    pub async fn agent(&self, user: &UserId, id: &str) -> Result<AgentView, EngineError> {
+        Ok(view(
+            &self.agent_row(user, id, AgentRole::Viewer).await?,
+            user,
+        ))
+    }
+
+    /// The agent if `user` has at least `role` on it: someone who cannot see it
+    /// gets NotFound, someone who can but may not do this gets Forbidden.
+    pub(crate) async fn agent_row(
+        &self,
+        user: &UserId,
+        id: &str,
+        role: AgentRole,
+    ) -> Result<AgentRow, EngineError> {
+        let row = self
+            .store
+            .agent(user, id)
+            .await?
+            .ok_or(EngineError::NotFound)?;
+        match row.role_of(user) {
+            Some(r) if r >= role => Ok(row),
+            _ => Err(EngineError::Forbidden(match role {
+                AgentRole::Owner => "Only the agent's owner can do that.".into(),
+                _ => "You can chat with this agent but not change it.".into(),
+            })),
+        }
+    }
+
+    /// Saves a new version.
+    pub async fn update_agent(
+        &self,
+        user: &UserId,
+        id: &str,
+        spec: AgentSpec,
+    ) -> Result<AgentView, EngineError> {
+        self.agent_row(user, id, AgentRole::Editor).await?;
+        let spec = self.checked_spec(user, spec).await?;
+        self.store.update_agent(user, id, &spec).await?;
+        self.agent(user, id).await
+    }
+
+    pub async fn agent_versions(
+        &self,
+        user: &UserId,
+        id: &str,
+    ) -> Result<Vec<AgentVersionView>, EngineError> {
+        self.agent_row(user, id, AgentRole::Editor).await?;
+        let rows = self.store.agent_versions(id).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| {
+                Some(AgentVersionView {
+                    version: r.version as u32,
+                    spec: serde_json::from_str(&r.spec).ok()?,
+                    saved_at: r.saved_at,
+                })
+            })
+            .collect())
+    }
+
+    /// Makes an old version current again (as a new version: nothing is lost).
+    pub async fn restore_agent_version(
+        &self,
+        user: &UserId,
+        id: &str,
+        version: u32,
+    ) -> Result<AgentView, EngineError> {
+        let old = self
+            .agent_versions(user, id)
+            .await?
+            .into_iter()
+            .find(|v| v.version == version)
+            .ok_or(EngineError::NotFound)?;
+        self.store.update_agent(user, id, &old.spec).await?;
+        self.agent(user, id).await
+    }
+
+    pub async fn delete_agent(&self, user: &UserId, id: &str) -> Result<(), EngineError> {
+        self.agent_row(user, id, AgentRole::Owner).await?;
+        Ok(self.store.delete_agent(id).await?)
+    }
+
+    pub async fn set_agent_public(
+        &self,
+        user: &UserId,
+        id: &str,
+        public: bool,
+    ) -> Result<(), EngineError> {
+        self.agent_row(user, id, AgentRole::Owner).await?;
+        Ok(self.store.set_agent_public(id, public).await?)
+    }
+
+    /// Shares the agent with the account `email` as viewer or editor, or stops
+    /// sharing it with them (`None`).
+    pub async fn share_agent(
+        &self,
+        user: &UserId,
+        id: &str,
+        email: &str,
+        role: Option<AgentRole>,
+    ) -> Result<(), EngineError> {
+        self.agent_row(user, id, AgentRole::Owner).await?;
+        if role == Some(AgentRole::Owner) {
+            return Err(EngineError::Invalid("Share as viewer or editor.".into()));
+        }
+        let other = self
+            .store
+            .user_by_email(email.trim())
+            .await?
+            .ok_or_else(|| EngineError::Invalid(format!("No account uses {:?}.", email.trim())))?;
+        if other.id == user.0 {
+            return Err(EngineError::Invalid("You own this agent already.".into()));
+        }
+        Ok(self
+            .store
+            .set_agent_grant(id, &UserId(other.id), role)
+            .await?)
+    }
+
+    pub async fn agent_grants(
+        &self,
+        user: &UserId,
+        id: &str,
+    ) -> Result<Vec<AgentGrantView>, EngineError> {
+        self.agent_row(user, id, AgentRole::Owner).await?;
+        let rows = self.store.agent_grants(id).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|g| {
+                Some(AgentGrantView {
+                    email: g.email,
+                    role: AgentRole::parse(&g.role)?,
+                })
+            })
+            .collect())
+    }
+
+    /// The spec trimmed, or what is wrong with it.
+    async fn checked_spec(
+        &self,
+        user: &UserId,
+        mut spec: AgentSpec,
+    ) -> Result<AgentSpec, EngineError> {
+        spec.name = spec.name.trim().to_string();
+        spec.category = spec.category.trim().to_lowercase();
+        spec.starters = spec
+            .starters
+            .iter()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if spec.name.is_empty() {
+            return Err(EngineError::Invalid("Give the agent a name.".into()));
+        }
+        if spec.name.chars().count() > MAX_NAME_CHARS {
+            return Err(EngineError::Invalid(format!(
+                "An agent's name can be at most {MAX_NAME_CHARS} characters."
+            )));
+        }
+        if spec.instructions.chars().count() > MAX_INSTRUCTIONS_CHARS {
+            return Err(EngineError::Invalid(format!(
+                "Instructions can be at most {MAX_INSTRUCTIONS_CHARS} characters."
+            )));
+        }
+        self.model_choice(user, &spec.endpoint, &spec.model).await?;
+        self.tools()
+            .check(&spec.tools)
+            .map_err(EngineError::Invalid)?;
+        Ok(spec)
+    }
+}

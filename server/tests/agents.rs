@@ -1,0 +1,234 @@
+//! Agents through the engine as the UI's server functions use them: create,
+//! share as viewer then editor, chat with one (its model and instructions
+//! reach the provider), versions and restore, public, delete; and who may do
+//! what (NotFound for those it is not shared with, Forbidden for viewers).
+
+mod common;
+
+use chorus_engine::{Engine, EngineError, SendRequest};
+use chorus_testkit::{MockOpenAi, MockOptions};
+use chorus_types::UserId;
+use chorus_types::agent::{AgentRole, AgentSpec};
+use futures::StreamExt;
+use std::path::Path;
+use std::time::Duration;
+
+async fn setup() -> (Engine, [UserId; 3], MockOpenAi) {
+    let mock = MockOpenAi::start(MockOptions {
+        token_delay: Duration::from_millis(1),
+        ..MockOptions::default()
+    })
+    .await;
+    let yaml = common::config_for(&mock, "").replace(
+        "models: {default: [mock-small]}",
+        "models: {default: [mock-small, mock-large]}",
+    );
+    let config = chorus_config::load_str(&yaml, Path::new("test.yaml"), &|_| None)
+        .unwrap()
+        .config;
+    let store = chorus_store::Store::memory().await.unwrap();
+    let mut users = Vec::new();
+    for (email, name) in [
+        ("ann@example.com", "Ann"),
+        ("bob@example.com", "Bob"),
+        ("cy@example.com", "Cy"),
+    ] {
+        users.push(UserId(
+            store.create_user(email, name, "h", false).await.unwrap().id,
+        ));
+    }
+    let engine = common::engine_on(store, &config).await;
+    (engine, users.try_into().unwrap(), mock)
+}
+
+fn tutor() -> AgentSpec {
+    AgentSpec {
+        name: "  Tutor ".into(),
+        description: "Explains things".into(),
+        instructions: "You are a patient tutor.".into(),
+        endpoint: "Mock".into(),
+        model: "mock-large".into(),
+        starters: vec!["Teach me fractions".into(), "  ".into()],
+        category: "Education".into(),
+        ..Default::default()
+    }
+}
+
+fn chat_with(agent: &str, text: &str) -> SendRequest {
+    SendRequest {
+        conversation: None,
+        parent: None,
+        // What the composer happened to have; the agent's own are used.
+        endpoint: "Mock".into(),
+        model: "mock-small".into(),
+        text: text.into(),
+        tools: Vec::new(),
+        files: Vec::new(),
+        agent: Some(agent.into()),
+    }
+}
+
+async fn finish(engine: &Engine, user: &UserId, job: &chorus_types::JobId) {
+    let events = engine.watch(user, job, 0).await.unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        events
+            .filter_map(|w| async move { w.event() })
+            .collect::<Vec<_>>(),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn an_agent_is_built_shared_used_versioned_and_deleted() {
+    let (engine, [ann, bob, cy], mock) = setup().await;
+    let agent = engine.create_agent(&ann, tutor()).await.unwrap();
+    assert_eq!(agent.spec.name, "Tutor");
+    assert_eq!(agent.spec.category, "education");
+    assert_eq!(agent.spec.starters, ["Teach me fractions"]);
+    assert_eq!(
+        (agent.version, agent.role, agent.author.as_str()),
+        (1, AgentRole::Owner, "Ann")
+    );
+
+    // Not shared: Bob cannot see it, chat with it, or change it.
+    assert!(matches!(
+        engine.agent(&bob, &agent.id).await,
+        Err(EngineError::NotFound)
+    ));
+    assert!(matches!(
+        engine.send(&bob, chat_with(&agent.id, "hi")).await,
+        Err(EngineError::NotFound)
+    ));
+    assert!(engine.agents(&bob).await.unwrap().is_empty());
+
+    // Shared with Bob to chat: the agent's model and instructions are used.
+    engine
+        .share_agent(&ann, &agent.id, "bob@example.com", Some(AgentRole::Viewer))
+        .await
+        .unwrap();
+    let sent = engine
+        .send(&bob, chat_with(&agent.id, "What is a half?"))
+        .await
+        .unwrap();
+    finish(&engine, &bob, &sent.job).await;
+    let request = mock
+        .requests()
+        .into_iter()
+        .find(|r| r.body["stream"] == true)
+        .unwrap();
+    assert_eq!(request.body["model"], "mock-large");
+    assert_eq!(request.body["messages"][0]["role"], "system");
+    assert_eq!(
+        request.body["messages"][0]["content"],
+        "You are a patient tutor."
+    );
+    let view = engine.conversation(&bob, &sent.conversation).await.unwrap();
+    assert_eq!(
+        view.agent.as_ref().map(|a| a.id.as_str()),
+        Some(agent.id.as_str())
+    );
+    assert!(matches!(
+        engine.update_agent(&bob, &agent.id, tutor()).await,
+        Err(EngineError::Forbidden(_))
+    ));
+    assert!(matches!(
+        engine
+            .share_agent(&bob, &agent.id, "cy@example.com", Some(AgentRole::Viewer))
+            .await,
+        Err(EngineError::Forbidden(_))
+    ));
+
+    // As an editor Bob saves versions; an old one can be restored.
+    engine
+        .share_agent(&ann, &agent.id, "bob@example.com", Some(AgentRole::Editor))
+        .await
+        .unwrap();
+    let v2 = engine
+        .update_agent(
+            &bob,
+            &agent.id,
+            AgentSpec {
+                name: "Math tutor".into(),
+                ..tutor()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((v2.version, v2.spec.name.as_str()), (2, "Math tutor"));
+    let versions = engine.agent_versions(&bob, &agent.id).await.unwrap();
+    assert_eq!(
+        versions.iter().map(|v| v.version).collect::<Vec<_>>(),
+        [2, 1]
+    );
+    let v3 = engine
+        .restore_agent_version(&bob, &agent.id, 1)
+        .await
+        .unwrap();
+    assert_eq!((v3.version, v3.spec.name.as_str()), (3, "Tutor"));
+    assert!(matches!(
+        engine.delete_agent(&bob, &agent.id).await,
+        Err(EngineError::Forbidden(_))
+    ));
+    let grants = engine.agent_grants(&ann, &agent.id).await.unwrap();
+    assert_eq!(
+        (grants[0].email.as_str(), grants[0].role),
+        ("bob@example.com", AgentRole::Editor)
+    );
+
+    // Unshared, Bob's conversation with it cannot go on.
+    engine
+        .share_agent(&ann, &agent.id, "bob@example.com", None)
+        .await
+        .unwrap();
+    let next = engine
+        .send(
+            &bob,
+            SendRequest {
+                conversation: Some(sent.conversation.clone()),
+                agent: None,
+                ..chat_with("", "And a third?")
+            },
+        )
+        .await;
+    assert!(
+        matches!(&next, Err(EngineError::Invalid(m)) if m == "The agent of this conversation is no longer shared with you."),
+        "{next:?}"
+    );
+
+    // Public: everyone may chat with it (not edit it).
+    engine
+        .set_agent_public(&ann, &agent.id, true)
+        .await
+        .unwrap();
+    let listed = engine.agents(&cy).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].role, AgentRole::Viewer);
+
+    engine.delete_agent(&ann, &agent.id).await.unwrap();
+    assert!(engine.agents(&cy).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_agent_needs_a_name_and_a_model_this_server_has() {
+    let (engine, [ann, ..], _mock) = setup().await;
+    let bad = |spec: AgentSpec| {
+        let engine = engine.clone();
+        let ann = ann.clone();
+        async move { engine.create_agent(&ann, spec).await }
+    };
+    assert!(matches!(
+        bad(AgentSpec { name: " ".into(), ..tutor() }).await,
+        Err(EngineError::Invalid(m)) if m == "Give the agent a name."
+    ));
+    assert!(matches!(
+        bad(AgentSpec { endpoint: "Nope".into(), ..tutor() }).await,
+        Err(EngineError::Invalid(m)) if m.contains("no endpoint named \"Nope\"")
+    ));
+    assert!(matches!(
+        bad(AgentSpec { tools: vec!["execute_code".into()], ..tutor() }).await,
+        Err(EngineError::Invalid(m)) if m.contains("Code execution is not set up")
+    ));
+    assert!(engine.agents(&ann).await.unwrap().is_empty());
+}
