@@ -688,6 +688,70 @@ test('MCP: turn on an MCP server\'s tools, the model calls one, the call and its
   await context.close();
 });
 
+test('agents: build one, save versions and restore, share it, and chat with it from the marketplace', async () => {
+  const bob = await newPage(DESKTOP);
+  await register(bob.page, { name: 'Bob', email: 'bob.agents@example.com', password: 'builder of things' });
+  const { context, page } = await newPage(DESKTOP);
+  await register(page, { name: 'Ann', email: 'ann.agents@example.com', password: 'agent smith!' });
+  await hydrated(page);
+  await page.getByRole('link', { name: 'Agents' }).click();
+  await page.getByRole('link', { name: 'Create agent' }).click();
+  await page.waitForURL(/\/agents\/new$/);
+  await hydrated(page);
+  const form = page.getByTestId('agent-form');
+  await form.getByLabel('Name').fill('Tutor');
+  await form.getByLabel('Description').fill('Explains things patiently');
+  await form.getByLabel('Category').fill('Education');
+  await form.getByLabel('Instructions').fill('You are a patient tutor.');
+  await form.getByLabel('Conversation starters (one per line)').fill('Teach me fractions\nQuiz me');
+  await form.getByRole('button', { name: 'Create' }).click();
+  await page.waitForURL(/\/agents\/[a-z0-9]+$/);
+  const heading = page.getByTestId('agent-heading');
+  await heading.filter({ hasText: 'Tutor (version 1)' }).waitFor();
+
+  // Every save is a version; an old one comes back as a new version.
+  await hydrated(page);
+  await page.getByTestId('agent-form').getByLabel('Name').fill('Math tutor');
+  await page.getByTestId('agent-form').getByRole('button', { name: 'Save' }).click();
+  await heading.filter({ hasText: 'Math tutor (version 2)' }).waitFor();
+  await page.getByTestId('agent-version').filter({ hasText: 'Version 1' }).getByRole('button', { name: 'Restore' }).click();
+  await heading.filter({ hasText: 'Tutor (version 3)' }).waitFor();
+  assert.equal(await page.getByTestId('agent-version').count(), 3);
+
+  // Shared with Bob to chat with.
+  await page.getByLabel('Share with (email)').fill('bob.agents@example.com');
+  await page.getByRole('button', { name: 'Share', exact: true }).click();
+  await page.getByTestId('agent-grant').filter({ hasText: 'bob.agents@example.com' }).filter({ hasText: 'can chat' }).waitFor();
+
+  // From the marketplace, a chat with it: its starters, its model.
+  await page.getByRole('link', { name: 'Agents' }).click();
+  await page.waitForURL(/\/agents$/);
+  const card = page.getByTestId('agent-card').filter({ hasText: 'Tutor' });
+  assert.match(await card.innerText(), /Explains things patiently[\s\S]*by Ann · education/);
+  await card.getByRole('link', { name: 'Chat' }).click();
+  await page.waitForURL(/\?agent=/);
+  await hydrated(page);
+  assert.equal(await page.getByTestId('agent-badge').innerText(), 'Agent: Tutor');
+  await page.getByTestId('starter').filter({ hasText: 'Teach me fractions' }).click();
+  assert.equal(await page.getByLabel('Message').inputValue(), 'Teach me fractions');
+  await page.getByLabel('Message').press('Enter');
+  await page.waitForURL(/\/c\//);
+  await waitFor(async () => (await assistant(page).getAttribute('data-state')) === 'complete', 'the agent\'s answer');
+  assert.match(await assistant(page).locator('.prose-chat').innerText(), /You said: Teach me fractions/);
+  await reloaded(page);
+  assert.equal(await page.getByTestId('agent-badge').innerText(), 'Agent: Tutor');
+
+  // Bob sees it and may chat, not edit.
+  await bob.page.goto(base + '/agents');
+  const shared = bob.page.getByTestId('agent-card').filter({ hasText: 'Tutor' });
+  await shared.waitFor();
+  assert.equal(await shared.getByRole('link', { name: 'Edit' }).count(), 0);
+  assert.deepEqual(page.errors, []);
+  assert.deepEqual(bob.page.errors, []);
+  await bob.context.close();
+  await context.close();
+});
+
 test('local model: a real model in the server answers a question', async () => {
   const { context, page } = await newPage(DESKTOP);
   await register(page, { name: 'Ada', email: 'ada-local@example.com', password: 'analytical engine' });

@@ -57,11 +57,19 @@ pub fn ChatView() -> impl IntoView {
     let draft = RwSignal::new(String::new());
     // Files attached to the draft, kept the same way.
     let attached = RwSignal::new(Vec::<CodeFileView>::new());
+    // Changed only when there is something to clear: a set notifies every
+    // reader, and the view being replaced may still hold some for a moment.
     Effect::new(move |_| {
         id.track();
-        draft.set(String::new());
-        attached.set(Vec::new());
-        live_title.set(None);
+        if draft.with_untracked(|d| !d.is_empty()) {
+            draft.set(String::new());
+        }
+        if attached.with_untracked(|a| !a.is_empty()) {
+            attached.set(Vec::new());
+        }
+        if live_title.with_untracked(Option::is_some) {
+            live_title.set(None);
+        }
     });
     follow_other_tabs(id, version, live_title, active);
 
@@ -374,6 +382,10 @@ fn Composer(
             .await
         }
     });
+    // Read through `try_get`: a new chat's composer is replaced when the
+    // conversation it created opens, and must not panic if read once more.
+    let sending = send.pending();
+    let is_sending = move || sending.try_get().unwrap_or(false);
     let error = RwSignal::new(None::<String>);
     Effect::new(move |_| match send.value().get() {
         Some(Ok(result)) => {
@@ -392,9 +404,7 @@ fn Composer(
     });
     let submit = move || {
         let message = text.get_untracked();
-        if message.trim().is_empty()
-            || send.pending().get_untracked()
-            || active.get_untracked().is_some()
+        if message.trim().is_empty() || sending.get_untracked() || active.get_untracked().is_some()
         {
             return;
         }
@@ -474,8 +484,8 @@ fn Composer(
                         }.into_any(),
                         None => view! {
                             <button type="submit" class="btn-primary"
-                                disabled=move || !has_endpoints || send.pending().get() || text.get().trim().is_empty()>
-                                {move || if send.pending().get() { "Sending…" } else { "Send" }}
+                                disabled=move || !has_endpoints || is_sending() || text.get().trim().is_empty()>
+                                {move || if is_sending() { "Sending…" } else { "Send" }}
                             </button>
                         }.into_any(),
                     }}
