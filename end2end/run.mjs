@@ -719,7 +719,7 @@ test('agents: build one, save versions and restore, share it, and chat with it f
   assert.equal(await page.getByTestId('agent-version').count(), 3);
 
   // Shared with Bob to chat with.
-  await page.getByLabel('Share with (email)').fill('bob.agents@example.com');
+  await page.getByLabel('Share with (email or group name)').fill('bob.agents@example.com');
   await page.getByRole('button', { name: 'Share', exact: true }).click();
   await page.getByTestId('agent-grant').filter({ hasText: 'bob.agents@example.com' }).filter({ hasText: 'can chat' }).waitFor();
 

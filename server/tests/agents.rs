@@ -173,8 +173,8 @@ async fn an_agent_is_built_shared_used_versioned_and_deleted() {
     ));
     let grants = engine.agent_grants(&ann, &agent.id).await.unwrap();
     assert_eq!(
-        (grants[0].email.as_str(), grants[0].role),
-        ("bob@example.com", AgentRole::Editor)
+        (grants[0].who.as_str(), grants[0].group, grants[0].role),
+        ("bob@example.com", false, AgentRole::Editor)
     );
 
     // Unshared, Bob's conversation with it cannot go on.

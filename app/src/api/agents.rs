@@ -4,7 +4,9 @@
 use super::ApiError;
 #[cfg(feature = "ssr")]
 use super::ssr;
-use chorus_types::agent::{AgentGrantView, AgentRole, AgentSpec, AgentVersionView, AgentView};
+use chorus_types::agent::{
+    AgentGrantView, AgentRole, AgentSpec, AgentVersionView, AgentView, GroupView,
+};
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 
@@ -90,4 +92,33 @@ pub async fn set_agent_public(id: String, public: bool) -> Result<(), ApiError> 
         .engine
         .set_agent_public(&user.id, &id, public)
         .await?)
+}
+
+/// Every group with its members (administrators only).
+#[server(prefix = "/api", endpoint = "groups")]
+pub async fn list_groups() -> Result<Vec<GroupView>, ApiError> {
+    let user = ssr::user().await?;
+    Ok(ssr::state()?.engine.groups(&user.id).await?)
+}
+
+#[server(prefix = "/api", endpoint = "groups/create")]
+pub async fn create_group(name: String) -> Result<String, ApiError> {
+    let user = ssr::user().await?;
+    Ok(ssr::state()?.engine.create_group(&user.id, &name).await?)
+}
+
+/// Adds an account to a group (`member` true) or removes it.
+#[server(prefix = "/api", endpoint = "groups/member")]
+pub async fn set_group_member(group: String, email: String, member: bool) -> Result<(), ApiError> {
+    let user = ssr::user().await?;
+    Ok(ssr::state()?
+        .engine
+        .set_group_member(&user.id, &group, &email, member)
+        .await?)
+}
+
+#[server(prefix = "/api", endpoint = "groups/delete")]
+pub async fn delete_group(id: String) -> Result<(), ApiError> {
+    let user = ssr::user().await?;
+    Ok(ssr::state()?.engine.delete_group(&user.id, &id).await?)
 }

@@ -413,8 +413,8 @@ fn Sharing(agent: AgentView) -> impl IntoView {
                 ev.prevent_default();
                 share.dispatch((email.get_untracked(), role.get_untracked()));
             }>
-                <label class="field flex-1 min-w-48">"Share with (email)"
-                    <input class="input" type="email" name="email" required prop:value=move || email.get() on:input=move |ev| email.set(event_target_value(&ev))/>
+                <label class="field flex-1 min-w-48">"Share with (email or group name)"
+                    <input class="input" name="who" required prop:value=move || email.get() on:input=move |ev| email.set(event_target_value(&ev))/>
                 </label>
                 <label class="field">"Role"
                     <select class="select" name="role" prop:value=move || role.get() on:change=move |ev| role.set(event_target_value(&ev))>
@@ -431,12 +431,13 @@ fn Sharing(agent: AgentView) -> impl IntoView {
                     view! {
                         <ul class="space-y-1 text-sm" data-testid="agent-grants">
                             {list.into_iter().map(|g| {
-                                let who = g.email.clone();
+                                let who = g.who.clone();
                                 view! {
                                     <li class="flex items-center gap-2" data-testid="agent-grant">
-                                        <span>{g.email.clone()}</span>
+                                        <span>{g.who.clone()}</span>
+                                        {g.group.then_some(view! { <span class="chip text-xs">"group"</span> })}
                                         <span class="muted">{if g.role == AgentRole::Editor { "can edit" } else { "can chat" }}</span>
-                                        <button type="button" class="btn-ghost text-sm" aria-label=format!("Stop sharing with {}", g.email)
+                                        <button type="button" class="btn-ghost text-sm" aria-label=format!("Stop sharing with {}", g.who)
                                             on:click=move |_| { share.dispatch((who.clone(), "none".into())); }>"Remove"</button>
                                     </li>
                                 }

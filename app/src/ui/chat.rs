@@ -49,7 +49,9 @@ pub fn ChatView() -> impl IntoView {
     );
     let endpoints = Resource::new(|| (), |_| list_endpoints());
     let tools = Resource::new(|| (), |_| available_tools());
-    let live_title = RwSignal::new(None::<String>);
+    // A title that changed while the page is open, with the conversation it
+    // belongs to: a late one for a conversation left behind never shows.
+    let live_title = RwSignal::new(None::<(String, String)>);
     let active = ActiveJob(RwSignal::new(None));
     provide_context(active);
     // The unsent text lives here, outside the part that re-renders when the
@@ -57,8 +59,8 @@ pub fn ChatView() -> impl IntoView {
     let draft = RwSignal::new(String::new());
     // Files attached to the draft, kept the same way.
     let attached = RwSignal::new(Vec::<CodeFileView>::new());
-    // Changed only when there is something to clear: a set notifies every
-    // reader, and the view being replaced may still hold some for a moment.
+    // The draft is cleared only when there is something to clear: a set
+    // notifies every reader, and the view being replaced may still hold some.
     Effect::new(move |_| {
         id.track();
         if draft.with_untracked(|d| !d.is_empty()) {
@@ -66,9 +68,6 @@ pub fn ChatView() -> impl IntoView {
         }
         if attached.with_untracked(|a| !a.is_empty()) {
             attached.set(Vec::new());
-        }
-        if live_title.with_untracked(Option::is_some) {
-            live_title.set(None);
         }
     });
     follow_other_tabs(id, version, live_title, active);
@@ -105,7 +104,7 @@ pub fn ChatView() -> impl IntoView {
 fn follow_other_tabs(
     id: Memo<Option<String>>,
     version: RwSignal<u32>,
-    live_title: RwSignal<Option<String>>,
+    live_title: RwSignal<Option<(String, String)>>,
     active: ActiveJob,
 ) {
     let changes = expect_context::<Changes>();
@@ -130,7 +129,10 @@ fn follow_other_tabs(
                 {
                     version.update(|v| *v += 1)
                 }
-                UserEvent::ConversationRenamed { title, .. } => live_title.set(Some(title)),
+                UserEvent::ConversationRenamed {
+                    conversation,
+                    title,
+                } => live_title.set(Some((conversation.0, title))),
                 UserEvent::ConversationDeleted { .. } => navigate("/", Default::default()),
                 _ => {}
             }
@@ -170,7 +172,7 @@ fn Chat(
     tools: Vec<ToolOption>,
     /// The agent this chat is with.
     agent: Option<AgentView>,
-    live_title: RwSignal<Option<String>>,
+    live_title: RwSignal<Option<(String, String)>>,
     version: RwSignal<u32>,
     draft: RwSignal<String>,
     attached: RwSignal<Vec<CodeFileView>>,
@@ -180,7 +182,14 @@ fn Chat(
         .map(|c| c.title.clone())
         .or_else(|| agent.as_ref().map(|a| a.spec.name.clone()))
         .unwrap_or_else(|| "New chat".into());
-    let title = Signal::derive(move || live_title.get().unwrap_or_else(|| stored_title.clone()));
+    let this = conversation.as_ref().map(|c| c.id.0.clone());
+    let title = Signal::derive(move || {
+        live_title
+            .get()
+            .filter(|(of, _)| this.as_ref() == Some(of))
+            .map(|(_, t)| t)
+            .unwrap_or_else(|| stored_title.clone())
+    });
     let id = conversation.as_ref().map(|c| c.id.0.clone());
     let choice = ModelChoice::new(
         &endpoints,
@@ -222,8 +231,11 @@ fn Chat(
         }
     });
     let refresh = expect_context::<Refresh>();
+    let title_of = id.clone();
     let on_title = Callback::new(move |t: String| {
-        live_title.set(Some(t));
+        if let Some(id) = &title_of {
+            live_title.set(Some((id.clone(), t)));
+        }
         refresh.sidebar();
     });
     view! {

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod chat;
 pub mod code_block;
 pub mod code_files;
+pub mod groups;
 pub mod layout;
 pub mod message;
 pub mod settings;

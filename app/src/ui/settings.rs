@@ -26,6 +26,7 @@ pub fn SettingsPage() -> impl IntoView {
                 <ProviderKeys/>
                 <ApiKeys/>
                 <TwoFactor/>
+                <crate::ui::groups::Groups/>
             </div>
         </div>
     }

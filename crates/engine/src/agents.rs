@@ -134,24 +134,31 @@ impl Engine {
         Ok(self.store.set_agent_public(id, public).await?)
     }
 
-    /// Shares the agent with the account `email` as viewer or editor, or stops
-    /// sharing it with them (`None`).
+    /// Shares the agent with an account (by email) or a group (by name) as
+    /// viewer or editor, or stops sharing it with them (`None`).
     pub async fn share_agent(
         &self,
         user: &UserId,
         id: &str,
-        email: &str,
+        who: &str,
         role: Option<AgentRole>,
     ) -> Result<(), EngineError> {
         self.agent_row(user, id, AgentRole::Owner).await?;
         if role == Some(AgentRole::Owner) {
             return Err(EngineError::Invalid("Share as viewer or editor.".into()));
         }
+        let who = who.trim();
+        if !who.contains('@') {
+            let group = self.store.group_by_name(who).await?.ok_or_else(|| {
+                EngineError::Invalid(format!("There is no account or group {who:?}."))
+            })?;
+            return Ok(self.store.set_agent_group_grant(id, &group, role).await?);
+        }
         let other = self
             .store
-            .user_by_email(email.trim())
+            .user_by_email(who)
             .await?
-            .ok_or_else(|| EngineError::Invalid(format!("No account uses {:?}.", email.trim())))?;
+            .ok_or_else(|| EngineError::Invalid(format!("No account uses {who:?}.")))?;
         if other.id == user.0 {
             return Err(EngineError::Invalid("You own this agent already.".into()));
         }
@@ -171,8 +178,10 @@ impl Engine {
         Ok(rows
             .into_iter()
             .filter_map(|g| {
+                let group = g.group.is_some();
                 Some(AgentGrantView {
-                    email: g.email,
+                    who: g.group.or(g.email)?,
+                    group,
                     role: AgentRole::parse(&g.role)?,
                 })
             })

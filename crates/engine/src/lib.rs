@@ -7,6 +7,7 @@ mod api;
 mod branches;
 mod chat;
 mod code;
+mod groups;
 mod job;
 mod keys;
 mod title;

@@ -24,8 +24,8 @@ pub struct AgentRow {
     pub promoted: bool,
     pub version: i64,
     pub updated_at: i64,
-    /// The acting user's grant, if any.
-    pub granted: Option<String>,
+    /// The roles granted to the acting user, directly or through a group.
+    pub granted: Vec<String>,
 }
 
 impl AgentRow {
@@ -47,7 +47,11 @@ impl AgentRow {
         if self.owner == user.0 {
             return Some(AgentRole::Owner);
         }
-        let granted = self.granted.as_deref().and_then(AgentRole::parse);
+        let granted = self
+            .granted
+            .iter()
+            .filter_map(|r| AgentRole::parse(r))
+            .max();
         let public = self.public.then_some(AgentRole::Viewer);
         granted.max(public)
     }
@@ -87,17 +91,33 @@ pub struct AgentVersionRow {
     pub saved_at: i64,
 }
 
+/// A grant to a user (their email) or a group (its name).
 #[derive(Clone, Debug, SurrealValue)]
 pub struct AgentGrantRow {
-    pub email: String,
+    pub email: Option<String>,
+    pub group: Option<String>,
     pub role: String,
 }
+
+#[derive(Clone, Debug, SurrealValue)]
+pub struct GroupRow {
+    pub id: String,
+    pub name: String,
+    /// Members' emails.
+    pub members: Vec<String>,
+}
+
+/// `$u` (the acting user) and `$teams` (their groups), which the agent
+/// queries use.
+const WHO: &str = "LET $u = type::record('user', $user);
+    LET $teams = SELECT VALUE team FROM group_member WHERE user = $u;";
 
 /// The agent's fields as `AgentRow` reads them, with the acting user's grant.
 const AGENT_FIELDS: &str = "record::id(id) AS id, record::id(owner) AS owner, owner.name AS author,
     name, description, instructions, endpoint, model, tools, starters, category, public,
     promoted, version, updated_at,
-    (SELECT VALUE role FROM agent_grant WHERE agent = $parent.id AND user = $u LIMIT 1)[0] AS granted";
+    (SELECT VALUE role FROM agent_grant WHERE agent = $parent.id
+        AND (user = $u OR team INSIDE $teams)) AS granted";
 
 impl Store {
     /// A new agent owned by `owner`, version 1.
@@ -130,14 +150,14 @@ impl Store {
     pub async fn agent(&self, user: &UserId, id: &str) -> Result<Option<AgentRow>> {
         let mut res = self
             .query(format!(
-                "LET $u = type::record('user', $user);
+                "{WHO}
                  SELECT {AGENT_FIELDS} FROM type::record('agent', $id);"
             ))
             .bind(("user", user.0.clone()))
             .bind(("id", id.to_string()))
             .run()
             .await?;
-        let mut rows: Vec<AgentRow> = res.take(1)?;
+        let mut rows: Vec<AgentRow> = res.take(2)?;
         Ok(rows.pop().filter(|row| row.role_of(user).is_some()))
     }
 
@@ -145,8 +165,8 @@ impl Store {
     pub async fn agents(&self, user: &UserId) -> Result<Vec<AgentRow>> {
         let mut res = self
             .query(format!(
-                "LET $u = type::record('user', $user);
-                 LET $shared = SELECT VALUE agent FROM agent_grant WHERE user = $u;
+                "{WHO}
+                 LET $shared = SELECT VALUE agent FROM agent_grant WHERE user = $u OR team INSIDE $teams;
                  SELECT {AGENT_FIELDS} FROM agent
                  WHERE owner = $u OR public = true OR id INSIDE $shared
                  ORDER BY promoted DESC, updated_at DESC;"
@@ -154,7 +174,7 @@ impl Store {
             .bind(("user", user.0.clone()))
             .run()
             .await?;
-        Ok(res.take(2)?)
+        Ok(res.take(3)?)
     }
 
     /// Saves a new version of the agent: its fields and a snapshot, in one
@@ -232,16 +252,37 @@ impl Store {
         user: &UserId,
         role: Option<AgentRole>,
     ) -> Result<()> {
-        self.query(
+        self.set_grant(id, "user", "user", &user.0, role).await
+    }
+
+    /// The same for a group: every member gets `role`.
+    pub async fn set_agent_group_grant(
+        &self,
+        id: &str,
+        group: &str,
+        role: Option<AgentRole>,
+    ) -> Result<()> {
+        self.set_grant(id, "team", "user_group", group, role).await
+    }
+
+    async fn set_grant(
+        &self,
+        id: &str,
+        field: &str,
+        table: &str,
+        principal: &str,
+        role: Option<AgentRole>,
+    ) -> Result<()> {
+        self.query(format!(
             "BEGIN TRANSACTION;
              LET $a = type::record('agent', $id);
-             LET $u = type::record('user', $user);
-             DELETE agent_grant WHERE agent = $a AND user = $u;
-             IF $role != NONE { CREATE agent_grant SET agent = $a, user = $u, role = $role };
-             COMMIT TRANSACTION;",
-        )
+             LET $p = type::record('{table}', $principal);
+             DELETE agent_grant WHERE agent = $a AND {field} = $p;
+             IF $role != NONE {{ CREATE agent_grant SET agent = $a, {field} = $p, role = $role }};
+             COMMIT TRANSACTION;"
+        ))
         .bind(("id", id.to_string()))
-        .bind(("user", user.0.clone()))
+        .bind(("principal", principal.to_string()))
         .bind(("role", role.map(|r| r.as_str().to_string())))
         .run()
         .await?;
@@ -251,12 +292,88 @@ impl Store {
     pub async fn agent_grants(&self, id: &str) -> Result<Vec<AgentGrantRow>> {
         let mut res = self
             .query(
-                "SELECT user.email AS email, role FROM agent_grant
-                 WHERE agent = type::record('agent', $id) ORDER BY email",
+                "SELECT user.email AS email, team.name AS group, role FROM agent_grant
+                 WHERE agent = type::record('agent', $id) ORDER BY group, email",
             )
             .bind(("id", id.to_string()))
             .run()
             .await?;
         Ok(res.take(0)?)
+    }
+}
+
+impl Store {
+    pub async fn create_group(&self, name: &str) -> Result<String> {
+        let id = new_id();
+        self.query("CREATE type::record('user_group', $id) SET name = $name, created_at = $now")
+            .bind(("id", id.clone()))
+            .bind(("name", name.to_string()))
+            .bind(("now", now_millis()))
+            .run()
+            .await?;
+        Ok(id)
+    }
+
+    /// Every group with its members.
+    pub async fn groups(&self) -> Result<Vec<GroupRow>> {
+        let mut res = self
+            .query(
+                "SELECT record::id(id) AS id, name,
+                     (SELECT VALUE user.email FROM group_member WHERE team = $parent.id) AS members
+                 FROM user_group ORDER BY name",
+            )
+            .run()
+            .await?;
+        let mut groups: Vec<GroupRow> = res.take(0)?;
+        for g in &mut groups {
+            g.members.sort();
+        }
+        Ok(groups)
+    }
+
+    pub async fn group_by_name(&self, name: &str) -> Result<Option<String>> {
+        let mut res = self
+            .query("SELECT VALUE record::id(id) FROM user_group WHERE name = $name")
+            .bind(("name", name.to_string()))
+            .run()
+            .await?;
+        let mut ids: Vec<String> = res.take(0)?;
+        Ok(ids.pop())
+    }
+
+    /// Adds (`true`) or removes a member.
+    pub async fn set_group_member(&self, group: &str, user: &UserId, member: bool) -> Result<()> {
+        self.query(
+            "BEGIN TRANSACTION;
+             LET $g = type::record('user_group', $group);
+             LET $u = type::record('user', $user);
+             IF $g.name = NONE { THROW 'no such group' };
+             DELETE group_member WHERE team = $g AND user = $u;
+             IF $member { CREATE group_member SET team = $g, user = $u };
+             COMMIT TRANSACTION;",
+        )
+        .bind(("group", group.to_string()))
+        .bind(("user", user.0.clone()))
+        .bind(("member", member))
+        .run()
+        .await
+        .map_err(crate::thrown_not_found)?;
+        Ok(())
+    }
+
+    /// Deletes a group, its memberships and what was shared with it.
+    pub async fn delete_group(&self, group: &str) -> Result<()> {
+        self.query(
+            "BEGIN TRANSACTION;
+             LET $g = type::record('user_group', $group);
+             DELETE group_member WHERE team = $g;
+             DELETE agent_grant WHERE team = $g;
+             DELETE $g;
+             COMMIT TRANSACTION;",
+        )
+        .bind(("group", group.to_string()))
+        .run()
+        .await?;
+        Ok(())
     }
 }

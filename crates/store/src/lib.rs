@@ -19,7 +19,7 @@ mod two_factor;
 mod user_keys;
 mod users;
 
-pub use agents::{AgentGrantRow, AgentRow, AgentVersionRow};
+pub use agents::{AgentGrantRow, AgentRow, AgentVersionRow, GroupRow};
 pub use api_keys::{ApiKeyInfo, NewApiKey};
 pub use conversations::ConversationRow;
 pub use error::StoreError;
@@ -39,7 +39,11 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 /// A script's `THROW 'no such …'` (an ownership or existence check) as `NotFound`.
 fn thrown_not_found(e: StoreError) -> StoreError {
     match e {
-        StoreError::Db(m) if m.contains("no such conversation") || m.contains("no such agent") => {
+        StoreError::Db(m)
+            if m.contains("no such conversation")
+                || m.contains("no such agent")
+                || m.contains("no such group") =>
+        {
             StoreError::NotFound
         }
         other => other,

@@ -179,12 +179,26 @@ const MIGRATIONS: &[(i64, &str)] = &[
     DEFINE FIELD saved_by ON agent_version TYPE record<user>;
     DEFINE INDEX agent_version_agent ON agent_version FIELDS agent, version UNIQUE;
 
+    -- Groups of users (admins manage them; LDAP/OIDC will fill them too).
+    DEFINE TABLE user_group SCHEMAFULL;
+    DEFINE FIELD name ON user_group TYPE string;
+    DEFINE FIELD created_at ON user_group TYPE int;
+    DEFINE INDEX user_group_name ON user_group FIELDS name UNIQUE;
+    DEFINE TABLE group_member SCHEMAFULL;
+    DEFINE FIELD team ON group_member TYPE record<user_group>;
+    DEFINE FIELD user ON group_member TYPE record<user>;
+    DEFINE INDEX group_member_pair ON group_member FIELDS team, user UNIQUE;
+    DEFINE INDEX group_member_user ON group_member FIELDS user;
+
+    -- A grant names a user or a group (one of the two).
     DEFINE TABLE agent_grant SCHEMAFULL;
     DEFINE FIELD agent ON agent_grant TYPE record<agent>;
-    DEFINE FIELD user ON agent_grant TYPE record<user>;
+    DEFINE FIELD user ON agent_grant TYPE option<record<user>>;
+    DEFINE FIELD team ON agent_grant TYPE option<record<user_group>>;
     DEFINE FIELD role ON agent_grant TYPE string ASSERT $value IN ['viewer', 'editor'];
-    DEFINE INDEX agent_grant_pair ON agent_grant FIELDS agent, user UNIQUE;
+    DEFINE INDEX agent_grant_agent ON agent_grant FIELDS agent;
     DEFINE INDEX agent_grant_user ON agent_grant FIELDS user;
+    DEFINE INDEX agent_grant_team ON agent_grant FIELDS team;
 
     -- The agent a conversation is with.
     DEFINE FIELD agent ON conversation TYPE option<string>;

@@ -523,8 +523,8 @@ async fn agents_are_seen_by_their_owner_those_they_are_shared_with_and_everyone_
     assert!(store.agent(&cy, &id).await.unwrap().is_none());
     let grants = store.agent_grants(&id).await.unwrap();
     assert_eq!(
-        (grants[0].email.as_str(), grants[0].role.as_str()),
-        ("bob@example.com", "editor")
+        (grants[0].email.as_deref(), grants[0].role.as_str()),
+        (Some("bob@example.com"), "editor")
     );
 
     store.set_agent_public(&id, true).await.unwrap();
@@ -559,4 +559,68 @@ async fn agents_are_seen_by_their_owner_those_they_are_shared_with_and_everyone_
     store.delete_agent(&id).await.unwrap();
     assert!(store.agent(&ann, &id).await.unwrap().is_none());
     assert!(store.agent_versions(&id).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_agent_shared_with_a_group_is_seen_by_its_members_only() {
+    use chorus_types::agent::{AgentRole, AgentSpec};
+    let store = Store::memory().await.unwrap();
+    let (ann, bob, cy) = (
+        user(&store, "ann@example.com").await,
+        user(&store, "bob@example.com").await,
+        user(&store, "cy@example.com").await,
+    );
+    let spec = AgentSpec {
+        name: "Helper".into(),
+        endpoint: "Mock".into(),
+        model: "m".into(),
+        ..Default::default()
+    };
+    let id = store.create_agent(&ann, &spec).await.unwrap();
+    let team = store.create_group("research").await.unwrap();
+    assert_eq!(
+        store.group_by_name("research").await.unwrap(),
+        Some(team.clone())
+    );
+    store.set_group_member(&team, &bob, true).await.unwrap();
+    store
+        .set_agent_group_grant(&id, &team, Some(AgentRole::Editor))
+        .await
+        .unwrap();
+    // A direct grant and a group grant: the larger role counts.
+    store
+        .set_agent_grant(&id, &bob, Some(AgentRole::Viewer))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.agent(&bob, &id).await.unwrap().unwrap().role_of(&bob),
+        Some(AgentRole::Editor)
+    );
+    assert_eq!(store.agents(&bob).await.unwrap().len(), 1);
+    assert!(store.agent(&cy, &id).await.unwrap().is_none());
+    assert!(store.agents(&cy).await.unwrap().is_empty());
+    let groups = store.groups().await.unwrap();
+    assert_eq!(
+        (groups[0].name.as_str(), groups[0].members.clone()),
+        ("research", vec!["bob@example.com".to_string()])
+    );
+    let grants = store.agent_grants(&id).await.unwrap();
+    assert!(
+        grants
+            .iter()
+            .any(|g| g.group.as_deref() == Some("research") && g.role == "editor")
+    );
+
+    store.set_agent_grant(&id, &bob, None).await.unwrap();
+    store.set_group_member(&team, &bob, false).await.unwrap();
+    assert!(store.agent(&bob, &id).await.unwrap().is_none());
+    store.set_group_member(&team, &cy, true).await.unwrap();
+    assert!(store.agent(&cy, &id).await.unwrap().is_some());
+    store.delete_group(&team).await.unwrap();
+    assert!(store.agent(&cy, &id).await.unwrap().is_none());
+    assert!(store.agent_grants(&id).await.unwrap().is_empty());
+    assert!(matches!(
+        store.set_group_member(&team, &cy, true).await,
+        Err(StoreError::NotFound)
+    ));
 }

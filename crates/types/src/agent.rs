@@ -71,11 +71,22 @@ pub struct AgentView {
     pub updated_at: i64,
 }
 
-/// One user an agent is shared with (shown to its owner).
+/// A user or group an agent is shared with (shown to its owner).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AgentGrantView {
-    pub email: String,
+    /// The user's email, or the group's name.
+    pub who: String,
+    pub group: bool,
     pub role: AgentRole,
+}
+
+/// A group of users (for sharing), as admins manage it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GroupView {
+    pub id: String,
+    pub name: String,
+    /// Members' emails.
+    pub members: Vec<String>,
 }
 
 /// One saved version of an agent.
