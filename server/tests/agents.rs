@@ -232,3 +232,148 @@ async fn an_agent_needs_a_name_and_a_model_this_server_has() {
     ));
     assert!(engine.agents(&ann).await.unwrap().is_empty());
 }
+
+/// Who may do what, for every way of being given an agent: owner; editor or
+/// viewer through a direct grant, through a group, or (viewer) because it is
+/// public; and someone given nothing.
+#[tokio::test]
+async fn the_access_matrix_for_users_groups_and_public() {
+    let (engine, [ann, bob, _], _mock) = setup().await;
+    // Groups are managed by an administrator.
+    let admin = UserId(
+        engine
+            .store()
+            .create_user("admin@example.com", "Admin", "h", true)
+            .await
+            .unwrap()
+            .id,
+    );
+    let team = engine.create_group(&admin, "team").await.unwrap();
+    assert!(matches!(
+        engine.create_group(&bob, "mine").await,
+        Err(EngineError::Forbidden(_))
+    ));
+    assert!(matches!(
+        engine.groups(&bob).await,
+        Err(EngineError::Forbidden(_))
+    ));
+
+    #[derive(Debug, Clone, Copy)]
+    enum Given {
+        Owner,
+        User(AgentRole),
+        Group(AgentRole),
+        Public,
+        Nothing,
+    }
+    let cases = [
+        Given::Owner,
+        Given::User(AgentRole::Editor),
+        Given::User(AgentRole::Viewer),
+        Given::Group(AgentRole::Editor),
+        Given::Group(AgentRole::Viewer),
+        Given::Public,
+        Given::Nothing,
+    ];
+    for (n, given) in cases.into_iter().enumerate() {
+        let agent = engine.create_agent(&ann, tutor()).await.unwrap();
+        let email = format!("u{n}@example.com");
+        let who = UserId(
+            engine
+                .store()
+                .create_user(&email, "U", "h", false)
+                .await
+                .unwrap()
+                .id,
+        );
+        let who = match given {
+            Given::Owner => ann.clone(),
+            Given::User(role) => {
+                engine
+                    .share_agent(&ann, &agent.id, &email, Some(role))
+                    .await
+                    .unwrap();
+                who
+            }
+            Given::Group(role) => {
+                engine
+                    .set_group_member(&admin, &team, &email, true)
+                    .await
+                    .unwrap();
+                engine
+                    .share_agent(&ann, &agent.id, "team", Some(role))
+                    .await
+                    .unwrap();
+                who
+            }
+            Given::Public => {
+                engine
+                    .set_agent_public(&ann, &agent.id, true)
+                    .await
+                    .unwrap();
+                who
+            }
+            Given::Nothing => who,
+        };
+        let (read, edit, own) = match given {
+            Given::Owner => (true, true, true),
+            Given::User(AgentRole::Editor) | Given::Group(AgentRole::Editor) => (true, true, false),
+            Given::User(_) | Given::Group(_) | Given::Public => (true, false, false),
+            Given::Nothing => (false, false, false),
+        };
+        let seen = engine.agent(&who, &agent.id).await;
+        assert_eq!(seen.is_ok(), read, "{given:?}: read");
+        assert_eq!(
+            engine
+                .agents(&who)
+                .await
+                .unwrap()
+                .iter()
+                .any(|a| a.id == agent.id),
+            read,
+            "{given:?}: listed"
+        );
+        let used = engine.send(&who, chat_with(&agent.id, "hello")).await;
+        assert_eq!(used.is_ok(), read, "{given:?}: use");
+        if let Ok(sent) = used {
+            finish(&engine, &who, &sent.job).await;
+        }
+        let edited = engine.update_agent(&who, &agent.id, tutor()).await;
+        assert_eq!(edited.is_ok(), edit, "{given:?}: edit");
+        assert_eq!(
+            engine.agent_versions(&who, &agent.id).await.is_ok(),
+            edit,
+            "{given:?}: versions"
+        );
+        let shared = engine
+            .share_agent(&who, &agent.id, "cy@example.com", Some(AgentRole::Viewer))
+            .await;
+        assert_eq!(shared.is_ok(), own, "{given:?}: share");
+        assert_eq!(
+            engine
+                .set_agent_public(&who, &agent.id, false)
+                .await
+                .is_ok(),
+            own,
+            "{given:?}: publish"
+        );
+        // Refusals say which: not there at all, or there but not allowed.
+        let expected_refusal = |r: &Result<(), EngineError>| match r {
+            Err(EngineError::NotFound) => !read,
+            Err(EngineError::Forbidden(_)) => read,
+            _ => false,
+        };
+        if !own {
+            assert!(expected_refusal(&shared), "{given:?}: {shared:?}");
+        }
+        let deleted = engine.delete_agent(&who, &agent.id).await;
+        assert_eq!(deleted.is_ok(), own, "{given:?}: delete");
+        if !own {
+            assert!(expected_refusal(&deleted), "{given:?}: {deleted:?}");
+        }
+        engine
+            .set_group_member(&admin, &team, &email, false)
+            .await
+            .unwrap();
+    }
+}
