@@ -752,6 +752,73 @@ test('agents: build one, save versions and restore, share it, and chat with it f
   await context.close();
 });
 
+test('agents: an agent with an MCP tool shared with a group is used by a member; a non-member cannot see it', async () => {
+  // A server of its own: its first account is the administrator who manages groups.
+  const own = await startChorus(join(work, 'groups-data'), join(work, 'chorus.yaml'));
+  const open = async (name, email) => {
+    const p = await newPage({ ...DESKTOP, baseURL: own.base });
+    await register(p.page, { name, email, password: 'a long password' }, own.base);
+    return p;
+  };
+  const admin = await open('Admin', 'admin@groups.example');
+  const member = await open('Member', 'member@groups.example');
+  const outsider = await open('Outsider', 'outsider@groups.example');
+
+  // Settings → Groups: a group with the member in it.
+  const page = admin.page;
+  await page.goto(own.base + '/settings');
+  await hydrated(page);
+  await page.getByLabel('New group name').fill('research');
+  await page.getByRole('button', { name: 'Create group' }).click();
+  const group = page.getByTestId('group').filter({ hasText: 'research' });
+  await group.getByLabel('Add a member to research').fill('member@groups.example');
+  await group.getByRole('button', { name: 'Add' }).click();
+  await group.getByTestId('group-member').filter({ hasText: 'member@groups.example' }).waitFor();
+
+  // An agent with the Toolbox MCP server's tools, shared with the group.
+  await page.goto(own.base + '/agents/new');
+  await hydrated(page);
+  const form = page.getByTestId('agent-form');
+  await form.getByLabel('Name').fill('Calculator');
+  await form.getByLabel('Description').fill('Adds numbers with a tool');
+  await form.getByLabel('Toolbox').check();
+  await form.getByRole('button', { name: 'Create' }).click();
+  await page.getByTestId('agent-heading').filter({ hasText: 'Calculator (version 1)' }).waitFor();
+  await hydrated(page);
+  await page.getByLabel('Share with (email or group name)').fill('research');
+  await page.getByRole('button', { name: 'Share', exact: true }).click();
+  await page.getByTestId('agent-grant').filter({ hasText: 'research' }).filter({ hasText: 'group' }).waitFor();
+
+  // The member finds it in the marketplace and chats; the model calls the tool.
+  await member.page.goto(own.base + '/agents');
+  await member.page.getByTestId('agent-card').filter({ hasText: 'Calculator' }).getByRole('link', { name: 'Chat' }).click();
+  await member.page.waitForURL(/\?agent=/);
+  await hydrated(member.page);
+  await member.page.getByLabel('Message').fill('[[call:add_mcp_toolbox {"a": 40, "b": 2}]]');
+  await member.page.getByLabel('Message').press('Enter');
+  await member.page.waitForURL(/\/c\//);
+  const answer = assistant(member.page);
+  await waitFor(async () => (await answer.getAttribute('data-state')) === 'complete', 'the agent\'s answer', 30000);
+  const step = answer.getByTestId('tool-step');
+  assert.equal(await step.locator('summary').innerText(), 'Used add (toolbox)');
+  await step.locator('summary').click();
+  assert.equal(await step.getByTestId('tool-output').innerText(), '40 + 2 = 42');
+
+  // The outsider sees no agents, and the agent's link leads nowhere.
+  await outsider.page.goto(own.base + '/agents');
+  await outsider.page.getByText('No agents here yet.', { exact: false }).waitFor();
+  const agentUrl = member.page.url();
+  assert.match(agentUrl, /\/c\//);
+  const id = await page.evaluate(() => location.pathname.split('/').pop());
+  await outsider.page.goto(own.base + '/?agent=' + id);
+  await outsider.page.getByRole('alert').waitFor();
+  for (const p of [admin, member, outsider]) {
+    assert.deepEqual(p.page.errors, []);
+    await p.context.close();
+  }
+  own.proc.kill('SIGKILL');
+});
+
 test('local model: a real model in the server answers a question', async () => {
   const { context, page } = await newPage(DESKTOP);
   await register(page, { name: 'Ada', email: 'ada-local@example.com', password: 'analytical engine' });
