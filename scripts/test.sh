@@ -9,6 +9,7 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/chorus/target}
 export RUSTFLAGS="--cfg erase_components"
 
 scripts/setup.sh test
+scripts/prune-target.sh
 
 step() { printf '\n\033[1;32m==> %s\033[0m\n' "$*"; }
 

@@ -15,6 +15,7 @@ use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum_login::AuthManagerLayerBuilder;
 use chorus_auth::{AuthBackend, RegistrationPolicy, SurrealSessionStore};
 use chorus_engine::Engine;
@@ -339,6 +340,11 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         "Chorus is listening on http://{}",
         options.addr
     );
+    // Streamed answers are many small writes: without TCP_NODELAY, Nagle's
+    // algorithm holds each back until the client's delayed ACK (~40 ms).
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
         .await

@@ -263,7 +263,13 @@ fn AgentForm(
     };
     view! {
         <form class="space-y-4" on:submit=submit data-testid="agent-form">
-            <h2 class="text-lg font-semibold" data-testid="agent-heading">{heading}</h2>
+            <div class="flex items-center justify-between gap-2">
+                <h2 class="text-lg font-semibold" data-testid="agent-heading">{heading}</h2>
+                // Try it beside the builder: a chat with the saved version.
+                {agent.as_ref().map(|a| view! {
+                    <a href=format!("/?agent={}", a.id) target="_blank" class="btn-secondary py-1 text-sm">"Try it in a new tab"</a>
+                })}
+            </div>
             <label class="field">"Name"
                 <input class="input" name="name" required prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev))/>
             </label>

@@ -114,6 +114,10 @@ impl MockOpenAi {
             options,
             recorded: recorded.clone(),
         });
+        // Chunks go out at once (no Nagle delay), as a real provider's do.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         tokio::spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(async {
@@ -474,6 +478,15 @@ fn usage_chunk(model: &str, prompt: usize, completion: usize) -> Bytes {
     Bytes::from(format!("data: {usage}\n\n"))
 }
 
+/// Waits `delay` between chunks; none at all when it is zero (a zero sleep
+/// still waits for the timer's next millisecond tick, which would dominate
+/// benchmarks).
+async fn pause(delay: Duration) {
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+}
+
 /// What one streamed answer of the mock looks like.
 struct StreamPlan {
     model: String,
@@ -515,7 +528,7 @@ fn sse_body(plan: StreamPlan) -> impl futures::Stream<Item = Result<Bytes, std::
             return;
         }
         for piece in pieces(&reasoning) {
-            tokio::time::sleep(delay).await;
+            pause(delay).await;
             if send(chunk(
                 &model,
                 json!({"reasoning_content": piece}),
@@ -540,7 +553,7 @@ fn sse_body(plan: StreamPlan) -> impl futures::Stream<Item = Result<Bytes, std::
                 // Arguments arrive in pieces, as they do from OpenAI.
                 let bytes: Vec<char> = arguments.chars().collect();
                 for piece in bytes.chunks(12) {
-                    tokio::time::sleep(delay).await;
+                    pause(delay).await;
                     let piece: String = piece.iter().collect();
                     let delta =
                         json!({"tool_calls": [{"index": index, "function": {"arguments": piece}}]});
@@ -559,7 +572,7 @@ fn sse_body(plan: StreamPlan) -> impl futures::Stream<Item = Result<Bytes, std::
         let parts = pieces(&answer);
         let count = parts.len();
         for (i, piece) in parts.into_iter().enumerate() {
-            tokio::time::sleep(delay).await;
+            pause(delay).await;
             if send(chunk(&model, json!({"content": piece}), Value::Null))
                 .await
                 .is_err()

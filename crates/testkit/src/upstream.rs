@@ -127,6 +127,10 @@ impl FakeUpstream {
         };
         let app = Router::new().fallback(answer).with_state(shared);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        // Chunks go out at once (no Nagle delay), as a real provider's do.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         tokio::spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(async {
