@@ -4,9 +4,9 @@
 use super::ApiError;
 #[cfg(feature = "ssr")]
 use super::ssr;
-use chorus_types::agent::{
-    AgentGrantView, AgentRole, AgentSpec, AgentVersionView, AgentView, GroupView,
-};
+#[cfg(feature = "ssr")]
+use chorus_types::agent::AgentRole;
+use chorus_types::agent::{AgentGrantView, AgentSpec, AgentVersionView, AgentView, GroupView};
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 
