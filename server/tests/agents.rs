@@ -6,26 +6,19 @@
 mod common;
 
 use chorus_engine::{Engine, EngineError, SendRequest};
-use chorus_testkit::{MockOpenAi, MockOptions};
+use chorus_testkit::MockOpenAi;
 use chorus_types::UserId;
 use chorus_types::agent::{AgentRole, AgentSpec};
 use futures::StreamExt;
-use std::path::Path;
 use std::time::Duration;
 
 async fn setup() -> (Engine, [UserId; 3], MockOpenAi) {
-    let mock = MockOpenAi::start(MockOptions {
-        token_delay: Duration::from_millis(1),
-        ..MockOptions::default()
-    })
-    .await;
+    let mock = common::fast_mock().await;
     let yaml = common::config_for(&mock, "").replace(
         "models: {default: [mock-small]}",
         "models: {default: [mock-small, mock-large]}",
     );
-    let config = chorus_config::load_str(&yaml, Path::new("test.yaml"), &|_| None)
-        .unwrap()
-        .config;
+    let config = common::parse_config(&yaml);
     let store = chorus_store::Store::memory().await.unwrap();
     let mut users = Vec::new();
     for (email, name) in [
@@ -33,9 +26,7 @@ async fn setup() -> (Engine, [UserId; 3], MockOpenAi) {
         ("bob@example.com", "Bob"),
         ("cy@example.com", "Cy"),
     ] {
-        users.push(UserId(
-            store.create_user(email, name, "h", false).await.unwrap().id,
-        ));
+        users.push(common::user_in(&store, email, name).await);
     }
     let engine = common::engine_on(store, &config).await;
     (engine, users.try_into().unwrap(), mock)

@@ -6,12 +6,11 @@
 mod common;
 
 use chorus_engine::{Engine, EngineError, Regenerate, SendRequest};
-use chorus_testkit::{MockOpenAi, MockOptions, answer_from_tools};
+use chorus_testkit::{MockOpenAi, answer_from_tools};
 use chorus_types::{
     ConversationId, JobEvent, MessageState, MessageView, SendResult, ToolStep, UserId,
 };
 use futures::StreamExt;
-use std::path::Path;
 use std::time::Duration;
 
 struct Setup {
@@ -22,23 +21,10 @@ struct Setup {
 }
 
 async fn setup(with_sandbox: bool) -> Setup {
-    let mock = MockOpenAi::start(MockOptions {
-        token_delay: Duration::from_millis(1),
-        ..MockOptions::default()
-    })
-    .await;
-    let yaml = common::config_for(&mock, "");
-    let config = chorus_config::load_str(&yaml, Path::new("test.yaml"), &|_| None)
-        .unwrap()
-        .config;
+    let mock = common::fast_mock().await;
+    let config = common::parse_config(&common::config_for(&mock, ""));
     let store = chorus_store::Store::memory().await.unwrap();
-    let user = UserId(
-        store
-            .create_user("ann@example.com", "Ann", "h", false)
-            .await
-            .unwrap()
-            .id,
-    );
+    let user = common::user_in(&store, "ann@example.com", "Ann").await;
     let work = tempfile::tempdir().unwrap();
     let mut engine = common::engine_on(store, &config).await;
     if with_sandbox {

@@ -6,18 +6,14 @@
 mod common;
 
 use chorus_engine::{Engine, SendRequest};
-use chorus_testkit::{MockOpenAi, MockOptions, answer_from_tools};
+use chorus_testkit::{MockOpenAi, answer_from_tools};
 use chorus_types::{JobEvent, MessageState, MessageView, SendResult, UserId};
 use futures::StreamExt;
 use std::path::Path;
 use std::time::Duration;
 
 async fn setup() -> (Engine, UserId, MockOpenAi) {
-    let mock = MockOpenAi::start(MockOptions {
-        token_delay: Duration::from_millis(1),
-        ..MockOptions::default()
-    })
-    .await;
+    let mock = common::fast_mock().await;
     let python = std::env::var("HOME").unwrap() + "/.cache/chorus/pyenv/bin/python";
     let toolbox =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/tools/tests/servers/toolbox.py");
@@ -25,18 +21,9 @@ async fn setup() -> (Engine, UserId, MockOpenAi) {
         "mcpServers:\n  toolbox:\n    command: {python}\n    args: [\"{}\"]\n    title: Toolbox\n  broken:\n    command: /nonexistent/server\n",
         toolbox.display()
     );
-    let yaml = common::config_for(&mock, &extra);
-    let config = chorus_config::load_str(&yaml, Path::new("test.yaml"), &|_| None)
-        .unwrap()
-        .config;
+    let config = common::parse_config(&common::config_for(&mock, &extra));
     let store = chorus_store::Store::memory().await.unwrap();
-    let user = UserId(
-        store
-            .create_user("mo@example.com", "Mo", "h", false)
-            .await
-            .unwrap()
-            .id,
-    );
+    let user = common::user_in(&store, "mo@example.com", "Mo").await;
     let engine = common::engine_on(store, &config)
         .await
         .with_mcp(chorus_tools::Mcp::new(&config.mcp_servers));

@@ -76,6 +76,28 @@ pub async fn start(data: &Path, yaml: &str) -> Server {
     }
 }
 
+/// A mock upstream that streams with 1 ms between chunks (engine-level tests).
+pub async fn fast_mock() -> MockOpenAi {
+    MockOpenAi::start(chorus_testkit::MockOptions {
+        token_delay: Duration::from_millis(1),
+        ..chorus_testkit::MockOptions::default()
+    })
+    .await
+}
+
+/// A config file's text, parsed and checked (as `test.yaml`).
+pub fn parse_config(yaml: &str) -> chorus_config::Config {
+    chorus_config::load_str(yaml, Path::new("test.yaml"), &|_| None)
+        .unwrap()
+        .config
+}
+
+/// A new account in `store`.
+pub async fn user_in(store: &chorus_store::Store, email: &str, name: &str) -> chorus_types::UserId {
+    let record = store.create_user(email, name, "h", false).await.unwrap();
+    chorus_types::UserId(record.id)
+}
+
 /// A config with no endpoints (what a fresh install runs), for plain HTTP.
 pub const NO_ENDPOINTS: &str = "server:\n  secureCookies: false\n";
 
