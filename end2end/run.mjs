@@ -716,7 +716,8 @@ test('agents: build one, save versions and restore, share it, and chat with it f
   await heading.filter({ hasText: 'Math tutor (version 2)' }).waitFor();
   await page.getByTestId('agent-version').filter({ hasText: 'Version 1' }).getByRole('button', { name: 'Restore' }).click();
   await heading.filter({ hasText: 'Tutor (version 3)' }).waitFor();
-  assert.equal(await page.getByTestId('agent-version').count(), 3);
+  // The list reloads after the restore.
+  await waitFor(async () => (await page.getByTestId('agent-version').count()) === 3, 'three versions listed');
 
   // Shared with Bob to chat with.
   await page.getByLabel('Share with (email or group name)').fill('bob.agents@example.com');
