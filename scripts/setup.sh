@@ -80,13 +80,16 @@ ensure_npm() {
 # end2end/requirements.txt; the venv lives outside the checkout.
 ensure_python_sdk() {
   local venv="$HOME/.cache/chorus/pyenv" req=end2end/requirements.txt
-  if [ -x "$venv/bin/python" ] && [ -f "$venv/.stamp" ] && [ ! "$req" -nt "$venv/.stamp" ]; then return 0; fi
+  # The stamp holds the requirements' hash, not a time: a fresh clone's files
+  # are all new, and the venv outlives it.
+  local want; want=$(sha256sum "$req" | cut -d' ' -f1)
+  if [ -x "$venv/bin/python" ] && [ "$(cat "$venv/.stamp" 2>/dev/null)" = "$want" ]; then return 0; fi
   python3 -m venv --help >/dev/null 2>&1 || apt_install python3-venv
-  log "python venv with the openai SDK ($venv)"
+  log "python venv with the openai and mcp SDKs ($venv)"
   rm -rf "$venv"
   python3 -m venv "$venv" || { apt_install python3-venv; python3 -m venv "$venv"; }
   "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
-  touch "$venv/.stamp"
+  echo "$want" > "$venv/.stamp"
 }
 
 ensure_test_tools() {
