@@ -812,7 +812,7 @@ test('agents: an agent with an MCP tool shared with a group is used by a member;
   assert.match(agentUrl, /\/c\//);
   const id = await page.evaluate(() => location.pathname.split('/').pop());
   await outsider.page.goto(own.base + '/?agent=' + id);
-  await outsider.page.getByRole('alert').waitFor();
+  await outsider.page.getByRole('alert').filter({ hasText: 'This agent does not exist, or is not shared with you.' }).waitFor();
   for (const p of [admin, member, outsider]) {
     assert.deepEqual(p.page.errors, []);
     await p.context.close();

@@ -36,6 +36,10 @@ pub enum ApiError {
     /// Allowed to see it, not to do this.
     #[error("{0}")]
     Forbidden(String),
+    /// Something other than a conversation that does not exist or is not
+    /// the user's, named.
+    #[error("{0}")]
+    Missing(String),
     #[error("Something went wrong on the server: {0}")]
     Server(String),
     #[error("The server could not be reached. Check your connection and try again.")]

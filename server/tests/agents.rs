@@ -9,8 +9,6 @@ use chorus_engine::{Engine, EngineError, SendRequest};
 use chorus_testkit::MockOpenAi;
 use chorus_types::UserId;
 use chorus_types::agent::{AgentRole, AgentSpec};
-use futures::StreamExt;
-use std::time::Duration;
 
 async fn setup() -> (Engine, [UserId; 3], MockOpenAi) {
     let mock = common::fast_mock().await;
@@ -60,15 +58,7 @@ fn chat_with(agent: &str, text: &str) -> SendRequest {
 }
 
 async fn finish(engine: &Engine, user: &UserId, job: &chorus_types::JobId) {
-    let events = engine.watch(user, job, 0).await.unwrap();
-    tokio::time::timeout(
-        Duration::from_secs(30),
-        events
-            .filter_map(|w| async move { w.event() })
-            .collect::<Vec<_>>(),
-    )
-    .await
-    .unwrap();
+    common::job_log(engine, user, job).await;
 }
 
 #[tokio::test]

@@ -68,16 +68,7 @@ impl Setup {
     }
 
     async fn events(&self, sent: &SendResult) -> Vec<JobEvent> {
-        let stream = self
-            .engine
-            .watch(&self.user, &sent.job, 0)
-            .await
-            .expect("the owner can watch")
-            .filter_map(|w| async move { w.event() })
-            .map(|e| e.event);
-        tokio::time::timeout(Duration::from_secs(60), stream.collect())
-            .await
-            .expect("the job ends")
+        common::job_log(&self.engine, &self.user, &sent.job).await
     }
 
     async fn answer(&self, sent: &SendResult) -> MessageView {

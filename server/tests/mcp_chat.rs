@@ -8,9 +8,7 @@ mod common;
 use chorus_engine::{Engine, SendRequest};
 use chorus_testkit::{MockOpenAi, answer_from_tools};
 use chorus_types::{JobEvent, MessageState, MessageView, SendResult, UserId};
-use futures::StreamExt;
 use std::path::Path;
-use std::time::Duration;
 
 async fn setup() -> (Engine, UserId, MockOpenAi) {
     let mock = common::fast_mock().await;
@@ -52,16 +50,7 @@ async fn ask(
         )
         .await
         .unwrap();
-    let events = engine.watch(user, &sent.job, 0).await.unwrap();
-    let events: Vec<JobEvent> = tokio::time::timeout(
-        Duration::from_secs(60),
-        events
-            .filter_map(|w| async move { w.event() })
-            .map(|e| e.event)
-            .collect(),
-    )
-    .await
-    .unwrap();
+    let events = common::job_log(engine, user, &sent.job).await;
     assert!(matches!(events.last(), Some(JobEvent::Done { .. })));
     let view = engine.conversation(user, &sent.conversation).await.unwrap();
     let answer = view

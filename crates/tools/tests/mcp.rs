@@ -249,9 +249,16 @@ async fn a_server_that_cannot_start_is_unavailable_with_its_reason_and_the_other
         err.contains("running \"/nonexistent/mcp-server\" failed"),
         "{err}"
     );
-    // Asked again at once, it waits before trying (and says so).
-    let err = mcp.definitions("missing").await;
-    assert!(err.is_err());
+    // The first retry is immediate; after a second failure it waits, and says so.
+    mcp.definitions("missing").await.unwrap_err();
+    let err = mcp.definitions("missing").await.unwrap_err();
+    assert!(
+        err.starts_with(
+            "The MCP server \"missing\" is unavailable: running \"/nonexistent/mcp-server\" failed"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("Chorus tries again in"), "{err}");
 
     // Through the registry: the working server's tools are offered, the
     // broken one is reported.

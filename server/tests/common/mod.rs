@@ -92,6 +92,23 @@ pub fn parse_config(yaml: &str) -> chorus_config::Config {
         .config
 }
 
+/// A job's whole log, watched to its end (engine-level tests).
+pub async fn job_log(
+    engine: &chorus_engine::Engine,
+    user: &chorus_types::UserId,
+    job: &chorus_types::JobId,
+) -> Vec<JobEvent> {
+    let stream = engine
+        .watch(user, job, 0)
+        .await
+        .expect("the owner can watch")
+        .filter_map(|w| async move { w.event() })
+        .map(|e| e.event);
+    tokio::time::timeout(Duration::from_secs(60), stream.collect())
+        .await
+        .expect("the job ends")
+}
+
 /// A new account in `store`.
 pub async fn user_in(store: &chorus_store::Store, email: &str, name: &str) -> chorus_types::UserId {
     let record = store.create_user(email, name, "h", false).await.unwrap();
