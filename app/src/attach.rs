@@ -66,3 +66,26 @@ fn error_message(body: &str) -> String {
         .and_then(|v| v["error"]["message"].as_str().map(String::from))
         .unwrap_or_else(|| body.to_string())
 }
+
+/// The picture as a `data:` URL (an agent's avatar is kept in its record).
+/// Refuses large files before reading them.
+pub async fn data_url(file: &web_sys::File) -> Result<String, String> {
+    const MAX_BYTES: f64 = 190.0 * 1024.0;
+    if file.size() > MAX_BYTES {
+        return Err("The picture is too large: at most 190 KB.".into());
+    }
+    let read = async {
+        let reader = web_sys::FileReader::new()?;
+        let done = js_sys::Promise::new(&mut |resolve, reject| {
+            reader.set_onload(Some(resolve.unchecked_ref()));
+            reader.set_onerror(Some(reject.unchecked_ref()));
+        });
+        reader.read_as_data_url(file)?;
+        JsFuture::from(done).await?;
+        reader.result()
+    };
+    read.await
+        .ok()
+        .and_then(|v| v.as_string())
+        .ok_or_else(|| "The picture could not be read.".to_string())
+}

@@ -37,6 +37,35 @@ enum Command {
     /// Manage keys for the OpenAI-compatible API (`/v1`).
     #[command(subcommand)]
     ApiKey(ApiKeyCommand),
+    /// Manage groups of accounts (agents are shared with groups).
+    Group {
+        #[command(subcommand)]
+        command: GroupCommand,
+        #[arg(long, env = "CHORUS_DATA_DIR", default_value = "./data", global = true)]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum GroupCommand {
+    /// List the groups and their members.
+    List,
+    /// Create a group.
+    Create { name: String },
+    /// Delete a group (agents shared with it are no longer shared with its members).
+    Delete { name: String },
+    /// Add accounts to a group.
+    Add {
+        group: String,
+        #[arg(required = true)]
+        emails: Vec<String>,
+    },
+    /// Remove accounts from a group.
+    Remove {
+        group: String,
+        #[arg(required = true)]
+        emails: Vec<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -127,6 +156,18 @@ pub async fn run(cli: Cli) -> ExitCode {
                 }
             }
         }
+        Some(Command::Group { command, data_dir }) => {
+            let Some(store) = open_store(&data_dir).await else {
+                return ExitCode::FAILURE;
+            };
+            match group_cmd(&store, command).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Some(Command::ApiKey(ApiKeyCommand::Create {
             email,
             name,
@@ -161,6 +202,58 @@ pub async fn run(cli: Cli) -> ExitCode {
             }
         }
     }
+}
+
+async fn group_cmd(store: &chorus_store::Store, command: GroupCommand) -> Result<(), String> {
+    use chorus_engine::groups;
+    match command {
+        GroupCommand::List => {
+            for g in store.groups().await.map_err(|e| e.to_string())? {
+                println!("{}\t{}", g.name, g.members.join(", "));
+            }
+        }
+        GroupCommand::Create { name } => {
+            groups::create_group(store, &name)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("created group {:?}", name.trim());
+        }
+        GroupCommand::Delete { name } => {
+            let id = group_id(store, &name).await?;
+            store.delete_group(&id).await.map_err(|e| e.to_string())?;
+            println!("deleted group {:?}", name.trim());
+        }
+        GroupCommand::Add { group, emails } => set_members(store, &group, &emails, true).await?,
+        GroupCommand::Remove { group, emails } => {
+            set_members(store, &group, &emails, false).await?
+        }
+    }
+    Ok(())
+}
+
+async fn group_id(store: &chorus_store::Store, name: &str) -> Result<String, String> {
+    match store.group_by_name(name.trim()).await {
+        Ok(Some(id)) => Ok(id),
+        Ok(None) => Err(format!("there is no group named {:?}", name.trim())),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+async fn set_members(
+    store: &chorus_store::Store,
+    group: &str,
+    emails: &[String],
+    member: bool,
+) -> Result<(), String> {
+    let id = group_id(store, group).await?;
+    for email in emails {
+        chorus_engine::groups::set_group_member(store, &id, email, member)
+            .await
+            .map_err(|e| e.to_string())?;
+        let done = if member { "added" } else { "removed" };
+        println!("{done} {} ({:?})", email.trim(), group.trim());
+    }
+    Ok(())
 }
 
 /// Opens the data directory for a one-off command, explaining the usual failure.

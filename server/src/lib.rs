@@ -61,6 +61,8 @@ pub fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        // Standard output is for what commands print (an API key, a group list).
+        .with_writer(std::io::stderr)
         .try_init();
 }
 

@@ -483,6 +483,12 @@ pub async fn chat_completions(
 async fn complete(state: ServerState, user: UserId, body: Bytes) -> Result<Response, ApiError> {
     let req = parse(&body)?;
     let model_id = req.model.clone();
+    if model_id.starts_with(chorus_engine::AGENT_MODEL_PREFIX) && !req.tools.is_empty() {
+        return Err(ApiError::invalid(
+            "An agent brings its own tools, which run on the server; send the request without `tools`.",
+            Some("tools".into()),
+        ));
+    }
     let (provider, model) = state
         .app
         .engine

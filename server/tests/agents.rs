@@ -214,6 +214,193 @@ async fn an_agent_needs_a_name_and_a_model_this_server_has() {
     assert!(engine.agents(&ann).await.unwrap().is_empty());
 }
 
+#[tokio::test]
+async fn model_parameters_and_picture_are_checked_kept_and_used() {
+    let (engine, [ann, ..], mock) = setup().await;
+    let refused = |spec: AgentSpec| {
+        let engine = engine.clone();
+        let ann = ann.clone();
+        async move {
+            match engine.create_agent(&ann, spec).await {
+                Err(EngineError::Invalid(m)) => m,
+                other => panic!("expected a refusal, got {other:?}"),
+            }
+        }
+    };
+    assert_eq!(
+        refused(AgentSpec {
+            temperature: Some(2.5),
+            ..tutor()
+        })
+        .await,
+        "The temperature goes from 0 to 2."
+    );
+    assert!(
+        refused(AgentSpec {
+            max_tokens: Some(0),
+            ..tutor()
+        })
+        .await
+        .contains("at least 1 token")
+    );
+    // Only a small picture in a data: URL (an address could track who looks).
+    assert_eq!(
+        refused(AgentSpec {
+            avatar: Some("https://example.com/a.png".into()),
+            ..tutor()
+        })
+        .await,
+        "The picture must be a PNG, JPEG, GIF or WebP image."
+    );
+    assert_eq!(
+        refused(AgentSpec {
+            avatar: Some("data:image/svg+xml;base64,PHN2Zz4=".into()),
+            ..tutor()
+        })
+        .await,
+        "The picture must be a PNG, JPEG, GIF or WebP image."
+    );
+    let huge = format!("data:image/png;base64,{}", "A".repeat(300 * 1024));
+    assert!(
+        refused(AgentSpec {
+            avatar: Some(huge),
+            ..tutor()
+        })
+        .await
+        .starts_with("The picture is too large")
+    );
+
+    let avatar = "data:image/png;base64,iVBORw0KGgo=".to_string();
+    let agent = engine
+        .create_agent(
+            &ann,
+            AgentSpec {
+                temperature: Some(0.5),
+                max_tokens: Some(64),
+                avatar: Some(avatar.clone()),
+                ..tutor()
+            },
+        )
+        .await
+        .unwrap();
+    let stored = engine.agent(&ann, &agent.id).await.unwrap().spec;
+    assert_eq!(stored.temperature, Some(0.5));
+    assert_eq!(stored.max_tokens, Some(64));
+    assert_eq!(stored.avatar, Some(avatar));
+    let sent = engine
+        .send(&ann, chat_with(&agent.id, "Hello"))
+        .await
+        .unwrap();
+    finish(&engine, &ann, &sent.job).await;
+    // The answers' requests (titles are asked for without streaming).
+    let answers = || {
+        mock.requests()
+            .into_iter()
+            .filter(|r| r.body["stream"] == true)
+            .map(|r| r.body)
+            .collect::<Vec<_>>()
+    };
+    let request = &answers()[0];
+    assert_eq!(request["temperature"], 0.5);
+    assert_eq!(request["max_tokens"], 64);
+    // Cleared again: the model's defaults, nothing sent.
+    engine
+        .update_agent(
+            &ann,
+            &agent.id,
+            AgentSpec {
+                temperature: None,
+                max_tokens: None,
+                ..stored
+            },
+        )
+        .await
+        .unwrap();
+    let sent = engine
+        .send(&ann, chat_with(&agent.id, "Again"))
+        .await
+        .unwrap();
+    finish(&engine, &ann, &sent.job).await;
+    let request = &answers()[1];
+    assert!(
+        request.get("temperature").is_none() && request.get("max_tokens").is_none(),
+        "{request}"
+    );
+}
+
+#[tokio::test]
+async fn only_an_administrator_promotes_an_agent_and_it_is_listed_first() {
+    // The first account is the administrator.
+    let (engine, [admin, bob, cy], _mock) = setup().await;
+    let first = engine
+        .create_agent(
+            &bob,
+            AgentSpec {
+                name: "First".into(),
+                ..tutor()
+            },
+        )
+        .await
+        .unwrap();
+    let second = engine
+        .create_agent(
+            &bob,
+            AgentSpec {
+                name: "Second".into(),
+                ..tutor()
+            },
+        )
+        .await
+        .unwrap();
+    engine
+        .set_agent_public(&bob, &first.id, true)
+        .await
+        .unwrap();
+    engine
+        .set_agent_public(&bob, &second.id, true)
+        .await
+        .unwrap();
+    let names = |list: Vec<chorus_types::agent::AgentView>| {
+        list.into_iter().map(|a| a.spec.name).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(engine.agents(&cy).await.unwrap()),
+        ["Second", "First"]
+    );
+    assert!(!engine.agents(&cy).await.unwrap()[0].can_promote);
+    assert!(engine.agents(&admin).await.unwrap()[0].can_promote);
+
+    // Not even its owner may promote it.
+    for who in [&bob, &cy] {
+        let refused = engine.set_agent_promoted(who, &first.id, true).await;
+        assert!(
+            matches!(&refused, Err(EngineError::Forbidden(m)) if m == "Only an administrator can promote agents."),
+            "{refused:?}"
+        );
+    }
+    engine
+        .set_agent_promoted(&admin, &first.id, true)
+        .await
+        .unwrap();
+    let listed = engine.agents(&cy).await.unwrap();
+    assert_eq!(names(listed.clone()), ["First", "Second"]);
+    assert!(listed[0].promoted);
+    engine
+        .set_agent_promoted(&admin, &first.id, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        names(engine.agents(&cy).await.unwrap()),
+        ["Second", "First"]
+    );
+    // An agent the administrator cannot see is not theirs to promote either.
+    let private = engine.create_agent(&bob, tutor()).await.unwrap();
+    assert!(matches!(
+        engine.set_agent_promoted(&admin, &private.id, true).await,
+        Err(EngineError::NotFound)
+    ));
+}
+
 /// Who may do what, for every way of being given an agent: owner; editor or
 /// viewer through a direct grant, through a group, or (viewer) because it is
 /// public; and someone given nothing.

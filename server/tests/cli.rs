@@ -10,7 +10,7 @@ fn chorus() -> Command {
 fn help_lists_the_subcommands() {
     let out = chorus().arg("--help").output().unwrap();
     let help = String::from_utf8(out.stdout).unwrap();
-    for sub in ["serve", "check-config", "user"] {
+    for sub in ["serve", "check-config", "user", "api-key", "group"] {
         assert!(help.contains(sub), "{help}");
     }
     let serve =
@@ -100,4 +100,60 @@ fn user_create_makes_an_admin_account() {
         stderr.contains("An account with this email already exists"),
         "{stderr}"
     );
+}
+
+#[test]
+fn group_commands_create_fill_list_and_delete_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    assert!(create_user(&data, false).status.success());
+    let group = |args: &[&str]| {
+        let out = chorus()
+            .arg("group")
+            .args(args)
+            .arg("--data-dir")
+            .arg(&data)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let (ok, _, err) = group(&["create", "Research team"]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = group(&["create", "Research team"]);
+    assert!(!ok);
+    assert!(
+        err.contains("There is a group named \"Research team\" already"),
+        "{err}"
+    );
+    let (ok, _, err) = group(&["create", "a@b"]);
+    assert!(!ok);
+    assert!(err.contains("without '@'"), "{err}");
+
+    let (ok, out, err) = group(&["add", "Research team", "root@example.com"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("added root@example.com"), "{out}");
+    let (ok, _, err) = group(&["add", "Research team", "nobody@example.com"]);
+    assert!(!ok);
+    assert!(
+        err.contains("No account uses \"nobody@example.com\""),
+        "{err}"
+    );
+    let (ok, _, err) = group(&["add", "Nope", "root@example.com"]);
+    assert!(!ok);
+    assert!(err.contains("there is no group named \"Nope\""), "{err}");
+
+    let (_, out, _) = group(&["list"]);
+    assert_eq!(out.trim(), "Research team\troot@example.com");
+    let (ok, _, err) = group(&["remove", "Research team", "root@example.com"]);
+    assert!(ok, "{err}");
+    let (_, out, _) = group(&["list"]);
+    assert_eq!(out.trim(), "Research team");
+    let (ok, _, err) = group(&["delete", "Research team"]);
+    assert!(ok, "{err}");
+    let (_, out, _) = group(&["list"]);
+    assert_eq!(out.trim(), "");
 }

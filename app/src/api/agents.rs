@@ -134,6 +134,17 @@ pub async fn set_agent_public(id: String, public: bool) -> Result<(), ApiError> 
         .map_err(missing("agent"))
 }
 
+/// Shows the agent first in everyone's marketplace (administrators only).
+#[server(prefix = "/api", endpoint = "agents/promote")]
+pub async fn promote_agent(id: String, promoted: bool) -> Result<(), ApiError> {
+    let user = ssr::user().await?;
+    ssr::state()?
+        .engine
+        .set_agent_promoted(&user.id, &id, promoted)
+        .await
+        .map_err(missing("agent"))
+}
+
 /// Every group with its members (administrators only).
 #[server(prefix = "/api", endpoint = "groups")]
 pub async fn list_groups() -> Result<Vec<GroupView>, ApiError> {

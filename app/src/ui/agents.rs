@@ -4,8 +4,8 @@
 
 use crate::api::{
     agent_grants, agent_versions, available_tools, create_agent, delete_agent, get_agent,
-    list_agents, list_endpoints, restore_agent_version, set_agent_public, share_agent,
-    update_agent,
+    list_agents, list_endpoints, promote_agent, restore_agent_version, set_agent_public,
+    share_agent, update_agent,
 };
 use crate::ui::ErrorText;
 use crate::ui::layout::Drawer;
@@ -113,14 +113,47 @@ fn Marketplace(
     }
 }
 
+/// The agent's picture, or the first letter of its name.
+#[component]
+pub fn AgentAvatar(
+    name: String,
+    avatar: Option<String>,
+    #[prop(default = "size-8")] size: &'static str,
+) -> impl IntoView {
+    match avatar {
+        Some(src) => view! { <img src=src alt="" class=format!("{size} rounded-full object-cover shrink-0") data-testid="agent-avatar"/> }.into_any(),
+        None => {
+            let initial = name.chars().next().map(|c| c.to_uppercase().to_string()).unwrap_or_default();
+            view! {
+                <span aria-hidden="true" class=format!("{size} rounded-full bg-zinc-200 dark:bg-zinc-700 grid place-items-center font-semibold shrink-0")>{initial}</span>
+            }.into_any()
+        }
+    }
+}
+
 #[component]
 fn AgentCard(agent: AgentView) -> impl IntoView {
     let can_edit = agent.role >= AgentRole::Editor;
+    let promoted = RwSignal::new(agent.promoted);
+    let id = StoredValue::new(agent.id.clone());
+    let promote = Action::new(move |on: &bool| {
+        let on = *on;
+        async move {
+            let done = promote_agent(id.get_value(), on).await;
+            if done.is_ok() {
+                promoted.set(on);
+            }
+            done
+        }
+    });
     view! {
         <li class="rounded-xl border border-zinc-200 dark:border-zinc-800 p-4 space-y-2" data-testid="agent-card">
-            <div class="flex items-baseline justify-between gap-2">
-                <h2 class="font-semibold truncate">{agent.spec.name.clone()}</h2>
-                {agent.promoted.then_some(view! { <span class="chip text-xs">"Promoted"</span> })}
+            <div class="flex items-center justify-between gap-2">
+                <AgentAvatar name=agent.spec.name.clone() avatar=agent.spec.avatar.clone()/>
+                <h2 class="font-semibold truncate flex-1">{agent.spec.name.clone()}</h2>
+                <Show when=move || promoted.get()>
+                    <span class="chip text-xs">"Promoted"</span>
+                </Show>
             </div>
             <p class="text-sm muted line-clamp-3">{agent.spec.description.clone()}</p>
             <p class="text-xs muted">
@@ -130,7 +163,14 @@ fn AgentCard(agent: AgentView) -> impl IntoView {
             <div class="flex gap-2">
                 <A href=format!("/?agent={}", agent.id) attr:class="btn-primary py-1 text-sm">"Chat"</A>
                 {can_edit.then(|| view! { <A href=format!("/agents/{}", agent.id) attr:class="btn-secondary py-1 text-sm">"Edit"</A> })}
+                {agent.can_promote.then(|| view! {
+                    <button type="button" class="btn-ghost py-1 text-sm" disabled=move || promote.pending().get()
+                        on:click=move |_| { promote.dispatch(!promoted.get_untracked()); }>
+                        {move || if promoted.get() { "Unpromote" } else { "Promote" }}
+                    </button>
+                })}
             </div>
+            {move || promote.value().get().and_then(Result::err).map(|e| view! { <p role="alert" class="error-text text-sm">{e.to_string()}</p> })}
         </li>
     }
 }
@@ -209,6 +249,9 @@ fn AgentForm(
     let model = RwSignal::new(start.model.clone());
     let chosen = RwSignal::new(start.tools.clone());
     let starters = RwSignal::new(start.starters.join("\n"));
+    let temperature = RwSignal::new(start.temperature.map(|t| t.to_string()).unwrap_or_default());
+    let max_tokens = RwSignal::new(start.max_tokens.map(|t| t.to_string()).unwrap_or_default());
+    let avatar = RwSignal::new(start.avatar.clone());
     let endpoints = StoredValue::new(endpoints);
     let models = move || {
         endpoints.with_value(|eps| {
@@ -245,7 +288,31 @@ fn AgentForm(
     });
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
+        // Empty means the model's default; anything else must be a number.
+        let temperature = match temperature.get_untracked().trim() {
+            "" => None,
+            t => match t.parse::<f32>() {
+                Ok(t) => Some(t),
+                Err(_) => {
+                    return error.set(Some("The temperature must be a number from 0 to 2.".into()));
+                }
+            },
+        };
+        let max_tokens = match max_tokens.get_untracked().trim() {
+            "" => None,
+            t => match t.parse::<u32>() {
+                Ok(t) => Some(t),
+                Err(_) => {
+                    return error.set(Some(
+                        "The longest answer must be a whole number of tokens.".into(),
+                    ));
+                }
+            },
+        };
         save.dispatch(AgentSpec {
+            temperature,
+            max_tokens,
+            avatar: avatar.get_untracked(),
             name: name.get_untracked(),
             description: description.get_untracked(),
             instructions: instructions.get_untracked(),
@@ -323,6 +390,17 @@ fn AgentForm(
                     }
                 }).collect_view()}
             </fieldset>
+            <div class="flex flex-wrap gap-3">
+                <label class="field">"Temperature"
+                    <input class="input w-32" name="temperature" inputmode="decimal" placeholder="model default"
+                        prop:value=move || temperature.get() on:input=move |ev| temperature.set(event_target_value(&ev))/>
+                </label>
+                <label class="field">"Longest answer (tokens)"
+                    <input class="input w-40" name="max_tokens" inputmode="numeric" placeholder="model default"
+                        prop:value=move || max_tokens.get() on:input=move |ev| max_tokens.set(event_target_value(&ev))/>
+                </label>
+            </div>
+            <AvatarPicker name avatar error/>
             <label class="field">"Conversation starters (one per line)"
                 <textarea class="input min-h-20" name="starters" prop:value=move || starters.get() on:input=move |ev| starters.set(event_target_value(&ev))></textarea>
             </label>
@@ -477,6 +555,53 @@ fn DeleteAgent(id: String) -> impl IntoView {
                 <span class="text-sm">"Delete this agent for everyone it is shared with?"</span>
                 <button type="button" class="btn-danger text-sm" on:click=move |_| { delete.dispatch(()); }>"Delete"</button>
                 <button type="button" class="btn-ghost text-sm" on:click=move |_| confirm.set(false)>"Cancel"</button>
+            </Show>
+        </div>
+    }
+}
+
+/// Choose a picture for the agent (kept in its record, so it must be small).
+#[component]
+fn AvatarPicker(
+    name: RwSignal<String>,
+    avatar: RwSignal<Option<String>>,
+    error: RwSignal<Option<String>>,
+) -> impl IntoView {
+    let pick = move |ev: leptos::ev::Event| {
+        #[cfg(feature = "hydrate")]
+        {
+            use wasm_bindgen::JsCast;
+            let Some(input) = ev
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+            else {
+                return;
+            };
+            let Some(file) = input.files().and_then(|f| f.get(0)) else {
+                return;
+            };
+            input.set_value("");
+            leptos::task::spawn_local(async move {
+                match crate::attach::data_url(&file).await {
+                    Ok(url) => {
+                        error.set(None);
+                        avatar.set(Some(url));
+                    }
+                    Err(e) => error.set(Some(e)),
+                }
+            });
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (ev, error);
+    };
+    view! {
+        <div class="flex items-center gap-3">
+            {move || view! { <AgentAvatar name=name.get() avatar=avatar.get() size="size-12"/> }}
+            <label class="btn-secondary py-1 text-sm cursor-pointer">"Choose picture"
+                <input type="file" name="avatar" accept="image/png,image/jpeg,image/gif,image/webp" class="sr-only" on:change=pick/>
+            </label>
+            <Show when=move || avatar.read().is_some()>
+                <button type="button" class="btn-ghost py-1 text-sm" on:click=move |_| avatar.set(None)>"Remove picture"</button>
             </Show>
         </div>
     }

@@ -660,6 +660,9 @@ fn Attachments(
 fn AgentIntro(agent: AgentView, draft: RwSignal<String>) -> impl IntoView {
     view! {
         <div class="pt-12 text-center space-y-3" data-testid="agent-intro">
+            <div class="flex justify-center">
+                <crate::ui::agents::AgentAvatar name=agent.spec.name.clone() avatar=agent.spec.avatar.clone() size="size-16"/>
+            </div>
             <h2 class="text-2xl font-semibold">{agent.spec.name.clone()}</h2>
             <p class="muted">{agent.spec.description.clone()}</p>
             <div class="flex flex-wrap justify-center gap-2">

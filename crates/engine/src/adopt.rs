@@ -53,7 +53,7 @@ async fn adopt(engine: &Engine, orphan: Orphan) -> Result<(), String> {
     }
     // A call the dead instance never finished is not run again (it may have
     // had effects); the model is told it did not finish.
-    crate::tools::mark_unfinished(&mut tools);
+    crate::run_loop::mark_unfinished(&mut tools);
     let messages = engine
         .store
         .messages(&user, &conversation)
@@ -97,6 +97,7 @@ async fn adopt(engine: &Engine, orphan: Orphan) -> Result<(), String> {
             context,
             tools: setup.tools,
             system: setup.system,
+            sampling: setup.sampling,
             title_model: None,
             resume: Some(Resume {
                 text,

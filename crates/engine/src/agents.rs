@@ -9,8 +9,11 @@ use chorus_types::agent::{AgentGrantView, AgentRole, AgentSpec, AgentVersionView
 
 const MAX_NAME_CHARS: usize = 100;
 const MAX_INSTRUCTIONS_CHARS: usize = 50_000;
+/// An avatar is a small picture kept in the agent's record.
+const MAX_AVATAR_BYTES: usize = 256 * 1024;
+const AVATAR_TYPES: [&str; 4] = ["image/png", "image/jpeg", "image/gif", "image/webp"];
 
-fn view(row: &AgentRow, user: &UserId) -> AgentView {
+fn view(row: &AgentRow, user: &UserId, admin: bool) -> AgentView {
     AgentView {
         id: row.id.clone(),
         spec: row.spec(),
@@ -19,6 +22,7 @@ fn view(row: &AgentRow, user: &UserId) -> AgentView {
         public: row.public,
         promoted: row.promoted,
         role: row.role_of(user).unwrap_or(AgentRole::Viewer),
+        can_promote: admin,
         updated_at: row.updated_at,
     }
 }
@@ -38,14 +42,26 @@ impl Engine {
     /// promoted ones first.
     pub async fn agents(&self, user: &UserId) -> Result<Vec<AgentView>, EngineError> {
         let rows = self.store.agents(user).await?;
-        Ok(rows.iter().map(|r| view(r, user)).collect())
+        let admin = self.is_admin(user).await?;
+        Ok(rows.iter().map(|r| view(r, user, admin)).collect())
     }
 
     pub async fn agent(&self, user: &UserId, id: &str) -> Result<AgentView, EngineError> {
-        Ok(view(
-            &self.agent_row(user, id, AgentRole::Viewer).await?,
-            user,
-        ))
+        let row = self.agent_row(user, id, AgentRole::Viewer).await?;
+        Ok(view(&row, user, self.is_admin(user).await?))
+    }
+
+    /// Shows the agent first in everyone's marketplace, or not (administrators).
+    pub async fn set_agent_promoted(
+        &self,
+        user: &UserId,
+        id: &str,
+        promoted: bool,
+    ) -> Result<(), EngineError> {
+        self.require_admin(user, "promote agents").await?;
+        // An administrator promotes what they can see (public or shared with them).
+        self.agent_row(user, id, AgentRole::Viewer).await?;
+        Ok(self.store.set_agent_promoted(id, promoted).await?)
     }
 
     /// The agent if `user` has at least `role` on it: someone who cannot see it
@@ -215,10 +231,47 @@ impl Engine {
                 "Instructions can be at most {MAX_INSTRUCTIONS_CHARS} characters."
             )));
         }
+        if let Some(t) = spec.temperature
+            && !(0.0..=2.0).contains(&t)
+        {
+            return Err(EngineError::Invalid(
+                "The temperature goes from 0 to 2.".into(),
+            ));
+        }
+        if spec.max_tokens == Some(0) {
+            return Err(EngineError::Invalid(
+                "The longest answer must be at least 1 token (leave it empty for the model's default)."
+                    .into(),
+            ));
+        }
+        if let Some(avatar) = &spec.avatar {
+            check_avatar(avatar)?;
+        }
         self.model_choice(user, &spec.endpoint, &spec.model).await?;
         self.tools()
             .check(&spec.tools)
             .map_err(EngineError::Invalid)?;
         Ok(spec)
     }
+}
+
+/// An avatar must be a small picture in a `data:` URL (it is shown as an
+/// `<img>`; anything else could be a tracking pixel or a script).
+fn check_avatar(avatar: &str) -> Result<(), EngineError> {
+    let kind = avatar
+        .strip_prefix("data:")
+        .and_then(|rest| rest.split_once(";base64,"))
+        .map(|(kind, _)| kind);
+    if !kind.is_some_and(|k| AVATAR_TYPES.contains(&k)) {
+        return Err(EngineError::Invalid(
+            "The picture must be a PNG, JPEG, GIF or WebP image.".into(),
+        ));
+    }
+    if avatar.len() > MAX_AVATAR_BYTES {
+        return Err(EngineError::Invalid(format!(
+            "The picture is too large: at most {} KB.",
+            MAX_AVATAR_BYTES / 1024 * 3 / 4
+        )));
+    }
+    Ok(())
 }

@@ -1,11 +1,22 @@
 //! The OpenAI-compatible API's use cases: which models a key may call, and
 //! which provider serves a model id. Model ids are `{endpoint}/{model}`, so
-//! every configured endpoint is reachable.
+//! every configured endpoint is reachable, and `agent:<id>` for the agents the
+//! user may chat with: those run the same loop as a chat with the agent (its
+//! instructions, parameters and tools, run on the server), streamed back as
+//! one answer.
 
 use crate::Engine;
-use chorus_gateway::{GatewayError, Provider};
-use chorus_types::UserId;
+use crate::run_loop::{self, Outcome, Sink, Workspace};
+use chorus_gateway::{ChatRequest, GatewayError, Provider, StreamEvent};
+use chorus_types::agent::AgentRole;
+use chorus_types::{ToolStep, Usage, UserId};
+use futures::stream::BoxStream;
+use std::future::Future;
 use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// The model id prefix of agents.
+pub const AGENT_MODEL_PREFIX: &str = "agent:";
 
 /// One entry of `GET /v1/models`.
 pub struct ApiModel {
@@ -28,6 +39,13 @@ impl Engine {
     /// key for. Endpoints that cannot work are left out.
     pub async fn api_models(&self, user: &UserId) -> Vec<ApiModel> {
         let mut out = Vec::new();
+        match self.agents(user).await {
+            Ok(agents) => out.extend(agents.into_iter().map(|a| ApiModel {
+                id: format!("{AGENT_MODEL_PREFIX}{}", a.id),
+                endpoint: "agent".into(),
+            })),
+            Err(e) => tracing::warn!(error = %e, "listing agents for the API failed"),
+        }
         for ep in self.gateway.endpoints().await {
             if self.provider_for(user, &ep.name).await.is_err() {
                 continue;
@@ -49,6 +67,9 @@ impl Engine {
         user: &UserId,
         model_id: &str,
     ) -> Result<(Arc<dyn Provider>, String), ApiModelError> {
+        if let Some(agent) = model_id.strip_prefix(AGENT_MODEL_PREFIX) {
+            return self.agent_provider(user, agent).await;
+        }
         let endpoints = self.gateway.endpoints().await;
         let by_prefix = model_id.split_once('/').and_then(|(ep, model)| {
             endpoints
@@ -77,5 +98,139 @@ impl Engine {
             .await
             .map_err(ApiModelError::Unusable)?;
         Ok((provider, model))
+    }
+}
+
+impl Engine {
+    async fn agent_provider(
+        &self,
+        user: &UserId,
+        agent: &str,
+    ) -> Result<(Arc<dyn Provider>, String), ApiModelError> {
+        let unknown = || {
+            ApiModelError::Unknown(format!(
+                "The model `{AGENT_MODEL_PREFIX}{agent}` does not exist, or its agent is not shared with you."
+            ))
+        };
+        let row = self
+            .agent_row(user, agent, AgentRole::Viewer)
+            .await
+            .map_err(|_| unknown())?;
+        let spec = row.spec();
+        let base = self
+            .provider_for(user, &spec.endpoint)
+            .await
+            .map_err(ApiModelError::Unusable)?;
+        let instructions = spec.instructions.trim();
+        let provider = AgentProvider {
+            engine: self.clone(),
+            user: user.clone(),
+            base,
+            instructions: (!instructions.is_empty()).then(|| instructions.to_string()),
+            tools: spec.tools,
+            temperature: spec.temperature,
+            max_tokens: spec.max_tokens,
+        };
+        Ok((Arc::new(provider), spec.model))
+    }
+}
+
+/// An agent as a provider: each request runs the agent's loop on the server
+/// and streams the text of every turn as one answer.
+struct AgentProvider {
+    engine: Engine,
+    user: UserId,
+    base: Arc<dyn Provider>,
+    instructions: Option<String>,
+    tools: Vec<String>,
+    temperature: Option<f32>,
+    max_tokens: Option<u32>,
+}
+
+impl Provider for AgentProvider {
+    fn stream(
+        &self,
+        mut request: ChatRequest,
+    ) -> BoxStream<'static, Result<StreamEvent, GatewayError>> {
+        // The agent's instructions come first; the caller's system prompt adds to them.
+        request.system = match (self.instructions.clone(), request.system.take()) {
+            (Some(a), Some(b)) => Some(format!("{a}\n\n{b}")),
+            (a, b) => a.or(b),
+        };
+        request.temperature = request.temperature.or(self.temperature);
+        request.max_tokens = request.max_tokens.or(self.max_tokens);
+        let (tx, rx) = mpsc::channel(64);
+        let engine = self.engine.clone();
+        let user = self.user.clone();
+        let base = self.base.clone();
+        let tools = self.tools.clone();
+        tokio::spawn(async move {
+            let (defs, problems) = engine.tools().definitions(&tools).await;
+            if !problems.is_empty() {
+                tracing::warn!(problems = %problems.join(" "), "an agent's tools are partly unavailable");
+            }
+            request.tools = defs.into_iter().map(run_loop::tool_spec).collect();
+            let mut out = Outcome::default();
+            let mut sink = ChannelSink { tx: tx.clone() };
+            run_loop::run(
+                &engine,
+                &user,
+                &Workspace::Fresh,
+                &*base,
+                &mut request,
+                &mut out,
+                &mut sink,
+            )
+            .await;
+            if let Some(usage) = out.usage {
+                let _ = tx.send(Ok(StreamEvent::Usage(usage))).await;
+            }
+            let last = match (out.failure, out.finish) {
+                (Some(e), _) => Err(e),
+                (None, Some(reason)) => Ok(StreamEvent::Finish(reason)),
+                // Stopped: the client is gone, nobody reads this.
+                (None, None) => return,
+            };
+            let _ = tx.send(last).await;
+        });
+        Box::pin(futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|event| (event, rx))
+        }))
+    }
+}
+
+/// Sends the answer's text to the API client as it comes; tool steps run on
+/// the server and are not part of an OpenAI answer.
+struct ChannelSink {
+    tx: mpsc::Sender<Result<StreamEvent, GatewayError>>,
+}
+
+impl Sink for ChannelSink {
+    async fn text(&mut self, text: &str) {
+        self.forward(StreamEvent::Text(text.into())).await;
+    }
+
+    async fn reasoning(&mut self, text: &str) {
+        self.forward(StreamEvent::Reasoning(text.into())).await;
+    }
+
+    /// Sent once, summed, at the end.
+    async fn usage(&mut self, _total: Usage) {}
+
+    async fn tool_call(&mut self, _step: &ToolStep) {}
+
+    async fn tool_result(&mut self, _step: &ToolStep) {}
+
+    async fn progress(&mut self, _out: &Outcome, _round_done: bool) {}
+
+    fn cancelled(&self) -> impl Future<Output = ()> + Send + '_ {
+        self.tx.closed()
+    }
+}
+
+impl ChannelSink {
+    async fn forward(&mut self, event: StreamEvent) {
+        // A client that left is noticed by `cancelled`.
+        let _ = self.tx.send(Ok(event)).await;
     }
 }

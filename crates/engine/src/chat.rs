@@ -46,6 +46,14 @@ pub(crate) struct Setup {
     pub system: Option<String>,
     /// Whether the conversation is with an agent.
     pub agent: bool,
+    pub sampling: Sampling,
+}
+
+/// Model parameters an agent sets (the model's defaults otherwise).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Sampling {
+    pub temperature: Option<f32>,
+    pub max_tokens: Option<u32>,
 }
 
 /// An answer to write: under which question, by which model, from what.
@@ -307,6 +315,7 @@ impl Engine {
                 context: a.context,
                 tools,
                 system: setup.system,
+                sampling: setup.sampling,
                 title_model: a.title_model,
                 resume: None,
             },
@@ -390,6 +399,7 @@ impl Engine {
                 context,
                 tools: setup.tools,
                 system: setup.system,
+                sampling: setup.sampling,
                 title_model: None,
                 resume: Some(Resume {
                     text: answer.text.clone(),
@@ -420,6 +430,7 @@ impl Engine {
                 tools: row.tools.unwrap_or_default(),
                 system: None,
                 agent: false,
+                sampling: Sampling::default(),
             });
         };
         let agent = self
@@ -430,11 +441,16 @@ impl Engine {
                     "The agent of this conversation is no longer shared with you.".into(),
                 )
             })?;
-        let instructions = agent.instructions.trim();
+        let spec = agent.spec();
+        let instructions = spec.instructions.trim();
         Ok(Setup {
-            tools: agent.tools.clone(),
             system: (!instructions.is_empty()).then(|| instructions.to_string()),
+            tools: spec.tools,
             agent: true,
+            sampling: Sampling {
+                temperature: spec.temperature,
+                max_tokens: spec.max_tokens,
+            },
         })
     }
 

@@ -2,18 +2,16 @@
 //! and writes the outcome to the store. It runs on its own task, so closing
 //! every tab changes nothing.
 
-use crate::tools;
+use crate::chat::Sampling;
+use crate::run_loop::{self, Outcome, Sink, Workspace, user_message};
 use crate::{Engine, title};
-use chorus_gateway::{
-    ChatMessage, ChatRequest, FinishReason, GatewayError, Part, Provider, Speaker, StreamEvent,
-    ToolCall, ToolCalls, tokens,
-};
+use chorus_gateway::{ChatMessage, ChatRequest, tokens};
 use chorus_store::MessageUpdate;
 use chorus_streams::JobWriter;
 use chorus_types::{
     ConversationId, JobEvent, MessageId, MessageState, ToolStep, Usage, UserEvent, UserId,
 };
-use futures::StreamExt;
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 /// How often the partial answer is saved while it streams, so a crash loses at
@@ -21,9 +19,6 @@ use std::time::{Duration, Instant};
 const PERSIST_EVERY: Duration = Duration::from_secs(1);
 /// How long the answer waits for its title before finishing without it.
 const TITLE_WAIT: Duration = Duration::from_secs(15);
-/// How many rounds of tool calls one answer may make before it is ended
-/// (a model that keeps calling tools would otherwise never stop).
-const MAX_TOOL_ROUNDS: usize = 10;
 
 pub(crate) struct JobSpec {
     pub user: UserId,
@@ -36,6 +31,7 @@ pub(crate) struct JobSpec {
     pub tools: Vec<String>,
     /// The system prompt (an agent's instructions).
     pub system: Option<String>,
+    pub sampling: Sampling,
     /// Set when this is the first answer of a conversation whose endpoint asks
     /// for model-written titles.
     pub title_model: Option<String>,
@@ -53,23 +49,6 @@ pub(crate) struct Resume {
     pub logged: bool,
 }
 
-pub(crate) struct Outcome {
-    pub text: String,
-    pub reasoning: String,
-    pub state: MessageState,
-    pub error: Option<String>,
-    pub usage: Option<Usage>,
-    pub tools: Vec<ToolStep>,
-}
-
-/// How one model turn ended.
-enum Turn {
-    /// The answer is written (or failed, or was stopped): `out.state` says which.
-    Ended,
-    /// The model asked for these calls; `text` is what it wrote this turn.
-    Calls { text: String, calls: Vec<ToolCall> },
-}
-
 pub(crate) fn spawn(engine: Engine, writer: JobWriter, spec: JobSpec) {
     tokio::spawn(async move {
         let outcome = run(&engine, &writer, &spec).await;
@@ -82,14 +61,7 @@ async fn run(
     writer: &JobWriter,
     spec: &JobSpec,
 ) -> (Outcome, Option<tokio::task::JoinHandle<Option<String>>>) {
-    let mut out = Outcome {
-        text: String::new(),
-        reasoning: String::new(),
-        state: MessageState::Failed,
-        error: None,
-        usage: None,
-        tools: Vec::new(),
-    };
+    let mut out = Outcome::default();
     // A continued answer's log starts with what was already there, so the log
     // alone always reproduces the whole message (reloads, other tabs).
     if let Some(resume) = &spec.resume {
@@ -120,7 +92,7 @@ async fn run(
     // A tool that cannot be offered (its MCP server is down) is left out; the
     // answer goes on and says so at the end.
     let (defs, tool_problems) = engine.tools().definitions(&spec.tools).await;
-    let tool_specs: Vec<_> = defs.into_iter().map(tools::spec).collect();
+    let tool_specs: Vec<_> = defs.into_iter().map(run_loop::tool_spec).collect();
     let title_task = spec.title_model.clone().map(|model| {
         let first = spec.context.last().map(|m| m.text()).unwrap_or_default();
         tokio::spawn(title::generate(provider.clone(), model, first))
@@ -130,48 +102,27 @@ async fn run(
         messages: spec.context.clone(),
         system: spec.system.clone(),
         tools: tool_specs,
+        temperature: spec.sampling.temperature,
+        max_tokens: spec.sampling.max_tokens,
         ..Default::default()
     };
-    let mut rounds = 0;
-    loop {
-        let (text, calls) = match turn(engine, writer, spec, &mut out, &*provider, &request).await {
-            Turn::Ended => break,
-            Turn::Calls { text, calls } => (text, calls),
-        };
-        if rounds == MAX_TOOL_ROUNDS {
-            out.state = MessageState::Complete;
-            out.error = Some(format!(
-                "The model was still calling tools after {MAX_TOOL_ROUNDS} rounds, so the answer was ended there."
-            ));
-            break;
-        }
-        rounds += 1;
-        let results = tokio::select! {
-            biased;
-            _ = writer.cancelled() => None,
-            results = tools::run_calls(engine, writer, spec, &mut out, &calls) => Some(results),
-        };
-        let Some(results) = results else {
-            tools::mark_unfinished(&mut out.tools);
-            out.state = MessageState::Stopped;
-            break;
-        };
-        // The model sees its own turn (text and calls), then the results.
-        let mut parts: Vec<Part> = Vec::new();
-        if !text.is_empty() {
-            parts.push(Part::Text(text));
-        }
-        parts.extend(calls.into_iter().map(Part::ToolCall));
-        request.messages.push(ChatMessage {
-            speaker: Speaker::Assistant,
-            parts,
-        });
-        request.messages.push(ChatMessage {
-            speaker: Speaker::User,
-            parts: results.into_iter().map(Part::ToolResult).collect(),
-        });
-        save_partial(engine, writer, spec, &out).await;
-    }
+    let mut sink = JobSink {
+        engine,
+        writer,
+        spec,
+        last_save: Instant::now(),
+    };
+    let workspace = Workspace::Conversation(spec.conversation.clone());
+    run_loop::run(
+        engine,
+        &spec.user,
+        &workspace,
+        &*provider,
+        &mut request,
+        &mut out,
+        &mut sink,
+    )
+    .await;
     // A stopped or cut answer was still paid for; the provider never got to
     // say how much, so count it.
     if out.usage.is_none() && !(out.text.is_empty() && out.reasoning.is_empty()) {
@@ -196,106 +147,52 @@ async fn run(
     (out, title_task)
 }
 
-/// One model call of the answer: streams its text into `out` and the log,
-/// and returns the tool calls it ends with, if any.
-async fn turn(
-    engine: &Engine,
-    writer: &JobWriter,
-    spec: &JobSpec,
-    out: &mut Outcome,
-    provider: &dyn Provider,
-    request: &ChatRequest,
-) -> Turn {
-    let mut stream = provider.stream(request.clone());
-    let mut last_save = Instant::now();
-    let mut text = String::new();
-    let mut calls = ToolCalls::default();
-    let mut finished = false;
-    loop {
-        let item = tokio::select! {
-            biased;
-            _ = writer.cancelled() => {
-                out.state = MessageState::Stopped;
-                return Turn::Ended;
-            }
-            item = stream.next() => item,
-        };
-        if last_save.elapsed() >= PERSIST_EVERY {
-            last_save = Instant::now();
-            save_partial(engine, writer, spec, out).await;
-        }
-        match item {
-            Some(Ok(StreamEvent::Text(t))) => {
-                out.text.push_str(&t);
-                text.push_str(&t);
-                writer.append(JobEvent::Delta { text: t });
-            }
-            Some(Ok(StreamEvent::Reasoning(t))) => {
-                out.reasoning.push_str(&t);
-                writer.append(JobEvent::Reasoning { text: t });
-            }
-            Some(Ok(StreamEvent::Usage(u))) => {
-                let total = add_usage(out.usage, u);
-                out.usage = Some(total);
-                writer.append(JobEvent::Usage { usage: total });
-            }
-            Some(Ok(StreamEvent::Finish(reason))) => {
-                finished = true;
-                if reason == FinishReason::Length {
-                    out.error =
-                        Some("The answer reached the model's length limit and was cut off.".into());
-                }
-                // Keep reading: OpenAI sends usage after the finish reason.
-            }
-            Some(Ok(StreamEvent::ToolCallStart { index, id, name })) => {
-                calls.start(index, id, name)
-            }
-            Some(Ok(StreamEvent::ToolCallDelta { index, arguments })) => {
-                calls.extend(index, &arguments)
-            }
-            Some(Ok(StreamEvent::ToolCallEnd { .. })) => {}
-            Some(Err(e)) => {
-                out.state = MessageState::Failed;
-                out.error = Some(user_message(&e));
-                return Turn::Ended;
-            }
-            None => break,
-        }
-    }
-    if !finished {
-        out.state = MessageState::Failed;
-        out.error =
-            Some("The provider closed the connection before the answer was complete.".into());
-        return Turn::Ended;
-    }
-    // Some providers finish a turn of calls with "stop" (Gemini): the calls decide.
-    if calls.is_empty() || request.tools.is_empty() {
-        out.state = MessageState::Complete;
-        return Turn::Ended;
-    }
-    let calls = calls
-        .finish()
-        .into_iter()
-        .enumerate()
-        .map(|(n, mut call)| {
-            // Results are matched to calls by id: every call needs one.
-            if call.id.is_empty() {
-                call.id = format!("call_{}_{n}", out.tools.len());
-            }
-            call
-        })
-        .collect();
-    Turn::Calls { text, calls }
+/// A chat's answer: every step goes to the job's log (live tabs, reloads,
+/// other instances) and the text is saved as it grows.
+struct JobSink<'a> {
+    engine: &'a Engine,
+    writer: &'a JobWriter,
+    spec: &'a JobSpec,
+    last_save: Instant,
 }
 
-fn add_usage(total: Option<Usage>, u: Usage) -> Usage {
-    let Some(t) = total else { return u };
-    Usage {
-        input_tokens: t.input_tokens + u.input_tokens,
-        output_tokens: t.output_tokens + u.output_tokens,
-        cached_tokens: t.cached_tokens + u.cached_tokens,
-        reasoning_tokens: t.reasoning_tokens + u.reasoning_tokens,
-        estimated: t.estimated || u.estimated,
+impl Sink for JobSink<'_> {
+    async fn text(&mut self, text: &str) {
+        self.writer.append(JobEvent::Delta { text: text.into() });
+    }
+
+    async fn reasoning(&mut self, text: &str) {
+        self.writer
+            .append(JobEvent::Reasoning { text: text.into() });
+    }
+
+    async fn usage(&mut self, total: Usage) {
+        self.writer.append(JobEvent::Usage { usage: total });
+    }
+
+    async fn tool_call(&mut self, step: &ToolStep) {
+        self.writer
+            .append(JobEvent::ToolCall { step: step.clone() });
+    }
+
+    async fn tool_result(&mut self, step: &ToolStep) {
+        self.writer.append(JobEvent::ToolResult {
+            id: step.id.clone(),
+            output: step.output.clone().unwrap_or_default(),
+            is_error: step.is_error,
+            files: step.files.clone(),
+        });
+    }
+
+    async fn progress(&mut self, out: &Outcome, round_done: bool) {
+        if round_done || self.last_save.elapsed() >= PERSIST_EVERY {
+            self.last_save = Instant::now();
+            save_partial(self.engine, self.writer, self.spec, out).await;
+        }
+    }
+
+    fn cancelled(&self) -> impl Future<Output = ()> + Send + '_ {
+        self.writer.cancelled()
     }
 }
 
@@ -402,27 +299,4 @@ async fn finish(
             state: outcome.state,
         },
     );
-}
-
-/// What the user reads when a provider call fails: what happened, and what to do.
-fn user_message(e: &GatewayError) -> String {
-    let hint = match e {
-        GatewayError::Unauthorized { .. } => " Check the endpoint's API key.",
-        GatewayError::RateLimited { .. } => " Wait a moment, then send again.",
-        GatewayError::Upstream { status, .. } if *status >= 500 => {
-            " The provider may be having trouble; try again shortly."
-        }
-        GatewayError::Connect { .. } | GatewayError::Timeout(_) => {
-            " Check that the endpoint is running and reachable from the server."
-        }
-        GatewayError::Unavailable { .. } => {
-            " An administrator can fix this in the server's configuration; the server log has the same message."
-        }
-        _ => "",
-    };
-    let mut msg = e.to_string();
-    if let Some(first) = msg.get(..1) {
-        msg = first.to_uppercase() + &msg[1..];
-    }
-    format!("{msg}.{hint}").replace("..", ".")
 }

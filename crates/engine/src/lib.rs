@@ -7,13 +7,13 @@ mod api;
 mod branches;
 mod chat;
 mod code;
-mod groups;
+pub mod groups;
 mod job;
 mod keys;
+mod run_loop;
 mod title;
-mod tools;
 
-pub use api::{ApiModel, ApiModelError};
+pub use api::{AGENT_MODEL_PREFIX, ApiModel, ApiModelError};
 pub use branches::{Regenerate, Resubmit};
 pub use chat::SendRequest;
 pub use code::{code_file_url, is_image};

@@ -20,6 +20,9 @@ pub struct AgentRow {
     pub tools: Vec<String>,
     pub starters: Vec<String>,
     pub category: String,
+    pub temperature: Option<f64>,
+    pub max_tokens: Option<i64>,
+    pub avatar: Option<String>,
     pub public: bool,
     pub promoted: bool,
     pub version: i64,
@@ -39,6 +42,9 @@ impl AgentRow {
             tools: self.tools.clone(),
             starters: self.starters.clone(),
             category: self.category.clone(),
+            temperature: self.temperature.map(|t| t as f32),
+            max_tokens: self.max_tokens.and_then(|t| u32::try_from(t).ok()),
+            avatar: self.avatar.clone(),
         }
     }
 
@@ -67,6 +73,9 @@ struct SpecRow {
     tools: Vec<String>,
     starters: Vec<String>,
     category: String,
+    temperature: Option<f64>,
+    max_tokens: Option<i64>,
+    avatar: Option<String>,
 }
 
 impl From<&AgentSpec> for SpecRow {
@@ -80,6 +89,9 @@ impl From<&AgentSpec> for SpecRow {
             tools: s.tools.clone(),
             starters: s.starters.clone(),
             category: s.category.clone(),
+            temperature: s.temperature.map(f64::from),
+            max_tokens: s.max_tokens.map(i64::from),
+            avatar: s.avatar.clone(),
         }
     }
 }
@@ -114,7 +126,8 @@ const WHO: &str = "LET $u = type::record('user', $user);
 
 /// The agent's fields as `AgentRow` reads them, with the acting user's grant.
 const AGENT_FIELDS: &str = "record::id(id) AS id, record::id(owner) AS owner, owner.name AS author,
-    name, description, instructions, endpoint, model, tools, starters, category, public,
+    name, description, instructions, endpoint, model, tools, starters, category, temperature,
+    max_tokens, avatar, public,
     promoted, version, updated_at,
     (SELECT VALUE role FROM agent_grant WHERE agent = $parent.id
         AND (user = $u OR team INSIDE $teams)) AS granted";
@@ -130,7 +143,8 @@ impl Store {
              CREATE $a SET owner = type::record('user', $owner), name = $s.name,
                  description = $s.description, instructions = $s.instructions,
                  endpoint = $s.endpoint, model = $s.model, tools = $s.tools,
-                 starters = $s.starters, category = $s.category, public = false,
+                 starters = $s.starters, category = $s.category, temperature = $s.temperature,
+                 max_tokens = $s.max_tokens, avatar = $s.avatar, public = false,
                  promoted = false, version = 1, created_at = $now, updated_at = $now;
              CREATE agent_version SET agent = $a, version = 1, spec = $snapshot,
                  saved_at = $now, saved_by = type::record('user', $owner);
@@ -188,6 +202,7 @@ impl Store {
                  LET $v = (UPDATE ONLY $a SET name = $s.name, description = $s.description,
                      instructions = $s.instructions, endpoint = $s.endpoint, model = $s.model,
                      tools = $s.tools, starters = $s.starters, category = $s.category,
+                     temperature = $s.temperature, max_tokens = $s.max_tokens, avatar = $s.avatar,
                      version += 1, updated_at = $now RETURN VALUE version);
                  IF $v = NONE { THROW 'no such agent' };
                  CREATE agent_version SET agent = $a, version = $v, spec = $snapshot,
@@ -239,6 +254,16 @@ impl Store {
             .query("UPDATE type::record('agent', $id) SET public = $public RETURN VALUE record::id(id)")
             .bind(("id", id.to_string()))
             .bind(("public", public))
+            .run()
+            .await?;
+        expect_touched(&mut res, 0)
+    }
+
+    pub async fn set_agent_promoted(&self, id: &str, promoted: bool) -> Result<()> {
+        let mut res = self
+            .query("UPDATE type::record('agent', $id) SET promoted = $promoted RETURN VALUE record::id(id)")
+            .bind(("id", id.to_string()))
+            .bind(("promoted", promoted))
             .run()
             .await?;
         expect_touched(&mut res, 0)

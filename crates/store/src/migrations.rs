@@ -204,6 +204,15 @@ const MIGRATIONS: &[(i64, &str)] = &[
     DEFINE FIELD agent ON conversation TYPE option<string>;
     "#,
     ),
+    (
+        11,
+        r#"
+    -- An agent's model parameters and picture.
+    DEFINE FIELD temperature ON agent TYPE option<float>;
+    DEFINE FIELD max_tokens ON agent TYPE option<int>;
+    DEFINE FIELD avatar ON agent TYPE option<string>;
+    "#,
+    ),
 ];
 
 pub async fn apply(db: &Surreal<Any>) -> Result<()> {

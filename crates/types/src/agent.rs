@@ -22,6 +22,15 @@ pub struct AgentSpec {
     pub starters: Vec<String>,
     #[serde(default)]
     pub category: String,
+    /// Sampling temperature; `None`: the model's default.
+    #[serde(default)]
+    pub temperature: Option<f32>,
+    /// Longest answer in tokens; `None`: the model's default.
+    #[serde(default)]
+    pub max_tokens: Option<u32>,
+    /// A small picture (a `data:image/…` URL); `None`: the name's initial.
+    #[serde(default)]
+    pub avatar: Option<String>,
 }
 
 /// What a user may do with an agent.
@@ -68,6 +77,9 @@ pub struct AgentView {
     pub promoted: bool,
     /// What the viewing user may do.
     pub role: AgentRole,
+    /// The viewing user may promote it (an administrator).
+    #[serde(default)]
+    pub can_promote: bool,
     pub updated_at: i64,
 }
 
