@@ -9,10 +9,12 @@
 mod agents;
 mod branches;
 mod code;
+mod mcp;
 mod two_factor;
 pub use agents::*;
 pub use branches::*;
 pub use code::*;
+pub use mcp::*;
 pub use two_factor::*;
 
 use chorus_types::{

@@ -16,7 +16,8 @@ async fn setup() -> (Engine, UserId, MockOpenAi) {
     let toolbox =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/tools/tests/servers/toolbox.py");
     let extra = format!(
-        "mcpServers:\n  toolbox:\n    command: {python}\n    args: [\"{}\"]\n    title: Toolbox\n  broken:\n    command: /nonexistent/server\n",
+        "mcpServers:\n  toolbox:\n    command: {python}\n    args: [\"{}\"]\n    title: Toolbox\n  broken:\n    command: /nonexistent/server\n  personal:\n    command: {python}\n    args: [\"{}\"]\n    env: {{TOKEN: \"{{{{TOKEN}}}}\", WHO: \"{{{{CHORUS_USER_EMAIL}}}}\"}}\n    customUserVars:\n      TOKEN: {{title: Personal token, description: From your account page}}\n",
+        toolbox.display(),
         toolbox.display()
     );
     let config = common::parse_config(&common::config_for(&mock, &extra));
@@ -132,4 +133,122 @@ async fn a_server_that_cannot_start_leaves_the_answer_standing_and_says_why() {
         .await;
     assert!(refused.is_err());
     assert_eq!(engine.conversations(&user).await.unwrap().len(), 1);
+}
+
+/// What a tool of the per-user server says `user`'s environment holds.
+async fn env_of(engine: &Engine, user: &UserId, name: &str) -> MessageView {
+    let (_, answer) = ask(
+        engine,
+        user,
+        &["mcp:personal"],
+        &format!("[[call:env_mcp_personal {{\"name\": \"{name}\"}}]]"),
+    )
+    .await;
+    answer
+}
+
+#[tokio::test]
+async fn each_user_reaches_a_server_with_the_values_they_entered() {
+    let (engine, mo, _mock) = setup().await;
+    let zed = common::user_in(engine.store(), "zed@example.com", "Zed").await;
+
+    // Nothing entered: the server is unavailable to them, and they are told where to go.
+    let answer = env_of(&engine, &mo, "TOKEN").await;
+    assert_eq!(answer.state, MessageState::Complete);
+    assert!(answer.tools.is_empty());
+    assert_eq!(
+        answer.error.as_deref(),
+        Some(
+            "The MCP server \"personal\" needs your Personal token first: enter it in Settings → MCP servers."
+        )
+    );
+    let forms = engine.mcp_var_forms(&mo).await.unwrap();
+    assert_eq!(forms.len(), 1);
+    assert_eq!(forms[0].server, "personal");
+    assert_eq!(forms[0].vars[0].title, "Personal token");
+    assert_eq!(
+        forms[0].vars[0].description.as_deref(),
+        Some("From your account page")
+    );
+    assert!(!forms[0].vars[0].set);
+
+    let values = |v: &str| [("TOKEN".to_string(), v.to_string())].into();
+    engine
+        .set_mcp_vars(&mo, "personal", values(" alpha "))
+        .await
+        .unwrap();
+    engine
+        .set_mcp_vars(&zed, "personal", values("beta"))
+        .await
+        .unwrap();
+    assert!(engine.mcp_var_forms(&mo).await.unwrap()[0].vars[0].set);
+    // Sealed at rest.
+    let stored = engine
+        .store()
+        .mcp_vars(&mo, "personal")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!stored.contains("alpha"), "{stored}");
+
+    // Each user's calls see their own value and identity.
+    for (user, token, email) in [
+        (&mo, "alpha", "mo@example.com"),
+        (&zed, "beta", "zed@example.com"),
+    ] {
+        let answer = env_of(&engine, user, "TOKEN").await;
+        assert_eq!(answer.tools[0].output.as_deref(), Some(token), "{answer:?}");
+        let answer = env_of(&engine, user, "WHO").await;
+        assert_eq!(answer.tools[0].output.as_deref(), Some(email));
+    }
+    // An empty value keeps what was entered; a new one replaces it (and the
+    // connection is made again with it).
+    engine
+        .set_mcp_vars(&mo, "personal", values(""))
+        .await
+        .unwrap();
+    assert_eq!(
+        env_of(&engine, &mo, "TOKEN").await.tools[0]
+            .output
+            .as_deref(),
+        Some("alpha")
+    );
+    engine
+        .set_mcp_vars(&mo, "personal", values("gamma"))
+        .await
+        .unwrap();
+    assert_eq!(
+        env_of(&engine, &mo, "TOKEN").await.tools[0]
+            .output
+            .as_deref(),
+        Some("gamma")
+    );
+
+    // Only what the server asks for, and only servers that ask.
+    let unknown = [("OTHER".to_string(), "x".to_string())].into();
+    assert!(matches!(
+        engine.set_mcp_vars(&mo, "personal", unknown).await,
+        Err(chorus_engine::EngineError::Invalid(m)) if m == "The MCP server \"personal\" does not ask for \"OTHER\"."
+    ));
+    assert!(matches!(
+        engine.set_mcp_vars(&mo, "toolbox", values("x")).await,
+        Err(chorus_engine::EngineError::NotFound)
+    ));
+
+    // Cleared: unavailable again, for them only.
+    engine.clear_mcp_vars(&mo, "personal").await.unwrap();
+    assert!(!engine.mcp_var_forms(&mo).await.unwrap()[0].vars[0].set);
+    assert!(
+        env_of(&engine, &mo, "TOKEN")
+            .await
+            .error
+            .unwrap()
+            .contains("needs your Personal token")
+    );
+    assert_eq!(
+        env_of(&engine, &zed, "TOKEN").await.tools[0]
+            .output
+            .as_deref(),
+        Some("beta")
+    );
 }

@@ -8,6 +8,7 @@ pub mod code_block;
 pub mod code_files;
 pub mod groups;
 pub mod layout;
+pub mod mcp_vars;
 pub mod message;
 pub mod settings;
 pub mod thread;

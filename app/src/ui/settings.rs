@@ -1,5 +1,6 @@
-//! Settings: the user's own provider keys and their keys for the
-//! OpenAI-compatible API.
+//! Settings: the user's own provider keys, their keys for the
+//! OpenAI-compatible API, two-factor sign-in, their values for MCP servers,
+//! and (administrators) groups.
 
 use crate::api::{
     BeginTwoFactor, ConfirmTwoFactor, CreateApiKey, DeleteProviderKey, DisableTwoFactor,
@@ -26,6 +27,7 @@ pub fn SettingsPage() -> impl IntoView {
                 <ProviderKeys/>
                 <ApiKeys/>
                 <TwoFactor/>
+                <crate::ui::mcp_vars::McpVars/>
                 <crate::ui::groups::Groups/>
             </div>
         </div>

@@ -13,7 +13,9 @@ mod schema;
 mod validate;
 
 pub use error::{ConfigError, ConfigErrors};
-pub use mcp::{McpServer, McpTransport, ServerInstructions};
+pub use mcp::{
+    McpServer, McpTransport, ServerInstructions, USER_PLACEHOLDERS, UserVar, placeholders,
+};
 pub use schema::*;
 
 use std::path::{Path, PathBuf};

@@ -17,7 +17,7 @@ pub enum McpTransport {
     Sse,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct McpServer {
     /// Inferred when left out: `stdio` with a `command`, `streamable-http`
@@ -49,7 +49,29 @@ pub struct McpServer {
     pub title: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
+    /// Values each user enters in their settings (their own token for the
+    /// server), used as `{{NAME}}` in `args`, `env`, `url` and `headers`.
+    #[serde(default)]
+    pub custom_user_vars: BTreeMap<String, UserVar>,
 }
+
+/// One value a user provides for a server.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct UserVar {
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// Placeholders filled with the acting user's id and email (LibreChat's names
+/// and Chorus' own).
+pub const USER_PLACEHOLDERS: [&str; 4] = [
+    "LIBRECHAT_USER_ID",
+    "LIBRECHAT_USER_EMAIL",
+    "CHORUS_USER_ID",
+    "CHORUS_USER_EMAIL",
+];
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(untagged)]
@@ -73,6 +95,26 @@ impl McpServer {
         })
     }
 
+    /// Every text a `{{NAME}}` placeholder may appear in.
+    pub fn templated(&self) -> impl Iterator<Item = &str> {
+        self.args
+            .iter()
+            .chain(self.env.values())
+            .chain(self.url.iter())
+            .chain(self.headers.values())
+            .map(String::as_str)
+    }
+
+    /// Whether each user gets a connection of their own (their values, or
+    /// their identity, go into how it is reached).
+    pub fn is_per_user(&self) -> bool {
+        !self.custom_user_vars.is_empty()
+            || self
+                .templated()
+                .flat_map(placeholders)
+                .any(|p| USER_PLACEHOLDERS.contains(&p))
+    }
+
     pub fn call_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_millis(self.timeout.unwrap_or(DEFAULT_CALL_TIMEOUT_MS))
     }
@@ -80,6 +122,14 @@ impl McpServer {
     pub fn init_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_millis(self.init_timeout.unwrap_or(DEFAULT_INIT_TIMEOUT_MS))
     }
+}
+
+/// The names of the `{{NAME}}` placeholders in `text`.
+pub fn placeholders(text: &str) -> impl Iterator<Item = &str> {
+    text.split("{{").skip(1).filter_map(|rest| {
+        let (name, _) = rest.split_once("}}")?;
+        (!name.is_empty()).then_some(name)
+    })
 }
 
 /// Problems serde cannot see, as (key path, expected).
@@ -127,6 +177,25 @@ pub(crate) fn validate(servers: &BTreeMap<String, McpServer>, errors: &mut Vec<(
                 }
                 _ => {}
             },
+        }
+        for var in server.custom_user_vars.keys() {
+            if var.is_empty() || !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                err(
+                    &format!("customUserVars.{var}"),
+                    "expected a name of letters, digits and '_' (it is used as {{NAME}})",
+                );
+            }
+        }
+        for p in server.templated().flat_map(placeholders) {
+            if !server.custom_user_vars.contains_key(p) && !USER_PLACEHOLDERS.contains(&p) {
+                err(
+                    "",
+                    &format!(
+                        "uses {{{{{p}}}}}, which `customUserVars` does not declare (expected one of its names, or {})",
+                        USER_PLACEHOLDERS.join(", ")
+                    ),
+                );
+            }
         }
         if server.timeout == Some(0) {
             err("timeout", "expected milliseconds greater than 0");

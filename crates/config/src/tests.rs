@@ -367,3 +367,27 @@ fn an_mcp_server_without_command_or_url_names_the_entry() {
         "{msg}"
     );
 }
+
+#[test]
+fn per_user_mcp_values_are_declared_before_they_are_used() {
+    let loaded = load(
+        "mcpServers:\n  github:\n    url: https://mcp.example.com/mcp\n    headers: {Authorization: \"Bearer {{GITHUB_TOKEN}}\", X-User: \"{{LIBRECHAT_USER_EMAIL}}\"}\n    customUserVars:\n      GITHUB_TOKEN: {title: GitHub token, description: A fine-grained token}\n  whoami:\n    command: who\n    args: [\"{{CHORUS_USER_ID}}\"]\n  shared:\n    command: npx\n",
+    )
+    .unwrap();
+    let servers = &loaded.config.mcp_servers;
+    let var = &servers["github"].custom_user_vars["GITHUB_TOKEN"];
+    assert_eq!(var.title.as_deref(), Some("GitHub token"));
+    assert!(servers["github"].is_per_user());
+    // The user's identity alone makes a connection per user too.
+    assert!(servers["whoami"].is_per_user());
+    assert!(!servers["shared"].is_per_user());
+
+    assert_eq!(
+        only_error("mcpServers:\n  gh:\n    url: https://x/mcp\n    headers: {Authorization: \"Bearer {{TOKEN}}\"}\n"),
+        "config/chorus.yaml: mcpServers.gh: uses {{TOKEN}}, which `customUserVars` does not declare (expected one of its names, or LIBRECHAT_USER_ID, LIBRECHAT_USER_EMAIL, CHORUS_USER_ID, CHORUS_USER_EMAIL)"
+    );
+    assert_eq!(
+        only_error("mcpServers:\n  gh:\n    url: https://x/mcp\n    customUserVars:\n      \"MY TOKEN\": {title: T}\n"),
+        "config/chorus.yaml: mcpServers.gh.customUserVars.MY TOKEN: expected a name of letters, digits and '_' (it is used as {{NAME}})"
+    );
+}

@@ -165,7 +165,8 @@ impl Provider for AgentProvider {
         let base = self.base.clone();
         let tools = self.tools.clone();
         tokio::spawn(async move {
-            let (defs, problems) = engine.tools().definitions(&tools).await;
+            let ctx = engine.tool_context(&user, &tools).await;
+            let (defs, problems) = engine.tools().definitions(&tools, &ctx).await;
             if !problems.is_empty() {
                 tracing::warn!(problems = %problems.join(" "), "an agent's tools are partly unavailable");
             }
@@ -175,6 +176,7 @@ impl Provider for AgentProvider {
             run_loop::run(
                 &engine,
                 &user,
+                &ctx,
                 &Workspace::Fresh,
                 &*base,
                 &mut request,

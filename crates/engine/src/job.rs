@@ -91,7 +91,8 @@ async fn run(
     };
     // A tool that cannot be offered (its MCP server is down) is left out; the
     // answer goes on and says so at the end.
-    let (defs, tool_problems) = engine.tools().definitions(&spec.tools).await;
+    let tool_ctx = engine.tool_context(&spec.user, &spec.tools).await;
+    let (defs, tool_problems) = engine.tools().definitions(&spec.tools, &tool_ctx).await;
     let tool_specs: Vec<_> = defs.into_iter().map(run_loop::tool_spec).collect();
     let title_task = spec.title_model.clone().map(|model| {
         let first = spec.context.last().map(|m| m.text()).unwrap_or_default();
@@ -116,6 +117,7 @@ async fn run(
     run_loop::run(
         engine,
         &spec.user,
+        &tool_ctx,
         &workspace,
         &*provider,
         &mut request,

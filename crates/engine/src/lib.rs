@@ -10,6 +10,7 @@ mod code;
 pub mod groups;
 mod job;
 mod keys;
+mod mcp_vars;
 mod run_loop;
 mod title;
 

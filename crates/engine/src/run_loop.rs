@@ -94,10 +94,12 @@ pub(crate) fn tool_spec(def: ToolDef) -> ToolSpec {
 }
 
 /// Runs the answer to its end. `request` holds the tools offered and, after
-/// the loop, every turn the model was sent.
+/// the loop, every turn the model was sent; `ctx` is who the tools run for.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn run<S: Sink>(
     engine: &Engine,
     user: &UserId,
+    ctx: &ToolContext,
     workspace: &Workspace,
     provider: &dyn Provider,
     request: &mut ChatRequest,
@@ -135,7 +137,7 @@ pub(crate) async fn run<S: Sink>(
         let outputs = tokio::select! {
             biased;
             _ = sink.cancelled() => None,
-            outputs = run_calls(engine, user, workspace, &calls) => Some(outputs),
+            outputs = run_calls(engine, user, ctx, workspace, &calls) => Some(outputs),
         };
         let Some((session, outputs)) = outputs else {
             mark_unfinished(&mut out.tools);
@@ -273,6 +275,7 @@ async fn turn<S: Sink>(
 async fn run_calls(
     engine: &Engine,
     user: &UserId,
+    ctx: &ToolContext,
     workspace: &Workspace,
     calls: &[ToolCall],
 ) -> (String, Vec<ToolOutput>) {
@@ -289,8 +292,8 @@ async fn run_calls(
     };
     let tools = engine.tools();
     let ctx = ToolContext {
-        user: user.0.clone(),
         session: session.clone(),
+        ..ctx.clone()
     };
     let runs = calls
         .iter()

@@ -10,6 +10,7 @@ mod api_keys;
 mod conversations;
 mod error;
 mod login_failures;
+mod mcp_vars;
 mod messages;
 mod migrations;
 mod sessions;

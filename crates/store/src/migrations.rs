@@ -213,6 +213,19 @@ const MIGRATIONS: &[(i64, &str)] = &[
     DEFINE FIELD avatar ON agent TYPE option<string>;
     "#,
     ),
+    (
+        12,
+        r#"
+    -- What a user entered for an MCP server's `customUserVars` (one sealed
+    -- JSON object per user and server; see mcp_vars.rs).
+    DEFINE TABLE user_mcp_vars SCHEMAFULL;
+    DEFINE FIELD owner ON user_mcp_vars TYPE record<user>;
+    DEFINE FIELD server ON user_mcp_vars TYPE string;
+    DEFINE FIELD sealed ON user_mcp_vars TYPE string;
+    DEFINE FIELD updated_at ON user_mcp_vars TYPE int;
+    DEFINE INDEX user_mcp_vars_owner ON user_mcp_vars FIELDS owner;
+    "#,
+    ),
 ];
 
 pub async fn apply(db: &Surreal<Any>) -> Result<()> {

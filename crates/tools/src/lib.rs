@@ -8,6 +8,7 @@ pub mod mcp;
 
 use chorus_sandbox::{FileEntry, Sandbox};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub use chorus_types::ToolOption;
@@ -23,12 +24,16 @@ pub struct ToolDef {
     pub parameters: Value,
 }
 
-/// Who calls, and where: the acting user and the sandbox session of the
-/// conversation (its `/mnt/data`).
-#[derive(Clone, Debug)]
+/// Who calls, and where: the acting user, the sandbox session of the
+/// conversation (its `/mnt/data`), and what the user entered for MCP servers
+/// that ask for their own values (`customUserVars`).
+#[derive(Clone, Debug, Default)]
 pub struct ToolContext {
     pub user: String,
+    pub email: String,
     pub session: Option<String>,
+    /// Server name → variable name → value.
+    pub mcp_vars: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// What a call returned.
@@ -115,12 +120,16 @@ impl Tools {
     /// The definitions of the named tools for the model, and why any could
     /// not be offered (an MCP server that is down: the answer goes on without
     /// its tools).
-    pub async fn definitions(&self, names: &[String]) -> (Vec<ToolDef>, Vec<String>) {
+    pub async fn definitions(
+        &self,
+        names: &[String],
+        ctx: &ToolContext,
+    ) -> (Vec<ToolDef>, Vec<String>) {
         let mut defs = Vec::new();
         let mut problems = Vec::new();
         for name in names {
             match name.strip_prefix(MCP_PREFIX) {
-                Some(server) => match self.mcp.definitions(server).await {
+                Some(server) => match self.mcp.definitions_as(server, ctx).await {
                     Ok(tools) => defs.extend(tools),
                     Err(e) => problems.push(e),
                 },
@@ -142,7 +151,7 @@ impl Tools {
     pub async fn call(&self, ctx: &ToolContext, name: &str, arguments: &str) -> ToolOutput {
         match (name, &self.sandbox) {
             (EXECUTE_CODE, Some(sandbox)) => code::call(sandbox, ctx, arguments).await,
-            _ if name.contains(mcp::DELIMITER) => self.mcp.call(name, arguments).await,
+            _ if name.contains(mcp::DELIMITER) => self.mcp.call_as(name, arguments, ctx).await,
             _ => ToolOutput::error(format!(
                 "There is no tool named {name:?} here; use only the tools you were given."
             )),

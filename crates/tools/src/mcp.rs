@@ -6,7 +6,7 @@
 //! tools are unavailable with the reason. One server's trouble never reaches
 //! the others, or the app.
 
-use crate::{ToolDef, ToolOutput};
+use crate::{ToolContext, ToolDef, ToolOutput};
 use chorus_config::{McpServer, McpTransport, ServerInstructions};
 use rmcp::model::{CallToolRequestParams, Tool};
 use rmcp::service::{RunningService, ServiceError};
@@ -28,7 +28,15 @@ type Client = RunningService<RoleClient, ()>;
 /// Every configured MCP server.
 #[derive(Default)]
 pub struct Mcp {
-    servers: BTreeMap<String, Arc<Server>>,
+    servers: BTreeMap<String, Entry>,
+}
+
+/// A configured server: one connection shared by everyone, or (a server
+/// reached with each user's own values or identity) one per user.
+struct Entry {
+    config: McpServer,
+    shared: Option<Arc<Server>>,
+    per_user: Mutex<HashMap<String, Arc<Server>>>,
 }
 
 /// A server as the tool picker shows it.
@@ -44,25 +52,29 @@ impl Mcp {
         let servers = config
             .iter()
             .map(|(name, config)| {
-                let server = Server {
-                    name: name.clone(),
+                let entry = Entry {
                     config: config.clone(),
-                    state: tokio::sync::Mutex::new(State::default()),
-                    stderr: Arc::default(),
+                    shared: (!config.is_per_user()).then(|| Server::new(name, config.clone())),
+                    per_user: Mutex::default(),
                 };
-                (name.clone(), Arc::new(server))
+                (name.clone(), entry)
             })
             .collect();
         Mcp { servers }
     }
 
+    /// A server's configuration (what its users are asked for).
+    pub fn config(&self, server: &str) -> Option<&McpServer> {
+        self.servers.get(server).map(|e| &e.config)
+    }
+
     pub fn servers(&self) -> Vec<McpServerInfo> {
         self.servers
-            .values()
-            .map(|s| McpServerInfo {
-                name: s.name.clone(),
-                title: s.config.title.clone().unwrap_or_else(|| s.name.clone()),
-                description: s.config.description.clone(),
+            .iter()
+            .map(|(name, e)| McpServerInfo {
+                name: name.clone(),
+                title: e.config.title.clone().unwrap_or_else(|| name.clone()),
+                description: e.config.description.clone(),
             })
             .collect()
     }
@@ -71,9 +83,24 @@ impl Mcp {
         self.servers.contains_key(server)
     }
 
-    /// The tools of `server` as the model sees them, connecting first if needed.
+    /// The tools of a server shared by everyone (see [`Mcp::definitions_as`]).
     pub async fn definitions(&self, server: &str) -> Result<Vec<ToolDef>, String> {
-        let s = self.server(server)?;
+        self.definitions_as(server, &ToolContext::default()).await
+    }
+
+    /// Runs a tool of a server shared by everyone (see [`Mcp::call_as`]).
+    pub async fn call(&self, model_tool: &str, arguments: &str) -> ToolOutput {
+        self.call_as(model_tool, arguments, &ToolContext::default())
+            .await
+    }
+
+    /// The tools of `server` as the model sees them, connecting first if needed.
+    pub async fn definitions_as(
+        &self,
+        server: &str,
+        ctx: &ToolContext,
+    ) -> Result<Vec<ToolDef>, String> {
+        let s = self.server(server, ctx)?;
         let (tools, instructions) = s.tools().await?;
         Ok(tools
             .iter()
@@ -86,11 +113,16 @@ impl Mcp {
     }
 
     /// Runs a tool by the name the model used (`<tool>_mcp_<server>`).
-    pub async fn call(&self, model_tool: &str, arguments: &str) -> ToolOutput {
+    pub async fn call_as(
+        &self,
+        model_tool: &str,
+        arguments: &str,
+        ctx: &ToolContext,
+    ) -> ToolOutput {
         let Some((tool, server)) = model_tool.rsplit_once(DELIMITER) else {
             return ToolOutput::error(format!("There is no tool named {model_tool:?}."));
         };
-        let s = match self.server(server) {
+        let s = match self.server(server, ctx) {
             Ok(s) => s,
             Err(e) => return ToolOutput::error(e),
         };
@@ -109,11 +141,73 @@ impl Mcp {
         s.call(tool, arguments).await
     }
 
-    fn server(&self, name: &str) -> Result<&Arc<Server>, String> {
-        self.servers
+    /// The connection `ctx`'s user goes through: the shared one, or their
+    /// own, made again when their values changed.
+    fn server(&self, name: &str, ctx: &ToolContext) -> Result<Arc<Server>, String> {
+        let entry = self
+            .servers
             .get(name)
-            .ok_or_else(|| format!("There is no MCP server named {name:?} on this server."))
+            .ok_or_else(|| format!("There is no MCP server named {name:?} on this server."))?;
+        if let Some(shared) = &entry.shared {
+            return Ok(shared.clone());
+        }
+        let config = for_user(name, &entry.config, ctx)?;
+        let mut per_user = entry.per_user.lock().unwrap();
+        match per_user.get(&ctx.user) {
+            Some(s) if s.config == config => Ok(s.clone()),
+            _ => {
+                let s = Server::new(name, config);
+                per_user.insert(ctx.user.clone(), s.clone());
+                Ok(s)
+            }
+        }
     }
+}
+
+/// The server's config with `{{NAME}}` filled in for `ctx`'s user: their
+/// entered values and their identity. A value they have not entered makes
+/// the server unavailable to them, saying where to enter it.
+fn for_user(name: &str, config: &McpServer, ctx: &ToolContext) -> Result<McpServer, String> {
+    let entered = ctx.mcp_vars.get(name);
+    let missing: Vec<String> = config
+        .custom_user_vars
+        .iter()
+        .filter(|(var, _)| {
+            entered
+                .and_then(|v| v.get(*var))
+                .is_none_or(|v| v.is_empty())
+        })
+        .map(|(var, about)| about.title.clone().unwrap_or_else(|| var.clone()))
+        .collect();
+    if !missing.is_empty() {
+        let title = config.title.as_deref().unwrap_or(name);
+        return Err(format!(
+            "The MCP server {title:?} needs your {} first: enter it in Settings → MCP servers.",
+            missing.join(", ")
+        ));
+    }
+    let fill = |text: &String| -> String {
+        let mut out = text.clone();
+        for p in chorus_config::placeholders(text) {
+            let value = match p {
+                "LIBRECHAT_USER_ID" | "CHORUS_USER_ID" => ctx.user.clone(),
+                "LIBRECHAT_USER_EMAIL" | "CHORUS_USER_EMAIL" => ctx.email.clone(),
+                var => entered
+                    .and_then(|v| v.get(var))
+                    .cloned()
+                    .unwrap_or_default(),
+            };
+            out = out.replace(&format!("{{{{{p}}}}}"), &value);
+        }
+        out
+    };
+    let mut config = config.clone();
+    config.args = config.args.iter().map(fill).collect();
+    config.url = config.url.as_ref().map(fill);
+    for v in config.env.values_mut().chain(config.headers.values_mut()) {
+        *v = fill(v);
+    }
+    Ok(config)
 }
 
 /// What the model is told about a tool: its description, and the server's
@@ -169,6 +263,15 @@ struct State {
 }
 
 impl Server {
+    fn new(name: &str, config: McpServer) -> Arc<Self> {
+        Arc::new(Server {
+            name: name.to_string(),
+            config,
+            state: tokio::sync::Mutex::new(State::default()),
+            stderr: Arc::default(),
+        })
+    }
+
     /// The connected client, connecting when there is none (and the pause
     /// after failures is over).
     async fn client(&self) -> Result<Arc<Client>, String> {

@@ -263,16 +263,16 @@ async fn a_server_that_cannot_start_is_unavailable_with_its_reason_and_the_other
     // Through the registry: the working server's tools are offered, the
     // broken one is reported.
     let tools = Tools::new(None, mcp.clone());
+    let ctx = ToolContext {
+        user: "u".into(),
+        ..Default::default()
+    };
     let (defs, problems) = tools
-        .definitions(&["mcp:toolbox".into(), "mcp:broken".into()])
+        .definitions(&["mcp:toolbox".into(), "mcp:broken".into()], &ctx)
         .await;
     assert!(defs.iter().any(|d| d.name == "add_mcp_toolbox"));
     assert_eq!(problems.len(), 1);
     assert!(problems[0].contains("\"broken\""), "{problems:?}");
-    let ctx = ToolContext {
-        user: "u".into(),
-        session: None,
-    };
     let out = tools
         .call(&ctx, "add_mcp_toolbox", r#"{"a": 5, "b": 5}"#)
         .await;

@@ -167,6 +167,24 @@ pub struct ToolOption {
     pub description: Option<String>,
 }
 
+/// An MCP server that asks each user for values (their own token), as the
+/// settings page shows it: what is asked, and whether it is entered (the
+/// values themselves never leave the server).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct McpVarsView {
+    pub server: String,
+    pub title: String,
+    pub vars: Vec<McpVarView>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct McpVarView {
+    pub name: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub set: bool,
+}
+
 /// One tool call the model made while writing an answer, and what came back.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ToolStep {
