@@ -251,6 +251,8 @@ struct Server {
     /// The last lines the server wrote to stderr (stdio servers), which often
     /// say why it failed.
     stderr: Arc<Mutex<Vec<String>>>,
+    /// The task reading them, so a failure can wait for the last words.
+    stderr_reader: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 #[derive(Default)]
@@ -269,6 +271,7 @@ impl Server {
             config,
             state: tokio::sync::Mutex::new(State::default()),
             stderr: Arc::default(),
+            stderr_reader: Mutex::default(),
         })
     }
 
@@ -280,6 +283,7 @@ impl Server {
             if !client.is_closed() {
                 return Ok(client.clone());
             }
+            self.settle_stderr().await;
             let reason = format!("it stopped{}", self.stderr_tail());
             self.failed(&mut state, reason);
         }
@@ -303,6 +307,7 @@ impl Server {
                 Ok(client)
             }
             Ok(Err(reason)) => {
+                self.settle_stderr().await;
                 let reason = format!("{reason}{}", self.stderr_tail());
                 self.failed(&mut state, reason.clone());
                 Err(format!(
@@ -392,7 +397,7 @@ impl Server {
         use tokio::io::AsyncBufReadExt;
         let (name, lines) = (self.name.clone(), self.stderr.clone());
         lines.lock().unwrap().clear();
-        tokio::spawn(async move {
+        let reader = tokio::spawn(async move {
             let mut reader = tokio::io::BufReader::new(stderr).lines();
             while let Ok(Some(line)) = reader.next_line().await {
                 tracing::debug!(server = %name, "{line}");
@@ -403,6 +408,16 @@ impl Server {
                 lines.push(line);
             }
         });
+        *self.stderr_reader.lock().unwrap() = Some(reader);
+    }
+
+    /// Waits (briefly) for the reader to take in what a server that just
+    /// failed wrote before it exited.
+    async fn settle_stderr(&self) {
+        let reader = self.stderr_reader.lock().unwrap().take();
+        if let Some(reader) = reader {
+            let _ = tokio::time::timeout(Duration::from_millis(500), reader).await;
+        }
     }
 
     fn stderr_tail(&self) -> String {
@@ -490,6 +505,7 @@ impl Server {
                     );
                 drop(client);
                 if closed {
+                    self.settle_stderr().await;
                     let mut state = self.state.lock().await;
                     let reason = format!("it stopped during a call{}", self.stderr_tail());
                     self.failed(&mut state, reason.clone());
