@@ -95,6 +95,14 @@ mcpServers:
     description: "Adds numbers (a small MCP server written with the Python SDK)"
     command: "${join(process.env.HOME, '.cache/chorus/pyenv/bin/python')}"
     args: ["${join(here, '..', 'crates/tools/tests/servers/toolbox.py')}"]
+  personal:
+    title: "Personal"
+    description: "Acts with your own token"
+    command: "${join(process.env.HOME, '.cache/chorus/pyenv/bin/python')}"
+    args: ["${join(here, '..', 'crates/tools/tests/servers/toolbox.py')}"]
+    env: {TOKEN: "{{TOKEN}}"}
+    customUserVars:
+      TOKEN: {title: "Personal token", description: "Made on your account page"}
 `
 );
 

@@ -688,6 +688,47 @@ test('MCP: turn on an MCP server\'s tools, the model calls one, the call and its
   await context.close();
 });
 
+test('MCP: a server that acts with my own token: enter it in Settings, then its tool runs with it', async () => {
+  const { context, page } = await newPage(DESKTOP);
+  await register(page, { name: 'Hedy', email: 'hedy.mcp@example.com', password: 'frequency hopping' });
+  await hydrated(page);
+  // Without the token the tool is unavailable, and the answer says where to enter it.
+  await page.getByTestId('tool-mcp:personal').click();
+  await startChat(page, '[[call:env_mcp_personal {"name": "TOKEN"}]]');
+  const first = assistant(page);
+  await waitFor(async () => (await first.getAttribute('data-state')) === 'complete', 'the answer without the tool');
+  await first.getByText('needs your Personal token first: enter it in Settings → MCP servers.', { exact: false }).waitFor();
+
+  await page.goto(base + '/settings');
+  await hydrated(page);
+  const form = page.getByTestId('mcp-vars-form').filter({ hasText: 'Personal' });
+  assert.equal(await form.getByTestId('mcp-vars-state').innerText(), 'Needs your values');
+  await form.getByLabel('Personal token').fill('tok-hedy-42');
+  await form.getByRole('button', { name: 'Save' }).click();
+  await form.getByTestId('mcp-vars-state').filter({ hasText: 'Ready' }).waitFor();
+  // Never shown again: the field is empty and says it is entered.
+  assert.equal(await form.getByLabel('Personal token').inputValue(), '');
+  assert.equal(await form.getByLabel('Personal token').getAttribute('placeholder'), 'Entered (type to replace)');
+
+  await page.goto(base + '/');
+  await hydrated(page);
+  await page.getByTestId('tool-mcp:personal').click();
+  await startChat(page, '[[call:env_mcp_personal {"name": "TOKEN"}]]');
+  const answer = assistant(page);
+  await waitFor(async () => (await answer.getAttribute('data-state')) === 'complete', 'the answer after the call', 30000);
+  const step = answer.getByTestId('tool-step');
+  await step.locator('summary').click();
+  assert.equal(await step.getByTestId('tool-output').innerText(), 'tok-hedy-42');
+
+  // Cleared: unavailable again.
+  await page.goto(base + '/settings');
+  await hydrated(page);
+  await form.getByRole('button', { name: 'Clear' }).click();
+  await form.getByTestId('mcp-vars-state').filter({ hasText: 'Needs your values' }).waitFor();
+  assert.deepEqual(page.errors, []);
+  await context.close();
+});
+
 test('agents: build one, save versions and restore, share it, and chat with it from the marketplace', async () => {
   const bob = await newPage(DESKTOP);
   await register(bob.page, { name: 'Bob', email: 'bob.agents@example.com', password: 'builder of things' });
@@ -783,15 +824,42 @@ test('agents: an agent with an MCP tool shared with a group is used by a member;
   await form.getByLabel('Name').fill('Calculator');
   await form.getByLabel('Description').fill('Adds numbers with a tool');
   await form.getByLabel('Toolbox').check();
+  await form.getByLabel('Temperature').fill('0.3');
+  await form.getByLabel('Longest answer (tokens)').fill('500');
+  // A picture: a 1x1 PNG.
+  const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==', 'base64');
+  await form.locator('input[type=file][name=avatar]').setInputFiles({ name: 'calc.png', mimeType: 'image/png', buffer: png });
+  await waitFor(async () => ((await form.getByTestId('agent-avatar').getAttribute('src')) || '').startsWith('data:image/png;base64,'), 'the picture preview');
   await form.getByRole('button', { name: 'Create' }).click();
   await page.getByTestId('agent-heading').filter({ hasText: 'Calculator (version 1)' }).waitFor();
+  // Kept: the saved agent shows them again.
+  await page.reload();
+  await hydrated(page);
+  // Opened directly (server-rendered, then hydrated), the form holds the saved values.
+  assert.equal(await page.getByTestId('agent-form').getByLabel('Name').inputValue(), 'Calculator');
+  assert.equal(await page.getByTestId('agent-form').getByLabel('Temperature').inputValue(), '0.3');
+  assert.equal(await page.getByTestId('agent-form').getByLabel('Longest answer (tokens)').inputValue(), '500');
+  assert.match(await page.getByTestId('agent-form').getByTestId('agent-avatar').getAttribute('src'), /^data:image\/png;base64,/);
   await hydrated(page);
   await page.getByLabel('Share with (email or group name)').fill('research');
   await page.getByRole('button', { name: 'Share', exact: true }).click();
   await page.getByTestId('agent-grant').filter({ hasText: 'research' }).filter({ hasText: 'group' }).waitFor();
 
-  // The member finds it in the marketplace and chats; the model calls the tool.
+  // The administrator promotes it: it is marked for everyone who sees it.
+  await page.goto(own.base + '/agents');
+  await hydrated(page);
+  const adminCard = page.getByTestId('agent-card').filter({ hasText: 'Calculator' });
+  await adminCard.getByRole('button', { name: 'Promote' }).click();
+  await adminCard.getByText('Promoted', { exact: true }).waitFor();
+  await adminCard.getByRole('button', { name: 'Unpromote' }).waitFor();
+
+  // The member finds it in the marketplace (promoted, with its picture) and
+  // chats; the model calls the tool.
   await member.page.goto(own.base + '/agents');
+  const memberCard = member.page.getByTestId('agent-card').filter({ hasText: 'Calculator' });
+  await memberCard.getByText('Promoted', { exact: true }).waitFor();
+  assert.match(await memberCard.getByTestId('agent-avatar').getAttribute('src'), /^data:image\/png;base64,/);
+  assert.equal(await memberCard.getByRole('button', { name: 'Promote' }).count(), 0);
   await member.page.getByTestId('agent-card').filter({ hasText: 'Calculator' }).getByRole('link', { name: 'Chat' }).click();
   await member.page.waitForURL(/\?agent=/);
   await hydrated(member.page);

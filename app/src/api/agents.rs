@@ -7,6 +7,7 @@ use super::ssr;
 #[cfg(feature = "ssr")]
 use chorus_types::agent::AgentRole;
 use chorus_types::agent::{AgentGrantView, AgentSpec, AgentVersionView, AgentView, GroupView};
+use chorus_types::{EndpointView, ToolOption};
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 
@@ -31,6 +32,31 @@ pub async fn list_agents() -> Result<Vec<AgentView>, ApiError> {
         .agents(&user.id)
         .await
         .map_err(missing("agent"))
+}
+
+/// What the builder shows: the agent (none for a new one), the endpoints
+/// and the tools to choose from. One call, so the page's render asks the
+/// request for the user once (later calls in one render lost the request).
+#[server(prefix = "/api", endpoint = "agents/builder")]
+pub async fn agent_builder(
+    id: Option<String>,
+) -> Result<(Option<AgentView>, Vec<EndpointView>, Vec<ToolOption>), ApiError> {
+    let user = ssr::user().await?;
+    let engine = &ssr::state()?.engine;
+    let agent = match id {
+        Some(id) => Some(
+            engine
+                .agent(&user.id, &id)
+                .await
+                .map_err(missing("agent"))?,
+        ),
+        None => None,
+    };
+    Ok((
+        agent,
+        engine.endpoints(&user.id).await?,
+        engine.tools().options(),
+    ))
 }
 
 #[server(prefix = "/api", endpoint = "agents/get")]

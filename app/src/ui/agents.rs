@@ -3,9 +3,8 @@
 //! `/agents/:id`: edit, versions, sharing, delete). No code: a form.
 
 use crate::api::{
-    agent_grants, agent_versions, available_tools, create_agent, delete_agent, get_agent,
-    list_agents, list_endpoints, promote_agent, restore_agent_version, set_agent_public,
-    share_agent, update_agent,
+    agent_builder, agent_grants, agent_versions, create_agent, delete_agent, list_agents,
+    promote_agent, restore_agent_version, set_agent_public, share_agent, update_agent,
 };
 use crate::ui::ErrorText;
 use crate::ui::layout::Drawer;
@@ -185,18 +184,10 @@ pub fn AgentEditorPage() -> impl IntoView {
     let version = RwSignal::new(0u32);
     let data = Resource::new(
         move || (id.get(), version.get()),
-        |(id, _)| async move {
-            let agent = match id {
-                Some(id) => Some(get_agent(id).await?),
-                None => None,
-            };
-            Ok::<_, crate::api::ApiError>((
-                agent,
-                list_endpoints().await?,
-                available_tools().await?,
-            ))
-        },
+        |(id, _)| agent_builder(id),
     );
+    let mounted = RwSignal::new(false);
+    Effect::new(move |_| mounted.set(true));
     view! {
         <PageHeader title="Agent builder".into()/>
         <div class="flex-1 overflow-y-auto">
@@ -206,8 +197,12 @@ pub fn AgentEditorPage() -> impl IntoView {
                         match data.await {
                             Ok((agent, endpoints, tools)) => view! {
                                 <AgentForm agent=agent.clone() endpoints tools version/>
-                                {agent.clone().filter(|a| a.role >= AgentRole::Editor).map(|a| view! { <Versions id=a.id.clone() version/> })}
-                                {agent.filter(|a| a.role == AgentRole::Owner).map(|a| view! { <Sharing agent=a/> })}
+                                // Loaded once the page is live: their lists did not
+                                // hydrate when rendered inside this one on the server.
+                                <Show when=move || mounted.get()>
+                                    {agent.clone().filter(|a| a.role >= AgentRole::Editor).map(|a| view! { <Versions id=a.id.clone() version/> })}
+                                    {agent.clone().filter(|a| a.role == AgentRole::Owner).map(|a| view! { <Sharing agent=a/> })}
+                                </Show>
                             }.into_any(),
                             Err(e) => view! { <p role="alert" class="error-text">{e.to_string()}</p> }.into_any(),
                         }
@@ -338,17 +333,17 @@ fn AgentForm(
                 })}
             </div>
             <label class="field">"Name"
-                <input class="input" name="name" required prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev))/>
+                <input class="input" name="name" required value=name.get_untracked() prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev))/>
             </label>
             <label class="field">"Description"
-                <input class="input" name="description" prop:value=move || description.get() on:input=move |ev| description.set(event_target_value(&ev))/>
+                <input class="input" name="description" value=description.get_untracked() prop:value=move || description.get() on:input=move |ev| description.set(event_target_value(&ev))/>
             </label>
             <label class="field">"Category"
-                <input class="input" name="category" placeholder="e.g. coding, writing, education" prop:value=move || category.get() on:input=move |ev| category.set(event_target_value(&ev))/>
+                <input class="input" name="category" placeholder="e.g. coding, writing, education" value=category.get_untracked() prop:value=move || category.get() on:input=move |ev| category.set(event_target_value(&ev))/>
             </label>
             <label class="field">"Instructions"
                 <textarea class="input min-h-32" name="instructions" placeholder="What the agent should do and how (its system prompt)"
-                    prop:value=move || instructions.get() on:input=move |ev| instructions.set(event_target_value(&ev))></textarea>
+                    prop:value=move || instructions.get() on:input=move |ev| instructions.set(event_target_value(&ev))>{instructions.get_untracked()}</textarea>
             </label>
             <div class="flex flex-wrap gap-3">
                 <label class="field">"Endpoint"
@@ -359,12 +354,12 @@ fn AgentForm(
                             endpoint.set(name);
                             model.set(default.unwrap_or_default());
                         }>
-                        {endpoints.with_value(|eps| eps.iter().map(|e| view! { <option value=e.name.clone()>{e.label.clone()}</option> }).collect_view())}
+                        {endpoints.with_value(|eps| eps.iter().map(|e| view! { <option value=e.name.clone() selected=e.name == endpoint.get_untracked()>{e.label.clone()}</option> }).collect_view())}
                     </select>
                 </label>
                 <label class="field">"Model"
                     <select class="select" name="model" prop:value=move || model.get() on:change=move |ev| model.set(event_target_value(&ev))>
-                        {move || models().into_iter().map(|m| view! { <option value=m.clone()>{m.clone()}</option> }).collect_view()}
+                        {move || models().into_iter().map(|m| view! { <option value=m.clone() selected=m == model.get_untracked()>{m.clone()}</option> }).collect_view()}
                     </select>
                 </label>
             </div>
@@ -393,16 +388,16 @@ fn AgentForm(
             <div class="flex flex-wrap gap-3">
                 <label class="field">"Temperature"
                     <input class="input w-32" name="temperature" inputmode="decimal" placeholder="model default"
-                        prop:value=move || temperature.get() on:input=move |ev| temperature.set(event_target_value(&ev))/>
+                        value=temperature.get_untracked() prop:value=move || temperature.get() on:input=move |ev| temperature.set(event_target_value(&ev))/>
                 </label>
                 <label class="field">"Longest answer (tokens)"
                     <input class="input w-40" name="max_tokens" inputmode="numeric" placeholder="model default"
-                        prop:value=move || max_tokens.get() on:input=move |ev| max_tokens.set(event_target_value(&ev))/>
+                        value=max_tokens.get_untracked() prop:value=move || max_tokens.get() on:input=move |ev| max_tokens.set(event_target_value(&ev))/>
                 </label>
             </div>
             <AvatarPicker name avatar error/>
             <label class="field">"Conversation starters (one per line)"
-                <textarea class="input min-h-20" name="starters" prop:value=move || starters.get() on:input=move |ev| starters.set(event_target_value(&ev))></textarea>
+                <textarea class="input min-h-20" name="starters" prop:value=move || starters.get() on:input=move |ev| starters.set(event_target_value(&ev))>{starters.get_untracked()}</textarea>
             </label>
             <div class="flex items-center gap-3">
                 <button type="submit" class="btn-primary" disabled=move || read_only || save.pending().get()>

@@ -383,11 +383,15 @@ fn per_user_mcp_values_are_declared_before_they_are_used() {
     assert!(!servers["shared"].is_per_user());
 
     assert_eq!(
-        only_error("mcpServers:\n  gh:\n    url: https://x/mcp\n    headers: {Authorization: \"Bearer {{TOKEN}}\"}\n"),
+        only_error(
+            "mcpServers:\n  gh:\n    url: https://x/mcp\n    headers: {Authorization: \"Bearer {{TOKEN}}\"}\n"
+        ),
         "config/chorus.yaml: mcpServers.gh: uses {{TOKEN}}, which `customUserVars` does not declare (expected one of its names, or LIBRECHAT_USER_ID, LIBRECHAT_USER_EMAIL, CHORUS_USER_ID, CHORUS_USER_EMAIL)"
     );
     assert_eq!(
-        only_error("mcpServers:\n  gh:\n    url: https://x/mcp\n    customUserVars:\n      \"MY TOKEN\": {title: T}\n"),
+        only_error(
+            "mcpServers:\n  gh:\n    url: https://x/mcp\n    customUserVars:\n      \"MY TOKEN\": {title: T}\n"
+        ),
         "config/chorus.yaml: mcpServers.gh.customUserVars.MY TOKEN: expected a name of letters, digits and '_' (it is used as {{NAME}})"
     );
 }
