@@ -760,6 +760,19 @@ test('agents: build one, save versions and restore, share it, and chat with it f
   // The list reloads after the restore.
   await waitFor(async () => (await page.getByTestId('agent-version').count()) === 3, 'three versions listed');
 
+  // A test chat beside the form runs the saved version.
+  await page.getByRole('button', { name: 'Test chat' }).click();
+  const frame = page.frameLocator('iframe[title="Test chat"]');
+  await frame.locator('body[data-hydrated]').waitFor({ state: 'attached' });
+  assert.equal(await frame.getByTestId('agent-badge').innerText(), 'Agent: Tutor');
+  await frame.getByLabel('Message').fill('Hello from the builder');
+  await frame.getByLabel('Message').press('Enter');
+  const tested = frame.locator('[data-testid=message][data-role=assistant]').last();
+  await waitFor(async () => (await tested.getAttribute('data-state')) === 'complete', 'the test chat\'s answer');
+  assert.match(await tested.locator('.prose-chat').innerText(), /You said: Hello from the builder/);
+  await page.getByRole('complementary', { name: 'Test chat' }).getByRole('button', { name: 'Close' }).click();
+  assert.equal(await page.locator('iframe[title="Test chat"]').count(), 0);
+
   // Shared with Bob to chat with.
   await page.getByLabel('Share with (email or group name)').fill('bob.agents@example.com');
   await page.getByRole('button', { name: 'Share', exact: true }).click();

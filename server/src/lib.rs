@@ -13,6 +13,7 @@ use app::api::ssr::AppState;
 use axum::Router;
 use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
+use axum::http::{HeaderValue, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::serve::ListenerExt;
@@ -27,6 +28,7 @@ use leptos::prelude::LeptosOptions;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
@@ -287,7 +289,21 @@ pub fn router(engine: Engine, config: &chorus_config::Config) -> Router {
         .fallback(assets::static_or_not_found)
         .layer(axum::middleware::from_fn(csrf::same_origin_writes))
         .layer(auth_layer)
+        .layer(no_framing_by_others())
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
         .with_state(state)
+}
+
+/// Pages may be framed only by Chorus itself (the agent builder's test
+/// chat), never by another site (clickjacking).
+fn no_framing_by_others() -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::if_not_present(
+        header::X_FRAME_OPTIONS,
+        HeaderValue::from_static("SAMEORIGIN"),
+    )
 }
 
 /// The config the gateway runs: local model paths made absolute under the data

@@ -371,3 +371,17 @@ async fn a_killed_server_loses_no_stored_message_and_says_what_happened() {
         )
     );
 }
+
+#[tokio::test]
+async fn pages_may_be_framed_only_by_chorus_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), NO_ENDPOINTS).await;
+    for path in ["/login", "/", "/healthz"] {
+        let resp = reqwest::get(format!("{}{path}", server.base))
+            .await
+            .unwrap();
+        let headers = resp.headers();
+        assert_eq!(headers["x-frame-options"], "SAMEORIGIN", "{path}");
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+    }
+}

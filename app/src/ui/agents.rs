@@ -188,15 +188,18 @@ pub fn AgentEditorPage() -> impl IntoView {
     );
     let mounted = RwSignal::new(false);
     Effect::new(move |_| mounted.set(true));
+    // The test chat beside the form (a chat with the saved version).
+    let testing = RwSignal::new(false);
     view! {
         <PageHeader title="Agent builder".into()/>
+        <div class="flex-1 flex min-h-0">
         <div class="flex-1 overflow-y-auto">
             <div class="mx-auto max-w-3xl px-4 py-6 space-y-10">
                 <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
                     {move || Suspend::new(async move {
                         match data.await {
                             Ok((agent, endpoints, tools)) => view! {
-                                <AgentForm agent=agent.clone() endpoints tools version/>
+                                <AgentForm agent=agent.clone() endpoints tools version testing/>
                                 // Loaded once the page is live: their lists did not
                                 // hydrate when rendered inside this one on the server.
                                 <Show when=move || mounted.get()>
@@ -210,6 +213,26 @@ pub fn AgentEditorPage() -> impl IntoView {
                 </Transition>
             </div>
         </div>
+        <Show when=move || testing.get() && id.get().is_some()>
+            <TestChat id=id.get().unwrap_or_default() version testing/>
+        </Show>
+        </div>
+    }
+}
+
+/// A chat with the agent beside its form: the chat page in a frame (phone
+/// width), opened again after each save so it always runs the saved version.
+#[component]
+fn TestChat(id: String, version: RwSignal<u32>, testing: RwSignal<bool>) -> impl IntoView {
+    let src = move || format!("/?agent={id}&v={}", version.get());
+    view! {
+        <aside class="w-full max-w-[420px] shrink-0 border-l border-zinc-200 dark:border-zinc-800 flex flex-col" aria-label="Test chat">
+            <div class="flex items-center justify-between px-3 h-10 border-b border-zinc-200 dark:border-zinc-800">
+                <span class="text-sm font-medium">"Test chat (saved version)"</span>
+                <button type="button" class="btn-ghost py-1 text-sm" on:click=move |_| testing.set(false)>"Close"</button>
+            </div>
+            <iframe title="Test chat" class="flex-1 w-full" src=src></iframe>
+        </aside>
     }
 }
 
@@ -219,6 +242,7 @@ fn AgentForm(
     endpoints: Vec<EndpointView>,
     tools: Vec<ToolOption>,
     version: RwSignal<u32>,
+    testing: RwSignal<bool>,
 ) -> impl IntoView {
     let navigate = use_navigate();
     let existing = agent.as_ref().map(|a| a.id.clone());
@@ -327,9 +351,13 @@ fn AgentForm(
         <form class="space-y-4" on:submit=submit data-testid="agent-form">
             <div class="flex items-center justify-between gap-2">
                 <h2 class="text-lg font-semibold" data-testid="agent-heading">{heading}</h2>
-                // Try it beside the builder: a chat with the saved version.
+                // Try it beside the builder, or in a tab of its own.
                 {agent.as_ref().map(|a| view! {
-                    <a href=format!("/?agent={}", a.id) target="_blank" class="btn-secondary py-1 text-sm">"Try it in a new tab"</a>
+                    <div class="flex gap-2">
+                        <button type="button" class="btn-secondary py-1 text-sm" aria-pressed=move || testing.get().to_string()
+                            on:click=move |_| testing.update(|t| *t = !*t)>"Test chat"</button>
+                        <a href=format!("/?agent={}", a.id) target="_blank" class="btn-ghost py-1 text-sm">"New tab"</a>
+                    </div>
                 })}
             </div>
             <label class="field">"Name"
