@@ -5,6 +5,7 @@
 
 mod code;
 pub mod mcp;
+mod sse;
 
 use chorus_sandbox::{FileEntry, Sandbox};
 use serde_json::Value;

@@ -210,6 +210,19 @@ fn for_user(name: &str, config: &McpServer, ctx: &ToolContext) -> Result<McpServ
     Ok(config)
 }
 
+/// The configured headers (values with `${ENV}` and `{{NAME}}` filled in).
+fn headers(c: &McpServer) -> Result<http::HeaderMap, String> {
+    let mut headers = http::HeaderMap::new();
+    for (k, v) in &c.headers {
+        let name = http::HeaderName::try_from(k.as_str())
+            .map_err(|e| format!("the header name {k:?} is not valid: {e}"))?;
+        let value = http::HeaderValue::try_from(v.as_str())
+            .map_err(|e| format!("the value of header {k:?} is not valid: {e}"))?;
+        headers.insert(name, value);
+    }
+    Ok(headers)
+}
+
 /// What the model is told about a tool: its description, and the server's
 /// instructions when the config asks for them.
 fn describe(tool: &Tool, instructions: Option<&str>) -> String {
@@ -364,21 +377,22 @@ impl Server {
                 let (transport, stderr) = TokioChildProcess::builder(cmd)
                     .stderr(std::process::Stdio::piped())
                     .spawn()
-                    .map_err(|e| format!("running {:?} failed: {e}", c.command.as_deref().unwrap_or("")))?;
+                    .map_err(|e| {
+                        format!(
+                            "running {:?} failed: {e}",
+                            c.command.as_deref().unwrap_or("")
+                        )
+                    })?;
                 if let Some(stderr) = stderr {
                     self.keep_stderr(stderr);
                 }
                 ().serve(transport).await.map_err(|e| e.to_string())
             }
             Some(McpTransport::StreamableHttp) => {
-                let mut headers = HashMap::new();
-                for (k, v) in &c.headers {
-                    let name = http::HeaderName::try_from(k.as_str())
-                        .map_err(|e| format!("the header name {k:?} is not valid: {e}"))?;
-                    let value = http::HeaderValue::try_from(v.as_str())
-                        .map_err(|e| format!("the value of header {k:?} is not valid: {e}"))?;
-                    headers.insert(name, value);
-                }
+                let headers: HashMap<_, _> = headers(c)?
+                    .into_iter()
+                    .filter_map(|(k, v)| Some((k?, v)))
+                    .collect();
                 let config = StreamableHttpClientTransportConfig::with_uri(
                     c.url.clone().unwrap_or_default(),
                 )
@@ -386,9 +400,11 @@ impl Server {
                 let transport = StreamableHttpClientTransport::from_config(config);
                 ().serve(transport).await.map_err(|e| e.to_string())
             }
-            Some(McpTransport::Sse) => Err(
-                "the older HTTP+SSE transport is not supported yet; use the server's streamable-http endpoint (type: streamable-http)".into(),
-            ),
+            Some(McpTransport::Sse) => {
+                let transport =
+                    crate::sse::connect(c.url.as_deref().unwrap_or_default(), headers(c)?).await?;
+                ().serve(transport).await.map_err(|e| e.to_string())
+            }
             None => Err("neither a command nor a url is configured".into()),
         }
     }

@@ -183,6 +183,65 @@ async fn streamable_http_servers_answer_over_http() {
 }
 
 #[tokio::test]
+async fn an_older_http_sse_server_answers_over_its_event_stream() {
+    let port = free_port();
+    let loopback = repo().join("crates/tools/tests/servers/loopback.cjs");
+    let _everything = Child(
+        std::process::Command::new("node")
+            .args([
+                "--require",
+                &loopback.to_string_lossy(),
+                &everything_js(),
+                "sse",
+            ])
+            .env("PORT", port.to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(port).await;
+    let mcp = one(
+        "legacy",
+        McpServer {
+            transport: Some(chorus_config::McpTransport::Sse),
+            url: Some(format!("http://127.0.0.1:{port}/sse")),
+            ..Default::default()
+        },
+    );
+    assert!(
+        names(&mcp, "legacy")
+            .await
+            .contains(&"get-sum_mcp_legacy".to_string())
+    );
+    let out = mcp.call("get-sum_mcp_legacy", r#"{"a": 40, "b": 2}"#).await;
+    assert!(!out.is_error, "{}", out.content);
+    assert!(out.content.contains("42"), "{}", out.content);
+    // Calls at once are matched to their answers on the one stream.
+    let (a, b) = tokio::join!(
+        mcp.call("get-sum_mcp_legacy", r#"{"a": 1, "b": 1}"#),
+        mcp.call("echo_mcp_legacy", r#"{"message": "over sse"}"#)
+    );
+    assert!(a.content.contains('2'), "{}", a.content);
+    assert!(b.content.contains("over sse"), "{}", b.content);
+
+    // Nothing listening: unavailable, with the reason.
+    let gone = one(
+        "gone",
+        McpServer {
+            transport: Some(chorus_config::McpTransport::Sse),
+            url: Some(format!("http://127.0.0.1:{}/sse", free_port())),
+            ..Default::default()
+        },
+    );
+    let err = gone.definitions("gone").await.unwrap_err();
+    assert!(
+        err.starts_with("The MCP server \"gone\" could not be started: connecting to"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
 async fn a_server_that_crashes_mid_call_is_reported_and_restarted() {
     let mcp = one("toolbox", stdio(&python(), &[&toolbox_py()]));
     let out = mcp.call("crash_mcp_toolbox", "{}").await;
