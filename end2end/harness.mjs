@@ -103,6 +103,8 @@ mcpServers:
     env: {TOKEN: "{{TOKEN}}"}
     customUserVars:
       TOKEN: {title: "Personal token", description: "Made on your account page"}
+mcpSettings:
+  allowedDomains: ["127.0.0.1"]
 `
 );
 

@@ -4,10 +4,14 @@
 //   CHORUS_BIN=... MOCK_BIN=... node end2end/run.mjs [name-filter]
 
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   base, waitFor, newPage, hydrated, register, startChat, assistant, sendAndWatch, finish, startCluster, startChorus, work, totp, reloaded, DESKTOP, PHONE,
+  freePort, start,
 } from './harness.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
 
 // --- the tests -------------------------------------------------------------
 
@@ -727,6 +731,53 @@ test('MCP: a server that acts with my own token: enter it in Settings, then its 
   await form.getByTestId('mcp-vars-state').filter({ hasText: 'Needs your values' }).waitFor();
   assert.deepEqual(page.errors, []);
   await context.close();
+});
+
+test('MCP: add my own server in Settings; its chip appears for me and the model calls its tool', async () => {
+  const port = await freePort();
+  const toolbox = start(join(process.env.HOME, '.cache/chorus/pyenv/bin/python'), [join(here, '..', 'crates/tools/tests/servers/toolbox.py'), 'http', String(port)]);
+  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/mcp`, { method: 'GET' }).catch(() => null)) !== null, 'the toolbox over HTTP');
+  const { context, page } = await newPage(DESKTOP);
+  await register(page, { name: 'Grace', email: 'grace.own-mcp@example.com', password: 'compiler pioneer' });
+  await page.goto(base + '/settings');
+  await hydrated(page);
+  const form = page.getByTestId('add-mcp-server');
+  await form.getByLabel('Name (letters, digits, - and _)').fill('mine');
+  await form.getByLabel('Title').fill('My toolbox');
+  await form.getByLabel('URL').fill(`http://127.0.0.1:${port}/mcp`);
+  await form.getByRole('button', { name: 'Add server' }).click();
+  const listed = page.getByTestId('my-mcp-server').filter({ hasText: 'My toolbox' });
+  await listed.waitFor();
+  assert.match(await listed.innerText(), /127\.0\.0\.1:\d+\/mcp \(streamable-http\)/);
+  // A bad name is refused with the reason.
+  await form.getByLabel('Name (letters, digits, - and _)').fill('my server');
+  await form.getByLabel('URL').fill('https://example.com/mcp');
+  await form.getByRole('button', { name: 'Add server' }).click();
+  await page.getByRole('alert').filter({ hasText: "letters, digits, '-' or '_'" }).waitFor();
+
+  await page.goto(base + '/');
+  await hydrated(page);
+  const chip = page.getByTestId('tool-mcp:mine');
+  assert.equal(await chip.innerText(), 'My toolbox');
+  await chip.click();
+  await startChat(page, '[[call:add_mcp_mine {"a": 5, "b": 6}]]');
+  const answer = assistant(page);
+  await waitFor(async () => (await answer.getAttribute('data-state')) === 'complete', 'the answer after the call', 30000);
+  const step = answer.getByTestId('tool-step');
+  await step.locator('summary').click();
+  assert.equal(await step.getByTestId('tool-output').innerText(), '5 + 6 = 11');
+
+  // Removed: its chip goes.
+  await page.goto(base + '/settings');
+  await hydrated(page);
+  await page.getByRole('button', { name: 'Remove mine' }).click();
+  await waitFor(async () => (await page.getByTestId('my-mcp-server').count()) === 0, 'the server removed');
+  await page.goto(base + '/');
+  await hydrated(page);
+  assert.equal(await page.getByTestId('tool-mcp:mine').count(), 0);
+  assert.deepEqual(page.errors, []);
+  await context.close();
+  toolbox.kill('SIGKILL');
 });
 
 test('agents: build one, save versions and restore, share it, and chat with it from the marketplace', async () => {

@@ -352,8 +352,8 @@ pub async fn remove_attachment(id: String) -> Result<(), ApiError> {
 /// server can run code).
 #[server(prefix = "/api", endpoint = "tools")]
 pub async fn available_tools() -> Result<Vec<chorus_types::ToolOption>, ApiError> {
-    ssr::user().await?;
-    Ok(ssr::state()?.engine.tools().options())
+    let user = ssr::user().await?;
+    Ok(ssr::state()?.engine.tool_options(&user.id).await)
 }
 
 #[server(prefix = "/api", endpoint = "continue")]

@@ -97,7 +97,9 @@ pub async fn build_with_helper(
         None => engine,
     };
     // Servers start on first use, so a broken one never delays start-up.
-    let engine = engine.with_mcp(chorus_tools::Mcp::new(&config.mcp_servers));
+    let engine = engine.with_mcp(
+        chorus_tools::Mcp::new(&config.mcp_servers).with_settings(config.mcp_settings.clone()),
+    );
     Ok(router(engine, config))
 }
 

@@ -16,16 +16,16 @@ async fn setup() -> (Engine, UserId, MockOpenAi) {
     let toolbox =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/tools/tests/servers/toolbox.py");
     let extra = format!(
-        "mcpServers:\n  toolbox:\n    command: {python}\n    args: [\"{}\"]\n    title: Toolbox\n  broken:\n    command: /nonexistent/server\n  personal:\n    command: {python}\n    args: [\"{}\"]\n    env: {{TOKEN: \"{{{{TOKEN}}}}\", WHO: \"{{{{CHORUS_USER_EMAIL}}}}\"}}\n    customUserVars:\n      TOKEN: {{title: Personal token, description: From your account page}}\n",
+        "mcpServers:\n  toolbox:\n    command: {python}\n    args: [\"{}\"]\n    title: Toolbox\n  broken:\n    command: /nonexistent/server\n  personal:\n    command: {python}\n    args: [\"{}\"]\n    env: {{TOKEN: \"{{{{TOKEN}}}}\", WHO: \"{{{{CHORUS_USER_EMAIL}}}}\"}}\n    customUserVars:\n      TOKEN: {{title: Personal token, description: From your account page}}\nmcpSettings:\n  allowedDomains: [\"127.0.0.1\"]\n",
         toolbox.display(),
         toolbox.display()
     );
     let config = common::parse_config(&common::config_for(&mock, &extra));
     let store = chorus_store::Store::memory().await.unwrap();
     let user = common::user_in(&store, "mo@example.com", "Mo").await;
-    let engine = common::engine_on(store, &config)
-        .await
-        .with_mcp(chorus_tools::Mcp::new(&config.mcp_servers));
+    let engine = common::engine_on(store, &config).await.with_mcp(
+        chorus_tools::Mcp::new(&config.mcp_servers).with_settings(config.mcp_settings.clone()),
+    );
     (engine, user, mock)
 }
 
@@ -251,4 +251,197 @@ async fn each_user_reaches_a_server_with_the_values_they_entered() {
             .as_deref(),
         Some("beta")
     );
+}
+
+/// The Python toolbox over streamable HTTP on a free port, stopped when dropped.
+struct HttpToolbox {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl HttpToolbox {
+    async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let python = std::env::var("HOME").unwrap() + "/.cache/chorus/pyenv/bin/python";
+        let toolbox =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/tools/tests/servers/toolbox.py");
+        // Held at once, so it is stopped (and waited for) even if it never listens.
+        let toolbox = HttpToolbox {
+            child: std::process::Command::new(python)
+                .arg(toolbox)
+                .args(["http", &port.to_string()])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+            port,
+        };
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return toolbox;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the toolbox did not start on {port}");
+    }
+}
+
+impl Drop for HttpToolbox {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn server_spec(name: &str, url: &str) -> chorus_types::UserMcpServerSpec {
+    chorus_types::UserMcpServerSpec {
+        name: name.into(),
+        url: url.into(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn a_user_adds_their_own_server_and_only_they_can_use_it() {
+    let (engine, mo, _mock) = setup().await;
+    let zed = common::user_in(engine.store(), "zed@example.com", "Zed").await;
+    let toolbox = HttpToolbox::start().await;
+    let url = format!("http://127.0.0.1:{}/mcp", toolbox.port);
+    engine
+        .add_user_mcp_server(
+            &mo,
+            chorus_types::UserMcpServerSpec {
+                title: "My toolbox".into(),
+                authorization: "Bearer mo-secret".into(),
+                ..server_spec("mine", &url)
+            },
+        )
+        .await
+        .unwrap();
+    let listed = engine.user_mcp_servers(&mo).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0].title.as_str(), listed[0].url.as_str()),
+        ("My toolbox", url.as_str())
+    );
+    assert_eq!(listed[0].transport, "streamable-http");
+    assert!(listed[0].has_authorization);
+    assert!(engine.user_mcp_servers(&zed).await.unwrap().is_empty());
+    // How to reach it (with its token) is sealed at rest.
+    let rows = engine.store().user_mcp_servers(&mo).await.unwrap();
+    assert!(!rows[0].sealed.contains("mo-secret") && !rows[0].sealed.contains("127.0.0.1"));
+
+    // A chip for them, not for anyone else.
+    let mine = |options: Vec<chorus_types::ToolOption>| {
+        options
+            .iter()
+            .any(|o| o.name == "mcp:mine" && o.label == "My toolbox")
+    };
+    assert!(mine(engine.tool_options(&mo).await));
+    assert!(!mine(engine.tool_options(&zed).await));
+
+    let (_, answer) = ask(
+        &engine,
+        &mo,
+        &["mcp:mine"],
+        "[[call:add_mcp_mine {\"a\": 3, \"b\": 4}]]",
+    )
+    .await;
+    assert_eq!(answer.error, None);
+    assert_eq!(answer.tools[0].output.as_deref(), Some("3 + 4 = 7"));
+
+    // Someone else naming it gets nothing, before anything is stored.
+    let refused = engine
+        .send(
+            &zed,
+            SendRequest {
+                conversation: None,
+                parent: None,
+                endpoint: "Mock".into(),
+                model: "mock-small".into(),
+                text: "hi".into(),
+                tools: vec!["mcp:mine".into()],
+                files: Vec::new(),
+                agent: None,
+            },
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(chorus_engine::EngineError::Invalid(m)) if m.contains("no MCP server named \"mine\""))
+    );
+    assert!(engine.conversations(&zed).await.unwrap().is_empty());
+    // Agents are shared, so they use only the server's own MCP servers.
+    let agent = engine
+        .create_agent(
+            &mo,
+            chorus_types::agent::AgentSpec {
+                name: "Mine".into(),
+                endpoint: "Mock".into(),
+                model: "mock-small".into(),
+                tools: vec!["mcp:mine".into()],
+                ..Default::default()
+            },
+        )
+        .await;
+    assert!(matches!(agent, Err(chorus_engine::EngineError::Invalid(_))));
+
+    // A host that is this machine, not allowed by the config: refused when used.
+    engine
+        .add_user_mcp_server(
+            &mo,
+            server_spec("local", &format!("http://localhost:{}/mcp", toolbox.port)),
+        )
+        .await
+        .unwrap();
+    let (_, answer) = ask(
+        &engine,
+        &mo,
+        &["mcp:local"],
+        "[[call:add_mcp_local {\"a\": 1, \"b\": 1}]]",
+    )
+    .await;
+    let error = answer.error.unwrap();
+    assert!(
+        error.contains("localhost is a local or private address"),
+        "{error}"
+    );
+    assert!(answer.tools.is_empty());
+
+    // Bad input is named.
+    for (spec, expected) in [
+        (
+            server_spec("toolbox", &url),
+            "already has an MCP server named \"toolbox\"",
+        ),
+        (
+            server_spec("my server", &url),
+            "letters, digits, '-' or '_'",
+        ),
+        (
+            server_spec("ftp", "ftp://example.com/mcp"),
+            "http:// or https://",
+        ),
+        (
+            chorus_types::UserMcpServerSpec {
+                transport: "websocket".into(),
+                ..server_spec("ws", &url)
+            },
+            "Unknown transport \"websocket\"",
+        ),
+    ] {
+        let err = engine.add_user_mcp_server(&mo, spec).await.unwrap_err();
+        assert!(err.to_string().contains(expected), "{err}");
+    }
+
+    // Removed: no chip, no tool.
+    engine.delete_user_mcp_server(&mo, "mine").await.unwrap();
+    assert!(!mine(engine.tool_options(&mo).await));
+    assert_eq!(engine.user_mcp_servers(&mo).await.unwrap().len(), 1);
 }

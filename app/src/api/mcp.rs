@@ -1,10 +1,11 @@
-//! Server functions for the values users enter for MCP servers that ask for
-//! them (Settings → MCP servers). Values go in; only "entered or not" comes out.
+//! Server functions for Settings → MCP servers: the values users enter for
+//! servers that ask for them (values go in; only "entered or not" comes out),
+//! and the remote servers users add for themselves.
 
 use super::ApiError;
 #[cfg(feature = "ssr")]
 use super::ssr;
-use chorus_types::McpVarsView;
+use chorus_types::{McpVarsView, UserMcpServerSpec, UserMcpServerView};
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 use std::collections::BTreeMap;
@@ -34,5 +35,29 @@ pub async fn clear_mcp_vars(server: String) -> Result<(), ApiError> {
     Ok(ssr::state()?
         .engine
         .clear_mcp_vars(&user.id, &server)
+        .await?)
+}
+
+#[server(prefix = "/api", endpoint = "mcp/servers")]
+pub async fn user_mcp_servers() -> Result<Vec<UserMcpServerView>, ApiError> {
+    let user = ssr::user().await?;
+    Ok(ssr::state()?.engine.user_mcp_servers(&user.id).await?)
+}
+
+#[server(prefix = "/api", endpoint = "mcp/servers/add", input = Json)]
+pub async fn add_user_mcp_server(spec: UserMcpServerSpec) -> Result<(), ApiError> {
+    let user = ssr::user().await?;
+    Ok(ssr::state()?
+        .engine
+        .add_user_mcp_server(&user.id, spec)
+        .await?)
+}
+
+#[server(prefix = "/api", endpoint = "mcp/servers/delete")]
+pub async fn delete_user_mcp_server(name: String) -> Result<(), ApiError> {
+    let user = ssr::user().await?;
+    Ok(ssr::state()?
+        .engine
+        .delete_user_mcp_server(&user.id, &name)
         .await?)
 }

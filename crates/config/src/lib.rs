@@ -14,7 +14,8 @@ mod validate;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use mcp::{
-    McpServer, McpTransport, ServerInstructions, USER_PLACEHOLDERS, UserVar, placeholders,
+    McpServer, McpSettings, McpTransport, ServerInstructions, USER_PLACEHOLDERS, UserVar,
+    placeholders,
 };
 pub use schema::*;
 

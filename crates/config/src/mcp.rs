@@ -55,6 +55,27 @@ pub struct McpServer {
     pub custom_user_vars: BTreeMap<String, UserVar>,
 }
 
+/// `mcpSettings`: the remote MCP servers users add for themselves in
+/// Settings (their tools are offered to them only).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct McpSettings {
+    pub user_servers: bool,
+    /// Hosts users' servers may reach although they are local or private
+    /// addresses (`intranet.example`, `*.corp.example`, `127.0.0.1`); any
+    /// other host must resolve to public addresses only.
+    pub allowed_domains: Vec<String>,
+}
+
+impl Default for McpSettings {
+    fn default() -> Self {
+        McpSettings {
+            user_servers: true,
+            allowed_domains: Vec::new(),
+        }
+    }
+}
+
 /// One value a user provides for a server.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct UserVar {

@@ -24,6 +24,9 @@ pub struct Config {
     /// MCP servers whose tools the model may call, by name.
     #[serde(default)]
     pub mcp_servers: BTreeMap<String, crate::mcp::McpServer>,
+    /// What users may add themselves.
+    #[serde(default)]
+    pub mcp_settings: crate::mcp::McpSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]

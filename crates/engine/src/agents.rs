@@ -249,7 +249,8 @@ impl Engine {
         }
         self.model_choice(user, &spec.endpoint, &spec.model).await?;
         self.tools()
-            .check(&spec.tools)
+            // An agent is shared: only the server's tools, never a user's own servers.
+            .check(&spec.tools, &chorus_tools::ToolContext::default())
             .map_err(EngineError::Invalid)?;
         Ok(spec)
     }

@@ -152,8 +152,9 @@ impl Engine {
         };
         let endpoint = self.model_choice(user, &req.endpoint, &req.model).await?;
         // Refused before anything is stored: the answer could only fail.
+        let tool_ctx = self.tool_context(user, &req.tools).await;
         self.tools()
-            .check(&req.tools)
+            .check(&req.tools, &tool_ctx)
             .map_err(EngineError::Invalid)?;
         self.check_attachments(user, &req.files)?;
         let title_model = endpoint

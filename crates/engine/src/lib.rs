@@ -13,6 +13,7 @@ mod keys;
 mod mcp_vars;
 mod run_loop;
 mod title;
+mod user_mcp;
 
 pub use api::{AGENT_MODEL_PREFIX, ApiModel, ApiModelError};
 pub use branches::{Regenerate, Resubmit};

@@ -16,7 +16,7 @@ fn seal_context(user: &UserId, server: &str) -> String {
 }
 
 impl Engine {
-    fn mcp(&self) -> Option<&chorus_tools::Mcp> {
+    pub(crate) fn mcp(&self) -> Option<&chorus_tools::Mcp> {
         self.mcp.get().map(|m| m.as_ref())
     }
 
@@ -108,13 +108,22 @@ impl Engine {
         Ok(self.store.delete_mcp_vars(user, server).await?)
     }
 
-    /// The context `user`'s tool calls run with: who they are, and their
-    /// values for the MCP servers among `tools` that ask for them.
+    /// The context `user`'s tool calls run with: who they are, their own
+    /// servers (when `tools` names one), and their values for the MCP servers
+    /// among `tools` that ask for them.
     pub(crate) async fn tool_context(&self, user: &UserId, tools: &[String]) -> ToolContext {
         let mut ctx = ToolContext {
             user: user.0.clone(),
             ..Default::default()
         };
+        let configured = |name: &str| self.mcp().is_some_and(|m| m.has(name));
+        if tools
+            .iter()
+            .filter_map(|t| t.strip_prefix(MCP_PREFIX))
+            .any(|s| !configured(s))
+        {
+            ctx.user_servers = self.user_mcp_configs(user).await;
+        }
         let per_user = |name: &&str| {
             self.mcp()
                 .and_then(|m| m.config(name))

@@ -24,6 +24,7 @@ pub use agents::{AgentGrantRow, AgentRow, AgentVersionRow, GroupRow};
 pub use api_keys::{ApiKeyInfo, NewApiKey};
 pub use conversations::ConversationRow;
 pub use error::StoreError;
+pub use mcp_vars::UserMcpServerRow;
 pub use messages::{MessageUpdate, NewMessage};
 pub use tree::ForkCopy;
 pub use two_factor::TwoFactorRecord;

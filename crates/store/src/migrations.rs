@@ -224,6 +224,16 @@ const MIGRATIONS: &[(i64, &str)] = &[
     DEFINE FIELD sealed ON user_mcp_vars TYPE string;
     DEFINE FIELD updated_at ON user_mcp_vars TYPE int;
     DEFINE INDEX user_mcp_vars_owner ON user_mcp_vars FIELDS owner;
+
+    -- Remote MCP servers users add for themselves: how to reach one (url,
+    -- transport, headers) is sealed JSON, since headers carry tokens.
+    DEFINE TABLE user_mcp_server SCHEMAFULL;
+    DEFINE FIELD owner ON user_mcp_server TYPE record<user>;
+    DEFINE FIELD name ON user_mcp_server TYPE string;
+    DEFINE FIELD title ON user_mcp_server TYPE string;
+    DEFINE FIELD sealed ON user_mcp_server TYPE string;
+    DEFINE FIELD created_at ON user_mcp_server TYPE int;
+    DEFINE INDEX user_mcp_server_owner ON user_mcp_server FIELDS owner;
     "#,
     ),
 ];

@@ -4,6 +4,7 @@
 //! reads (and may correct), never as a failed answer.
 
 mod code;
+mod guard;
 pub mod mcp;
 mod sse;
 
@@ -35,6 +36,8 @@ pub struct ToolContext {
     pub session: Option<String>,
     /// Server name → variable name → value.
     pub mcp_vars: BTreeMap<String, BTreeMap<String, String>>,
+    /// The remote MCP servers this user added for themselves, by name.
+    pub user_servers: BTreeMap<String, chorus_config::McpServer>,
 }
 
 /// What a call returned.
@@ -73,6 +76,17 @@ impl Tools {
         Tools { sandbox, mcp }
     }
 
+    /// What `ctx`'s user may turn on: the server's tools and their own MCP servers.
+    pub fn options_for(&self, ctx: &ToolContext) -> Vec<ToolOption> {
+        let mut options = self.options();
+        options.extend(ctx.user_servers.iter().map(|(name, s)| ToolOption {
+            name: format!("{MCP_PREFIX}{name}"),
+            label: s.title.clone().unwrap_or_else(|| name.clone()),
+            description: Some("Your own MCP server".into()),
+        }));
+        options
+    }
+
     /// What a user may turn on here, for the composer's tool picker.
     pub fn options(&self) -> Vec<ToolOption> {
         let mut options = Vec::new();
@@ -94,12 +108,12 @@ impl Tools {
         options
     }
 
-    /// Whether every name is something this server offers (checked before a
-    /// message is stored: the answer could only fail).
-    pub fn check(&self, names: &[String]) -> Result<(), String> {
+    /// Whether every name is something this server offers `ctx`'s user
+    /// (checked before a message is stored: the answer could only fail).
+    pub fn check(&self, names: &[String], ctx: &ToolContext) -> Result<(), String> {
         for name in names {
             match name.strip_prefix(MCP_PREFIX) {
-                Some(server) if self.mcp.has(server) => {}
+                Some(server) if self.mcp.has(server) || ctx.user_servers.contains_key(server) => {}
                 Some(server) => {
                     return Err(format!(
                         "There is no MCP server named {server:?} on this server."

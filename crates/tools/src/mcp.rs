@@ -7,7 +7,7 @@
 //! the others, or the app.
 
 use crate::{ToolContext, ToolDef, ToolOutput};
-use chorus_config::{McpServer, McpTransport, ServerInstructions};
+use chorus_config::{McpServer, McpSettings, McpTransport, ServerInstructions};
 use rmcp::model::{CallToolRequestParams, Tool};
 use rmcp::service::{RunningService, ServiceError};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
@@ -25,10 +25,13 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 type Client = RunningService<RoleClient, ()>;
 
-/// Every configured MCP server.
+/// Every configured MCP server, and the connections to servers users added.
 #[derive(Default)]
 pub struct Mcp {
     servers: BTreeMap<String, Entry>,
+    settings: McpSettings,
+    /// Users' own servers, by (user, server name).
+    user_servers: Mutex<HashMap<(String, String), Arc<Server>>>,
 }
 
 /// A configured server: one connection shared by everyone, or (a server
@@ -60,7 +63,20 @@ impl Mcp {
                 (name.clone(), entry)
             })
             .collect();
-        Mcp { servers }
+        Mcp {
+            servers,
+            ..Default::default()
+        }
+    }
+
+    /// With what users may add for themselves (`mcpSettings`).
+    pub fn with_settings(mut self, settings: McpSettings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    pub fn settings(&self) -> &McpSettings {
+        &self.settings
     }
 
     /// A server's configuration (what its users are asked for).
@@ -144,10 +160,9 @@ impl Mcp {
     /// The connection `ctx`'s user goes through: the shared one, or their
     /// own, made again when their values changed.
     fn server(&self, name: &str, ctx: &ToolContext) -> Result<Arc<Server>, String> {
-        let entry = self
-            .servers
-            .get(name)
-            .ok_or_else(|| format!("There is no MCP server named {name:?} on this server."))?;
+        let Some(entry) = self.servers.get(name) else {
+            return self.user_server(name, ctx);
+        };
         if let Some(shared) = &entry.shared {
             return Ok(shared.clone());
         }
@@ -158,6 +173,34 @@ impl Mcp {
             _ => {
                 let s = Server::new(name, config);
                 per_user.insert(ctx.user.clone(), s.clone());
+                Ok(s)
+            }
+        }
+    }
+}
+
+impl Mcp {
+    /// The connection to a server `ctx`'s user added, made again when they
+    /// changed it. Only remote transports: a user never runs a command here.
+    fn user_server(&self, name: &str, ctx: &ToolContext) -> Result<Arc<Server>, String> {
+        let config = ctx
+            .user_servers
+            .get(name)
+            .filter(|_| self.settings.user_servers)
+            .ok_or_else(|| format!("There is no MCP server named {name:?} on this server."))?;
+        if config.transport() == Some(McpTransport::Stdio) {
+            return Err(format!(
+                "The MCP server {name:?} must be reached over HTTP."
+            ));
+        }
+        let key = (ctx.user.clone(), name.to_string());
+        let mut servers = self.user_servers.lock().unwrap();
+        match servers.get(&key) {
+            Some(s) if s.config == *config => Ok(s.clone()),
+            _ => {
+                let guard = Some(self.settings.allowed_domains.clone());
+                let s = Server::with_guard(name, config.clone(), guard);
+                servers.insert(key, s.clone());
                 Ok(s)
             }
         }
@@ -260,6 +303,9 @@ pub fn model_name(tool: &str, server: &str) -> String {
 struct Server {
     name: String,
     config: McpServer,
+    /// A server a user added: the hosts it may reach although they are not
+    /// public (everything else must resolve to public addresses).
+    guard: Option<Vec<String>>,
     state: tokio::sync::Mutex<State>,
     /// The last lines the server wrote to stderr (stdio servers), which often
     /// say why it failed.
@@ -279,9 +325,14 @@ struct State {
 
 impl Server {
     fn new(name: &str, config: McpServer) -> Arc<Self> {
+        Self::with_guard(name, config, None)
+    }
+
+    fn with_guard(name: &str, config: McpServer, guard: Option<Vec<String>>) -> Arc<Self> {
         Arc::new(Server {
             name: name.to_string(),
             config,
+            guard,
             state: tokio::sync::Mutex::new(State::default()),
             stderr: Arc::default(),
             stderr_reader: Mutex::default(),
@@ -361,6 +412,9 @@ impl Server {
 
     async fn connect(&self) -> Result<Client, String> {
         let c = &self.config;
+        if let Some(allowed) = &self.guard {
+            crate::guard::check_url(c.url.as_deref().unwrap_or_default(), allowed).await?;
+        }
         match c.transport() {
             Some(McpTransport::Stdio) => {
                 let mut cmd = tokio::process::Command::new(c.command.as_deref().unwrap_or(""));

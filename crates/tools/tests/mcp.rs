@@ -337,7 +337,7 @@ async fn a_server_that_cannot_start_is_unavailable_with_its_reason_and_the_other
         .await;
     assert_eq!(out.content, "5 + 5 = 10");
     assert_eq!(
-        tools.check(&["mcp:nope".into()]),
+        tools.check(&["mcp:nope".into()], &ToolContext::default()),
         Err("There is no MCP server named \"nope\" on this server.".into())
     );
 }

@@ -177,6 +177,33 @@ pub struct McpVarsView {
     pub vars: Vec<McpVarView>,
 }
 
+/// A remote MCP server a user added for themselves, as Settings shows it
+/// (its authorization header never comes back).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UserMcpServerView {
+    pub name: String,
+    pub title: String,
+    pub url: String,
+    /// `streamable-http` or `sse`.
+    pub transport: String,
+    pub has_authorization: bool,
+}
+
+/// What a user fills in to add a server.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct UserMcpServerSpec {
+    pub name: String,
+    #[serde(default)]
+    pub title: String,
+    pub url: String,
+    /// `streamable-http` (the default) or `sse`.
+    #[serde(default)]
+    pub transport: String,
+    /// The `Authorization` header's value (`Bearer …`), if the server needs one.
+    #[serde(default)]
+    pub authorization: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct McpVarView {
     pub name: String,
