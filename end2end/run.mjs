@@ -858,6 +858,32 @@ test('agents: build one, save versions and restore, share it, and chat with it f
   await context.close();
 });
 
+test('agents: files added in the builder are read by the agent\'s code in a chat', async () => {
+  const { context, page } = await newPage(DESKTOP);
+  await register(page, { name: 'Florence', email: 'florence.files@example.com', password: 'statistics rose' });
+  await page.goto(base + '/agents/new');
+  await hydrated(page);
+  const form = page.getByTestId('agent-form');
+  await form.getByLabel('Name').fill('Analyst');
+  await form.getByLabel(/^Code/).check();
+  await form.getByRole('button', { name: 'Create' }).click();
+  await page.getByTestId('agent-heading').filter({ hasText: 'Analyst (version 1)' }).waitFor();
+  await hydrated(page);
+  await page.locator('input[type=file][name=agent-files]').setInputFiles({ name: 'data.csv', mimeType: 'text/csv', buffer: Buffer.from('x,y\n1,2\n3,4\n') });
+  await page.getByTestId('agent-file').filter({ hasText: 'data.csv' }).waitFor();
+
+  const id = page.url().split('/').pop();
+  await page.goto(base + '/?agent=' + id);
+  await startChat(page, 'Add up y.\n```py\nimport pandas as pd\nprint(pd.read_csv("/mnt/data/data.csv")["y"].sum())\n```');
+  const answer = assistant(page);
+  await waitFor(async () => (await answer.getAttribute('data-state')) === 'complete', 'the answer after the run', 30000);
+  const step = answer.getByTestId('tool-step');
+  await step.locator('summary').click();
+  assert.match(await step.getByTestId('tool-output').innerText(), /^stdout:\n6\n/);
+  assert.deepEqual(page.errors, []);
+  await context.close();
+});
+
 test('agents: an agent with an MCP tool shared with a group is used by a member; a non-member cannot see it', async () => {
   // A server of its own: its first account is the administrator who manages groups.
   const own = await startChorus(join(work, 'groups-data'), join(work, 'chorus.yaml'));

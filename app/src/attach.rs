@@ -7,16 +7,24 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{FileList, FormData, RequestInit, Response};
 
-/// Uploads `files`; returns them as attached, or what went wrong in words.
-/// The files are read into the form at once, so the input can be cleared
-/// while they upload.
+/// Uploads `files` as attachments; returns them as attached, or what went
+/// wrong in words. The files are read into the form at once, so the input
+/// can be cleared while they upload.
 pub fn upload(
+    files: &FileList,
+) -> impl std::future::Future<Output = Result<Vec<CodeFileView>, String>> + use<> {
+    upload_to("/api/attachments".into(), files)
+}
+
+/// Uploads `files` to `url` (a multipart route answering with the files).
+pub fn upload_to(
+    url: String,
     files: &FileList,
 ) -> impl std::future::Future<Output = Result<Vec<CodeFileView>, String>> + use<> {
     let form = form_of(files);
     async move {
         let sent = match form {
-            Ok(form) => send(form).await,
+            Ok(form) => send(&url, form).await,
             Err(e) => Err(e),
         };
         sent.map_err(|e| {
@@ -36,18 +44,15 @@ fn form_of(files: &FileList) -> Result<FormData, JsValue> {
     Ok(form)
 }
 
-async fn send(form: FormData) -> Result<Vec<CodeFileView>, JsValue> {
+async fn send(url: &str, form: FormData) -> Result<Vec<CodeFileView>, JsValue> {
     let init = RequestInit::new();
     init.set_method("POST");
     init.set_body(&form);
     let window = web_sys::window().ok_or("no window")?;
-    let response: Response =
-        JsFuture::from(window.fetch_with_str_and_init("/api/attachments", &init))
-            .await
-            .map_err(|_| {
-                JsValue::from_str("The server could not be reached; check your connection.")
-            })?
-            .dyn_into()?;
+    let response: Response = JsFuture::from(window.fetch_with_str_and_init(url, &init))
+        .await
+        .map_err(|_| JsValue::from_str("The server could not be reached; check your connection."))?
+        .dyn_into()?;
     let body = JsFuture::from(response.text()?)
         .await?
         .as_string()

@@ -281,6 +281,37 @@ pub async fn attach(
     Json(attached).into_response()
 }
 
+/// `POST /api/agents/{id}/files` (multipart, session cookie): files the
+/// agent's code can read in every chat with it (its editors add them).
+pub async fn agent_files(
+    auth: AuthSession,
+    State(state): State<ServerState>,
+    Path(agent): Path<String>,
+    mut form: Multipart,
+) -> Response {
+    let Some(user) = auth.user else {
+        return (StatusCode::UNAUTHORIZED, "Sign in first.").into_response();
+    };
+    let mut added = Vec::new();
+    loop {
+        let (name, bytes) = match next_file(&mut form).await {
+            Ok(Some(file)) => file,
+            Ok(None) => break,
+            Err(resp) => return resp,
+        };
+        match state
+            .app
+            .engine
+            .add_agent_file(&user.id, &agent, &name, bytes)
+            .await
+        {
+            Ok(file) => added.push(file),
+            Err(e) => return engine_error(e).into_response(),
+        }
+    }
+    Json(added).into_response()
+}
+
 /// The next file of a browser's multipart form (fields that are not files,
 /// or are empty file inputs, are skipped).
 async fn next_file(form: &mut Multipart) -> Result<Option<(String, axum::body::Bytes)>, Response> {

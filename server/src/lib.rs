@@ -284,6 +284,10 @@ pub fn router(engine: Engine, config: &chorus_config::Config) -> Router {
             "/api/attachments",
             axum::routing::post(code_api::attach).layer(upload_limit),
         )
+        .route(
+            "/api/agents/{id}/files",
+            axum::routing::post(code_api::agent_files).layer(upload_limit),
+        )
         .leptos_routes_with_context(&state, routes, context, {
             let options = state.leptos.clone();
             move || app::shell(options.clone())

@@ -427,3 +427,125 @@ async fn someone_elses_attachment_cannot_be_sent_or_removed() {
     // Still Ann's to remove.
     s.engine.remove_attachment(&s.user, &file.id).unwrap();
 }
+
+#[tokio::test]
+async fn an_agents_files_reach_the_code_of_every_chat_with_it() {
+    let s = setup(true).await;
+    let viewer = common::user_in(s.engine.store(), "vi@example.com", "Vi").await;
+    let analyst = chorus_types::agent::AgentSpec {
+        name: "Analyst".into(),
+        instructions: "Analyse the data.".into(),
+        endpoint: "Mock".into(),
+        model: "mock-small".into(),
+        tools: vec!["execute_code".into()],
+        ..Default::default()
+    };
+    let agent = s
+        .engine
+        .create_agent(&s.user, analyst.clone())
+        .await
+        .unwrap();
+    s.engine
+        .add_agent_file(&s.user, &agent.id, "data.csv", "x,y\n1,2\n3,4\n")
+        .await
+        .unwrap();
+    let names = |files: Vec<chorus_types::CodeFileView>| {
+        files.into_iter().map(|f| f.name).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(s.engine.agent_files(&s.user, &agent.id).await.unwrap()),
+        ["data.csv"]
+    );
+
+    // Someone it is shared with to chat may not change its files.
+    s.engine
+        .share_agent(
+            &s.user,
+            &agent.id,
+            "vi@example.com",
+            Some(chorus_types::agent::AgentRole::Viewer),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.engine
+            .add_agent_file(&viewer, &agent.id, "x.txt", "x")
+            .await,
+        Err(EngineError::Forbidden(_))
+    ));
+    let file = &s.engine.agent_files(&viewer, &agent.id).await.unwrap()[0];
+    assert!(matches!(
+        s.engine
+            .delete_agent_file(&viewer, &agent.id, &file.id)
+            .await,
+        Err(EngineError::Forbidden(_))
+    ));
+
+    // Their chat's code reads it, and the model was told it is there.
+    let sent = s
+        .engine
+        .send(
+            &viewer,
+            SendRequest {
+                tools: Vec::new(),
+                agent: Some(agent.id.clone()),
+                ..with_code(
+                    None,
+                    "Sum y.\n```py\nimport pandas as pd\nprint(pd.read_csv('/mnt/data/data.csv')['y'].sum())\n```",
+                )
+            },
+        )
+        .await
+        .unwrap();
+    common::job_log(&s.engine, &viewer, &sent.job).await;
+    let view = s
+        .engine
+        .conversation(&viewer, &sent.conversation)
+        .await
+        .unwrap();
+    let answer = view
+        .messages
+        .iter()
+        .find(|m| m.id == sent.assistant_message)
+        .unwrap();
+    let output = answer.tools[0].output.as_deref().unwrap();
+    assert!(output.starts_with("stdout:\n6\n"), "{output}");
+    let first = s
+        .mock
+        .requests()
+        .into_iter()
+        .find(|r| r.body["stream"] == true)
+        .unwrap()
+        .body;
+    assert_eq!(
+        first["messages"][0]["content"],
+        "Analyse the data.\n\nFiles your code can read: /mnt/data/data.csv."
+    );
+    // The chat has its own copy (its code may change it; the agent's stays).
+    assert!(
+        names(
+            s.engine
+                .code_files(&viewer, &sent.conversation)
+                .await
+                .unwrap()
+        )
+        .contains(&"data.csv".to_string())
+    );
+
+    // An agent without Code has no files.
+    let plain = s
+        .engine
+        .create_agent(
+            &s.user,
+            chorus_types::agent::AgentSpec {
+                tools: Vec::new(),
+                ..analyst
+            },
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.engine.add_agent_file(&s.user, &plain.id, "data.csv", "x").await,
+        Err(EngineError::Invalid(m)) if m.contains("Turn on Code")
+    ));
+}

@@ -171,6 +171,27 @@ pub async fn promote_agent(id: String, promoted: bool) -> Result<(), ApiError> {
         .map_err(missing("agent"))
 }
 
+/// The files an agent's code can read in every chat with it.
+#[server(prefix = "/api", endpoint = "agents/files")]
+pub async fn agent_files(id: String) -> Result<Vec<chorus_types::CodeFileView>, ApiError> {
+    let user = ssr::user().await?;
+    ssr::state()?
+        .engine
+        .agent_files(&user.id, &id)
+        .await
+        .map_err(missing("agent"))
+}
+
+#[server(prefix = "/api", endpoint = "agents/files/delete")]
+pub async fn delete_agent_file(id: String, file: String) -> Result<(), ApiError> {
+    let user = ssr::user().await?;
+    ssr::state()?
+        .engine
+        .delete_agent_file(&user.id, &id, &file)
+        .await
+        .map_err(missing("agent"))
+}
+
 /// Every group with its members (administrators only).
 #[server(prefix = "/api", endpoint = "groups")]
 pub async fn list_groups() -> Result<Vec<GroupView>, ApiError> {

@@ -3,8 +3,9 @@
 //! `/agents/:id`: edit, versions, sharing, delete). No code: a form.
 
 use crate::api::{
-    agent_builder, agent_grants, agent_versions, create_agent, delete_agent, list_agents,
-    promote_agent, restore_agent_version, set_agent_public, share_agent, update_agent,
+    agent_builder, agent_files, agent_grants, agent_versions, create_agent, delete_agent,
+    delete_agent_file, list_agents, promote_agent, restore_agent_version, set_agent_public,
+    share_agent, update_agent,
 };
 use crate::ui::ErrorText;
 use crate::ui::layout::Drawer;
@@ -204,6 +205,7 @@ pub fn AgentEditorPage() -> impl IntoView {
                                 // hydrate when rendered inside this one on the server.
                                 <Show when=move || mounted.get()>
                                     {agent.clone().filter(|a| a.role >= AgentRole::Editor).map(|a| view! { <Versions id=a.id.clone() version/> })}
+                                    {agent.clone().filter(|a| a.role >= AgentRole::Editor).map(|a| view! { <AgentFiles id=a.id.clone()/> })}
                                     {agent.clone().filter(|a| a.role == AgentRole::Owner).map(|a| view! { <Sharing agent=a/> })}
                                 </Show>
                             }.into_any(),
@@ -627,5 +629,79 @@ fn AvatarPicker(
                 <button type="button" class="btn-ghost py-1 text-sm" on:click=move |_| avatar.set(None)>"Remove picture"</button>
             </Show>
         </div>
+    }
+}
+
+/// Files the agent's code can read in every chat with it (Code must be on).
+#[component]
+fn AgentFiles(id: String) -> impl IntoView {
+    let id = StoredValue::new(id);
+    let changed = RwSignal::new(0u32);
+    let files = Resource::new(move || changed.get(), move |_| agent_files(id.get_value()));
+    let error = RwSignal::new(None::<String>);
+    let remove = Action::new(move |file: &String| {
+        let file = file.clone();
+        async move { delete_agent_file(id.get_value(), file).await }
+    });
+    Effect::new(move |_| match remove.value().get() {
+        Some(Ok(())) => changed.update(|v| *v += 1),
+        Some(Err(e)) => error.set(Some(e.to_string())),
+        None => {}
+    });
+    let pick = move |ev: leptos::ev::Event| {
+        #[cfg(feature = "hydrate")]
+        {
+            use wasm_bindgen::JsCast;
+            let Some(input) = ev
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+            else {
+                return;
+            };
+            let Some(list) = input.files() else { return };
+            let upload =
+                crate::attach::upload_to(format!("/api/agents/{}/files", id.get_value()), &list);
+            input.set_value("");
+            leptos::task::spawn_local(async move {
+                match upload.await {
+                    Ok(_) => {
+                        error.set(None);
+                        changed.update(|v| *v += 1);
+                    }
+                    Err(e) => error.set(Some(e)),
+                }
+            });
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = ev;
+    };
+    view! {
+        <section class="space-y-2" aria-labelledby="agent-files">
+            <h2 id="agent-files" class="text-lg font-semibold">"Files"</h2>
+            <p class="muted text-sm">"Its code can read these in /mnt/data in every chat with it (Code must be on)."</p>
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    let list = files.await.unwrap_or_default();
+                    view! {
+                        <ul class="space-y-1 text-sm" data-testid="agent-files">
+                            {list.into_iter().map(|f| {
+                                let file = f.id.clone();
+                                view! {
+                                    <li class="flex items-center gap-2" data-testid="agent-file">
+                                        <span class="flex-1 truncate">{f.name.clone()}</span>
+                                        <button type="button" class="btn-ghost py-1 text-sm" aria-label=format!("Remove {}", f.name)
+                                            on:click=move |_| { remove.dispatch(file.clone()); }>"Remove"</button>
+                                    </li>
+                                }
+                            }).collect_view()}
+                        </ul>
+                    }
+                })}
+            </Transition>
+            <label class="btn-secondary py-1 text-sm cursor-pointer inline-block">"Add files"
+                <input type="file" multiple name="agent-files" class="sr-only" on:change=pick/>
+            </label>
+            <ErrorText message=error/>
+        </section>
     }
 }

@@ -97,6 +97,7 @@ async fn adopt(engine: &Engine, orphan: Orphan) -> Result<(), String> {
             context,
             tools: setup.tools,
             system: setup.system,
+            agent: setup.agent.clone(),
             sampling: setup.sampling,
             title_model: None,
             resume: Some(Resume {

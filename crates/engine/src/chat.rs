@@ -44,8 +44,8 @@ pub(crate) struct Setup {
     pub tools: Vec<String>,
     /// The agent's instructions (the system prompt).
     pub system: Option<String>,
-    /// Whether the conversation is with an agent.
-    pub agent: bool,
+    /// The agent the conversation is with.
+    pub agent: Option<String>,
     pub sampling: Sampling,
 }
 
@@ -294,7 +294,7 @@ impl Engine {
                 .await?;
         }
         let setup = self.conversation_setup(user, &a.conversation).await?;
-        let tools = match (a.tools, setup.agent) {
+        let tools = match (a.tools, setup.agent.is_some()) {
             // An agent's conversation offers the agent's tools.
             (_, true) => setup.tools,
             (Some(tools), false) => {
@@ -316,6 +316,7 @@ impl Engine {
                 context: a.context,
                 tools,
                 system: setup.system,
+                agent: setup.agent.clone(),
                 sampling: setup.sampling,
                 title_model: a.title_model,
                 resume: None,
@@ -400,6 +401,7 @@ impl Engine {
                 context,
                 tools: setup.tools,
                 system: setup.system,
+                agent: setup.agent.clone(),
                 sampling: setup.sampling,
                 title_model: None,
                 resume: Some(Resume {
@@ -430,7 +432,7 @@ impl Engine {
             return Ok(Setup {
                 tools: row.tools.unwrap_or_default(),
                 system: None,
-                agent: false,
+                agent: None,
                 sampling: Sampling::default(),
             });
         };
@@ -443,11 +445,24 @@ impl Engine {
                 )
             })?;
         let spec = agent.spec();
-        let instructions = spec.instructions.trim();
+        let mut system = spec.instructions.trim().to_string();
+        // The model learns what files its code can read.
+        let files = self.agent_file_list(&agent.id)?;
+        if !files.is_empty() && spec.tools.iter().any(|t| t == chorus_tools::EXECUTE_CODE) {
+            let names: Vec<String> = files
+                .iter()
+                .map(|f| format!("/mnt/data/{}", f.name))
+                .collect();
+            system.push_str(&format!(
+                "\n\nFiles your code can read: {}.",
+                names.join(", ")
+            ));
+        }
+        let system = system.trim().to_string();
         Ok(Setup {
-            system: (!instructions.is_empty()).then(|| instructions.to_string()),
+            system: (!system.is_empty()).then_some(system),
             tools: spec.tools,
-            agent: true,
+            agent: Some(agent.id),
             sampling: Sampling {
                 temperature: spec.temperature,
                 max_tokens: spec.max_tokens,

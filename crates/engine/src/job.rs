@@ -31,6 +31,8 @@ pub(crate) struct JobSpec {
     pub tools: Vec<String>,
     /// The system prompt (an agent's instructions).
     pub system: Option<String>,
+    /// The agent the conversation is with (its files go to the chat's code).
+    pub agent: Option<String>,
     pub sampling: Sampling,
     /// Set when this is the first answer of a conversation whose endpoint asks
     /// for model-written titles.
@@ -113,7 +115,7 @@ async fn run(
         spec,
         last_save: Instant::now(),
     };
-    let workspace = Workspace::Conversation(spec.conversation.clone());
+    let workspace = Workspace::Conversation(spec.conversation.clone(), spec.agent.clone());
     run_loop::run(
         engine,
         &spec.user,

@@ -2,6 +2,7 @@
 //! crate composes `store`, `gateway` and `streams` and owns the rules between them.
 
 mod adopt;
+mod agent_files;
 mod agents;
 mod api;
 mod branches;

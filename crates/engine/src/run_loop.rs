@@ -71,8 +71,8 @@ pub(crate) trait Sink: Send {
 #[derive(Clone)]
 pub(crate) enum Workspace {
     /// The conversation's sandbox session (its `/mnt/data`, shared with the
-    /// Run button and the Files panel).
-    Conversation(ConversationId),
+    /// Run button and the Files panel), and the agent whose files it gets.
+    Conversation(ConversationId, Option<String>),
     /// A session of its own (an API call has no conversation).
     Fresh,
 }
@@ -308,10 +308,18 @@ async fn session_for(
     workspace: &Workspace,
 ) -> Result<String, String> {
     let started = match workspace {
-        Workspace::Conversation(conversation) => engine
-            .conversation_session(user, conversation)
-            .await
-            .map(|(_, session)| session),
+        Workspace::Conversation(conversation, agent) => {
+            match engine.conversation_session(user, conversation).await {
+                Ok((_, session)) => match agent {
+                    Some(agent) => engine
+                        .copy_agent_files(agent, user, &session)
+                        .await
+                        .map(|()| session),
+                    None => Ok(session),
+                },
+                Err(e) => Err(e),
+            }
+        }
         Workspace::Fresh => engine
             .sandbox()
             .and_then(|sandbox| Ok(sandbox.sessions().create(&user.0)?)),
