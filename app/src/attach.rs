@@ -94,3 +94,12 @@ pub async fn data_url(file: &web_sys::File) -> Result<String, String> {
         .and_then(|v| v.as_string())
         .ok_or_else(|| "The picture could not be read.".to_string())
 }
+
+/// The file input an `on:change` came from and the files chosen in it (none
+/// chosen: `None`). Read them before clearing the input (which lets the same
+/// file be chosen again).
+pub fn chosen_files(ev: &web_sys::Event) -> Option<(web_sys::HtmlInputElement, FileList)> {
+    let input = ev.target()?.dyn_into::<web_sys::HtmlInputElement>().ok()?;
+    let files = input.files().filter(|f| f.length() > 0)?;
+    Some((input, files))
+}

@@ -87,22 +87,7 @@ impl Setup {
     }
 
     async fn model_ids(&self, key: &str) -> Vec<String> {
-        let body: Value = self
-            .http
-            .get(format!("{}/models", self.base))
-            .bearer_auth(key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        body["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["id"].as_str().unwrap().to_string())
-            .collect()
+        common::model_ids(&self.http, &self.base, key).await
     }
 
     fn model(&self) -> String {

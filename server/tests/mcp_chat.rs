@@ -29,6 +29,20 @@ async fn setup() -> (Engine, UserId, MockOpenAi) {
     (engine, user, mock)
 }
 
+/// A new chat's message with `tools` on, to the mock model.
+fn request(tools: Vec<String>, text: impl Into<String>) -> SendRequest {
+    SendRequest {
+        conversation: None,
+        parent: None,
+        endpoint: "Mock".into(),
+        model: "mock-small".into(),
+        text: text.into(),
+        tools,
+        files: Vec::new(),
+        agent: None,
+    }
+}
+
 async fn ask(
     engine: &Engine,
     user: &UserId,
@@ -38,16 +52,7 @@ async fn ask(
     let sent = engine
         .send(
             user,
-            SendRequest {
-                conversation: None,
-                parent: None,
-                endpoint: "Mock".into(),
-                model: "mock-small".into(),
-                text: text.into(),
-                tools: tools.iter().map(|t| t.to_string()).collect(),
-                files: Vec::new(),
-                agent: None,
-            },
+            request(tools.iter().map(|t| t.to_string()).collect(), text),
         )
         .await
         .unwrap();
@@ -117,19 +122,7 @@ async fn a_server_that_cannot_start_leaves_the_answer_standing_and_says_why() {
     );
     // An unknown server is refused before anything is stored.
     let refused = engine
-        .send(
-            &user,
-            SendRequest {
-                conversation: None,
-                parent: None,
-                endpoint: "Mock".into(),
-                model: "mock-small".into(),
-                text: "hi".into(),
-                tools: vec!["mcp:nope".into()],
-                files: Vec::new(),
-                agent: None,
-            },
-        )
+        .send(&user, request(vec!["mcp:nope".into()], "hi"))
         .await;
     assert!(refused.is_err());
     assert_eq!(engine.conversations(&user).await.unwrap().len(), 1);
@@ -359,19 +352,7 @@ async fn a_user_adds_their_own_server_and_only_they_can_use_it() {
 
     // Someone else naming it gets nothing, before anything is stored.
     let refused = engine
-        .send(
-            &zed,
-            SendRequest {
-                conversation: None,
-                parent: None,
-                endpoint: "Mock".into(),
-                model: "mock-small".into(),
-                text: "hi".into(),
-                tools: vec!["mcp:mine".into()],
-                files: Vec::new(),
-                agent: None,
-            },
-        )
+        .send(&zed, request(vec!["mcp:mine".into()], "hi"))
         .await;
     assert!(
         matches!(refused, Err(chorus_engine::EngineError::Invalid(m)) if m.contains("no MCP server named \"mine\""))

@@ -52,22 +52,7 @@ async fn start() -> Api {
 
 impl Api {
     async fn model_ids(&self, key: &str) -> Vec<String> {
-        let body: Value = self
-            .http
-            .get(format!("{}/models", self.base))
-            .bearer_auth(key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        body["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["id"].as_str().unwrap().to_string())
-            .collect()
+        common::model_ids(&self.http, &self.base, key).await
     }
 
     async fn post(&self, body: Value) -> (u16, String) {

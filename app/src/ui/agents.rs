@@ -595,16 +595,10 @@ fn AvatarPicker(
     let pick = move |ev: leptos::ev::Event| {
         #[cfg(feature = "hydrate")]
         {
-            use wasm_bindgen::JsCast;
-            let Some(input) = ev
-                .target()
-                .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
-            else {
+            let Some((input, files)) = crate::attach::chosen_files(&ev) else {
                 return;
             };
-            let Some(file) = input.files().and_then(|f| f.get(0)) else {
-                return;
-            };
+            let Some(file) = files.get(0) else { return };
             input.set_value("");
             leptos::task::spawn_local(async move {
                 match crate::attach::data_url(&file).await {
@@ -643,22 +637,14 @@ fn AgentFiles(id: String) -> impl IntoView {
         let file = file.clone();
         async move { delete_agent_file(id.get_value(), file).await }
     });
-    Effect::new(move |_| match remove.value().get() {
-        Some(Ok(())) => changed.update(|v| *v += 1),
-        Some(Err(e)) => error.set(Some(e.to_string())),
-        None => {}
-    });
+    let done = crate::ui::reload_or_report(changed, error);
+    Effect::new(move |_| done(remove.value().get()));
     let pick = move |ev: leptos::ev::Event| {
         #[cfg(feature = "hydrate")]
         {
-            use wasm_bindgen::JsCast;
-            let Some(input) = ev
-                .target()
-                .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
-            else {
+            let Some((input, list)) = crate::attach::chosen_files(&ev) else {
                 return;
             };
-            let Some(list) = input.files() else { return };
             let upload =
                 crate::attach::upload_to(format!("/api/agents/{}/files", id.get_value()), &list);
             input.set_value("");

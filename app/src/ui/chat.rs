@@ -586,14 +586,7 @@ fn AttachButton(
     let on_change = move |ev: leptos::ev::Event| {
         #[cfg(feature = "hydrate")]
         {
-            use wasm_bindgen::JsCast;
-            let Some(input) = ev
-                .target()
-                .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
-            else {
-                return;
-            };
-            let Some(files) = input.files().filter(|f| f.length() > 0) else {
+            let Some((input, files)) = crate::attach::chosen_files(&ev) else {
                 return;
             };
             let upload = crate::attach::upload(&files);

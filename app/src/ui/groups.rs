@@ -12,13 +12,8 @@ pub fn Groups() -> impl IntoView {
     let changed = RwSignal::new(0u32);
     let groups = Resource::new(move || changed.get(), |_| list_groups());
     let error = RwSignal::new(None::<String>);
-    let done = move |r: Result<(), crate::api::ApiError>| match r {
-        Ok(()) => {
-            error.set(None);
-            changed.update(|v| *v += 1);
-        }
-        Err(e) => error.set(Some(e.to_string())),
-    };
+    let report = crate::ui::reload_or_report(changed, error);
+    let done = move |r: Result<(), crate::api::ApiError>| report(Some(r));
     let create = Action::new(move |name: &String| {
         let name = name.clone();
         async move { create_group(name).await.map(|_| ()) }

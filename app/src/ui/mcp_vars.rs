@@ -47,14 +47,7 @@ fn MyServers() -> impl IntoView {
         let name = name.clone();
         async move { delete_user_mcp_server(name).await }
     });
-    let done = move |r: Option<Result<(), crate::api::ApiError>>| match r {
-        Some(Ok(())) => {
-            error.set(None);
-            changed.update(|v| *v += 1);
-        }
-        Some(Err(e)) => error.set(Some(e.to_string())),
-        None => {}
-    };
+    let done = crate::ui::reload_or_report(changed, error);
     let (name, title, url, transport, authorization) = (
         RwSignal::new(String::new()),
         RwSignal::new(String::new()),
@@ -146,14 +139,7 @@ fn ServerVars(form: McpVarsView, changed: RwSignal<u32>) -> impl IntoView {
         async move { set_mcp_vars(server.get_value(), values).await }
     });
     let clear = Action::new(move |_: &()| async move { clear_mcp_vars(server.get_value()).await });
-    let done = move |r: Option<Result<(), crate::api::ApiError>>| match r {
-        Some(Ok(())) => {
-            error.set(None);
-            changed.update(|v| *v += 1);
-        }
-        Some(Err(e)) => error.set(Some(e.to_string())),
-        None => {}
-    };
+    let done = crate::ui::reload_or_report(changed, error);
     Effect::new(move |_| done(save.value().get()));
     Effect::new(move |_| done(clear.value().get()));
     let all_set = form.vars.iter().all(|v| v.set);

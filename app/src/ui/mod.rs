@@ -61,6 +61,23 @@ where
     Signal::derive(move || value.get().and_then(|r| r.err()).map(|e| e.to_string()))
 }
 
+/// What a list's change actions do when they finish: on success, clear the
+/// error and reload the list (`changed` is its resource's key); on failure,
+/// say why.
+pub fn reload_or_report(
+    changed: RwSignal<u32>,
+    error: RwSignal<Option<String>>,
+) -> impl Fn(Option<Result<(), crate::api::ApiError>>) + Copy + Send + Sync + 'static {
+    move |r| match r {
+        Some(Ok(())) => {
+            error.set(None);
+            changed.update(|v| *v += 1);
+        }
+        Some(Err(e)) => error.set(Some(e.to_string())),
+        None => {}
+    }
+}
+
 /// Copies `text` to the clipboard and says so.
 #[component]
 pub fn CopyButton(

@@ -363,3 +363,22 @@ pub async fn spawn_binary_with(data: &Path, config: &Path, env: &[(&str, &str)])
     }
     panic!("the server did not become ready");
 }
+
+/// The model ids `GET /v1/models` lists for `key` (`base` ends in `/v1`).
+pub async fn model_ids(http: &reqwest::Client, base: &str, key: &str) -> Vec<String> {
+    let body: Value = http
+        .get(format!("{base}/models"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .collect()
+}
