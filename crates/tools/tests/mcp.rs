@@ -1,5 +1,6 @@
 //! The MCP client against real servers: `@modelcontextprotocol/server-everything`
-//! from npm (stdio and streamable HTTP) and a small server written with the
+//! from npm (stdio, streamable HTTP and the older HTTP+SSE),
+//! `@modelcontextprotocol/server-memory` (stdio) and a small server written with the
 //! official Python SDK (`tests/servers/toolbox.py`): listing and calling tools,
 //! a server that crashes mid-call, a tool that hangs, a server that cannot
 //! start, the tool list changing, what a stdio server may see of Chorus's
@@ -239,6 +240,58 @@ async fn an_older_http_sse_server_answers_over_its_event_stream() {
         err.starts_with("The MCP server \"gone\" could not be started: connecting to"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn server_memory_from_npm_remembers_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let memory_js =
+        repo().join("end2end/node_modules/@modelcontextprotocol/server-memory/dist/index.js");
+    assert!(
+        memory_js.is_file(),
+        "{} is missing: run `make test`",
+        memory_js.display()
+    );
+    let file = dir.path().join("memory.jsonl");
+    let server = McpServer {
+        env: BTreeMap::from([(
+            "MEMORY_FILE_PATH".to_string(),
+            file.to_string_lossy().into_owned(),
+        )]),
+        ..stdio("node", &[&memory_js.to_string_lossy()])
+    };
+    let mcp = one("memory", server.clone());
+    let tools = names(&mcp, "memory").await;
+    for tool in [
+        "create_entities_mcp_memory",
+        "search_nodes_mcp_memory",
+        "read_graph_mcp_memory",
+    ] {
+        assert!(tools.contains(&tool.to_string()), "{tools:?}");
+    }
+    let out = mcp
+        .call(
+            "create_entities_mcp_memory",
+            r#"{"entities": [{"name": "Ada", "entityType": "person", "observations": ["wrote the first program"]}]}"#,
+        )
+        .await;
+    assert!(!out.is_error, "{}", out.content);
+    // Another start (a new process) finds what the first one stored.
+    drop(mcp);
+    let again = one("memory", server);
+    let out = again
+        .call("search_nodes_mcp_memory", r#"{"query": "Ada"}"#)
+        .await;
+    assert!(!out.is_error, "{}", out.content);
+    assert!(
+        out.content.contains("wrote the first program"),
+        "{}",
+        out.content
+    );
+    let out = again
+        .call("search_nodes_mcp_memory", r#"{"query": "Grace"}"#)
+        .await;
+    assert!(!out.content.contains("Ada"), "{}", out.content);
 }
 
 #[tokio::test]
