@@ -3,7 +3,42 @@
 //! ports, the cloud metadata address, the office network), unless the
 //! configuration allows that host (`mcpSettings.allowedDomains`).
 
-use std::net::IpAddr;
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+/// An HTTP client for a user's server: names resolve to public addresses
+/// only (allowed hosts resolve normally), so a name that answers differently
+/// between [`check_url`] and the connection still cannot reach inside.
+pub fn client(allowed: &[String]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .dns_resolver(Arc::new(PublicOnly {
+            allowed: allowed.to_vec(),
+        }))
+        .build()
+        .unwrap_or_default()
+}
+
+struct PublicOnly {
+    allowed: Vec<String>,
+}
+
+impl Resolve for PublicOnly {
+    fn resolve(&self, name: Name) -> Resolving {
+        let host = name.as_str().to_ascii_lowercase();
+        let allowed = self.allowed.iter().any(|p| matches(&host, p));
+        Box::pin(async move {
+            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| allowed || is_public(a.ip()))
+                .collect();
+            if found.is_empty() {
+                return Err(format!("{host} resolves only to local or private addresses").into());
+            }
+            Ok(Box::new(found.into_iter()) as Addrs)
+        })
+    }
+}
 
 /// Refuses a URL whose host is not allowed and resolves to any address that
 /// is not public.
@@ -104,6 +139,20 @@ mod tests {
         assert!(!matches("corp.example", "*.corp.example"));
         assert!(matches("127.0.0.1", "127.0.0.1"));
         assert!(!matches("evil-corp.example", "*.corp.example"));
+    }
+
+    #[tokio::test]
+    async fn the_guarded_client_does_not_resolve_names_to_this_machine() {
+        let err = client(&[])
+            .get("http://localhost:9/")
+            .send()
+            .await
+            .unwrap_err();
+        let chain = format!("{err:?}");
+        assert!(
+            chain.contains("resolves only to local or private addresses"),
+            "{chain}"
+        );
     }
 
     #[tokio::test]

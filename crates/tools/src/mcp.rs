@@ -412,9 +412,15 @@ impl Server {
 
     async fn connect(&self) -> Result<Client, String> {
         let c = &self.config;
-        if let Some(allowed) = &self.guard {
-            crate::guard::check_url(c.url.as_deref().unwrap_or_default(), allowed).await?;
-        }
+        // A user's server: checked now (addresses in the URL itself), and its
+        // client resolves names to public addresses only.
+        let http = match &self.guard {
+            Some(allowed) => {
+                crate::guard::check_url(c.url.as_deref().unwrap_or_default(), allowed).await?;
+                crate::guard::client(allowed)
+            }
+            None => reqwest::Client::new(),
+        };
         match c.transport() {
             Some(McpTransport::Stdio) => {
                 let mut cmd = tokio::process::Command::new(c.command.as_deref().unwrap_or(""));
@@ -451,12 +457,13 @@ impl Server {
                     c.url.clone().unwrap_or_default(),
                 )
                 .custom_headers(headers);
-                let transport = StreamableHttpClientTransport::from_config(config);
+                let transport = StreamableHttpClientTransport::with_client(http, config);
                 ().serve(transport).await.map_err(|e| e.to_string())
             }
             Some(McpTransport::Sse) => {
                 let transport =
-                    crate::sse::connect(c.url.as_deref().unwrap_or_default(), headers(c)?).await?;
+                    crate::sse::connect(http, c.url.as_deref().unwrap_or_default(), headers(c)?)
+                        .await?;
                 ().serve(transport).await.map_err(|e| e.to_string())
             }
             None => Err("neither a command nor a url is configured".into()),

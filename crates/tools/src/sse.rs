@@ -20,11 +20,11 @@ type MessageStream = Pin<Box<dyn Stream<Item = ServerJsonRpcMessage> + Send>>;
 
 /// Opens the event stream at `url` and waits for the endpoint to post to.
 pub async fn connect(
+    client: reqwest::Client,
     url: &str,
     headers: http::HeaderMap,
 ) -> Result<(MessageSink, MessageStream), String> {
     let base = url::Url::parse(url).map_err(|e| format!("the url {url:?} is not valid: {e}"))?;
-    let client = reqwest::Client::new();
     let response = client
         .get(base.clone())
         .headers(headers.clone())
