@@ -65,7 +65,7 @@ test('register, chat with streaming markdown, reload, error, logout, login', asy
   assert.deepEqual(titles, ['Chat about Tell me about', title]);
 
   // Log out, then in: wrong password first.
-  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByRole('button', { name: 'Sign out', exact: true }).click();
   await page.waitForURL('**/login');
   await page.goto(url);
   await page.waitForURL('**/login');
@@ -112,7 +112,7 @@ test('the same flow on a phone-sized screen', async () => {
   await link.waitFor({ state: 'visible' });
   // Grace sees only her own conversation.
   assert.equal(await page.getByTestId('conversation-list').locator('a').count(), 1);
-  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByRole('button', { name: 'Sign out', exact: true }).click();
   await page.waitForURL('**/login');
   assert.deepEqual(page.errors, []);
   await context.close();
@@ -511,7 +511,7 @@ test('two-factor: set up with an authenticator, sign in with a code, then a back
 
   // Signing in now asks for a code after the password.
   const signInWith = async (code) => {
-    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('button', { name: 'Sign out', exact: true }).click();
     await page.waitForURL('**/login');
     await hydrated(page);
     await page.getByLabel('Email').fill(user.email);
@@ -664,6 +664,31 @@ test('code: files attached to a new message reach the model\'s code and show on 
   assert.equal(await chips.count(), 0);
   assert.deepEqual(page.errors, []);
   await context.close();
+});
+
+test('settings: sign out everywhere ends the sessions on every device', async () => {
+  const user = { name: 'Mary', email: 'mary.sessions@example.com', password: 'lost my phone' };
+  const laptop = await newPage(DESKTOP);
+  await register(laptop.page, user);
+  // The same account signed in on a phone.
+  const phone = await newPage(PHONE);
+  await phone.page.goto(base + '/login');
+  await hydrated(phone.page);
+  await phone.page.getByLabel('Email').fill(user.email);
+  await phone.page.getByLabel('Password').fill(user.password);
+  await phone.page.getByRole('button', { name: 'Sign in' }).click();
+  await phone.page.waitForURL(base + '/');
+
+  await laptop.page.goto(base + '/settings');
+  await hydrated(laptop.page);
+  await laptop.page.getByRole('button', { name: 'Sign out everywhere' }).click();
+  await laptop.page.waitForURL('**/login');
+  await phone.page.goto(base + '/settings');
+  await phone.page.waitForURL('**/login');
+  assert.deepEqual(laptop.page.errors, []);
+  assert.deepEqual(phone.page.errors, []);
+  await laptop.context.close();
+  await phone.context.close();
 });
 
 test('MCP: turn on an MCP server\'s tools, the model calls one, the call and its result show in the answer', async () => {

@@ -208,6 +208,19 @@ pub async fn logout() -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Ends every session of the signed-in user, on every device, this one too.
+#[server(prefix = "/api", endpoint = "logout-everywhere")]
+pub async fn logout_everywhere() -> Result<(), ApiError> {
+    let user = ssr::user().await?;
+    ssr::state()?
+        .engine
+        .store()
+        .end_sessions(&user.id.0)
+        .await
+        .map_err(|e| ApiError::Server(e.to_string()))?;
+    logout().await
+}
+
 #[server(prefix = "/api", endpoint = "endpoints")]
 pub async fn list_endpoints() -> Result<Vec<EndpointView>, ApiError> {
     let user = ssr::user().await?;

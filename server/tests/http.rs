@@ -385,3 +385,31 @@ async fn pages_may_be_framed_only_by_chorus_itself() {
         assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
     }
 }
+
+#[tokio::test]
+async fn signing_out_everywhere_ends_every_session_of_the_user_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), NO_ENDPOINTS).await;
+    let base = &server.base;
+    let laptop = client(base);
+    register(&laptop, base, "ann@example.com").await;
+    let phone = client(base);
+    let (status, _) = login(&phone, base, "ann@example.com", "long enough pw").await;
+    assert_eq!(status, 200);
+    let other = client(base);
+    register(&other, base, "bob@example.com").await;
+    for c in [&laptop, &phone, &other] {
+        assert_eq!(call(c, base, "conversations", &[]).await.0, 200);
+    }
+
+    let (status, body) = call(&phone, base, "logout-everywhere", &[]).await;
+    assert!(status == 200 || status == 302, "{status} {body}");
+    // Both of Ann's sessions are over; Bob's is not.
+    assert_ne!(call(&laptop, base, "conversations", &[]).await.0, 200);
+    assert_ne!(call(&phone, base, "conversations", &[]).await.0, 200);
+    assert_eq!(call(&other, base, "conversations", &[]).await.0, 200);
+    // Signing in again works.
+    let (status, _) = login(&laptop, base, "ann@example.com", "long enough pw").await;
+    assert_eq!(status, 200);
+    assert_eq!(call(&laptop, base, "conversations", &[]).await.0, 200);
+}

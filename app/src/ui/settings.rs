@@ -4,7 +4,8 @@
 
 use crate::api::{
     BeginTwoFactor, ConfirmTwoFactor, CreateApiKey, DeleteProviderKey, DisableTwoFactor,
-    RevokeApiKey, SaveProviderKey, list_api_keys, list_provider_keys, two_factor_enabled,
+    LogoutEverywhere, RevokeApiKey, SaveProviderKey, list_api_keys, list_provider_keys,
+    two_factor_enabled,
 };
 use crate::ui::layout::Drawer;
 use crate::ui::{CopyButton, ErrorText, action_error};
@@ -27,6 +28,7 @@ pub fn SettingsPage() -> impl IntoView {
                 <ProviderKeys/>
                 <ApiKeys/>
                 <TwoFactor/>
+                <Sessions/>
                 <crate::ui::mcp_vars::McpVars/>
                 <crate::ui::groups::Groups/>
             </div>
@@ -318,6 +320,22 @@ fn TwoFactor() -> impl IntoView {
             <ErrorText message=action_error(begin.value())/>
             <ErrorText message=action_error(confirm.value())/>
             <ErrorText message=action_error(disable.value())/>
+        </section>
+    }
+}
+
+/// Ends the user's sessions on every device (a lost phone, a shared computer).
+#[component]
+fn Sessions() -> impl IntoView {
+    let everywhere = ServerAction::<LogoutEverywhere>::new();
+    view! {
+        <section class="space-y-3" aria-labelledby="sessions">
+            <h2 id="sessions" class="text-lg font-semibold">"Sessions"</h2>
+            <p class="muted text-sm">"Signs you out on every device and browser, this one too."</p>
+            <ActionForm action=everywhere>
+                <button type="submit" class="btn-secondary">"Sign out everywhere"</button>
+            </ActionForm>
+            <ErrorText message=action_error(everywhere.value())/>
         </section>
     }
 }

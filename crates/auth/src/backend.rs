@@ -11,7 +11,9 @@ pub struct SessionUser {
     pub email: String,
     pub name: String,
     pub is_admin: bool,
-    password_hash: String,
+    /// The password hash and the session epoch: a change to either ends
+    /// every session made before it.
+    session_key: String,
 }
 
 impl std::fmt::Debug for SessionUser {
@@ -31,7 +33,7 @@ impl From<UserRecord> for SessionUser {
             email: r.email,
             name: r.name,
             is_admin: r.is_admin,
-            password_hash: r.password_hash,
+            session_key: format!("{}#{}", r.password_hash, r.session_epoch),
         }
     }
 }
@@ -54,9 +56,10 @@ impl AuthUser for SessionUser {
         self.id.0.clone()
     }
 
-    /// Changing the password changes the hash, which ends every other session.
+    /// Changing the password, or signing out everywhere, changes the hash,
+    /// which ends the sessions made before.
     fn session_auth_hash(&self) -> &[u8] {
-        self.password_hash.as_bytes()
+        self.session_key.as_bytes()
     }
 }
 

@@ -236,6 +236,15 @@ const MIGRATIONS: &[(i64, &str)] = &[
     DEFINE INDEX user_mcp_server_owner ON user_mcp_server FIELDS owner;
     "#,
     ),
+    (
+        13,
+        r#"
+    -- Bumped to end every session of the user at once ("sign out
+    -- everywhere"): sessions carry a hash that includes it.
+    DEFINE FIELD session_epoch ON user TYPE int DEFAULT 0;
+    UPDATE user SET session_epoch = 0 WHERE session_epoch = NONE;
+    "#,
+    ),
 ];
 
 pub async fn apply(db: &Surreal<Any>) -> Result<()> {

@@ -10,9 +10,12 @@ pub struct UserRecord {
     pub password_hash: String,
     pub is_admin: bool,
     pub created_at: i64,
+    /// Bumped to end all of the user's sessions.
+    pub session_epoch: i64,
 }
 
-const USER_FIELDS: &str = "record::id(id) AS id, email, name, password_hash, is_admin, created_at";
+const USER_FIELDS: &str =
+    "record::id(id) AS id, email, name, password_hash, is_admin, created_at, session_epoch";
 
 /// Emails compare case-insensitively.
 pub fn normalize_email(email: &str) -> String {
@@ -88,5 +91,14 @@ impl Store {
             .run()
             .await?;
         Ok(res.take(0)?)
+    }
+
+    /// Ends every session of the user (each carries a hash of the epoch).
+    pub async fn end_sessions(&self, id: &str) -> Result<()> {
+        self.query("UPDATE type::record('user', $id) SET session_epoch += 1")
+            .bind(("id", id.to_string()))
+            .run()
+            .await?;
+        Ok(())
     }
 }
