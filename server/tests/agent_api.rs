@@ -73,6 +73,21 @@ async fn setup() -> Setup {
     }
 }
 
+/// The usage of both model turns, summed. The mock reports, per turn,
+/// `prompt_len / 4 + 8` prompt tokens (the prompt being the user's message,
+/// the same in both turns) and 20 completion tokens for a turn of tool calls,
+/// one per chunk for an answer.
+fn assert_both_turns(usage: &Value) {
+    assert_eq!(usage["prompt_tokens"], 2 * (ADD.len() / 4 + 8), "{usage}");
+    assert!(usage["completion_tokens"].as_u64().unwrap() > 20, "{usage}");
+    assert_eq!(
+        usage["total_tokens"].as_u64(),
+        Some(
+            usage["prompt_tokens"].as_u64().unwrap() + usage["completion_tokens"].as_u64().unwrap()
+        )
+    );
+}
+
 impl Setup {
     async fn post(&self, key: &str, body: Value) -> (u16, reqwest::Response) {
         let resp = self
@@ -116,9 +131,9 @@ async fn an_agent_answers_through_the_api_after_running_its_tool() {
     assert_eq!(body["choices"][0]["message"]["content"], expected.as_str());
     assert_eq!(body["choices"][0]["finish_reason"], "stop");
     // Two model turns: the usage the client pays is both, summed.
+    assert_both_turns(&body["usage"]);
     let requests = s.mock.requests();
     assert_eq!(requests.len(), 2);
-    assert!(body["usage"]["completion_tokens"].as_u64().unwrap() > 0);
 
     // What the upstream got: the agent's model, parameters, instructions
     // before the caller's system prompt, and its tool.
@@ -195,8 +210,7 @@ async fn an_agent_streams_its_answer_as_chat_completion_chunks() {
     assert!(done);
     assert_eq!(text, answer_from_tools(&["2 + 40 = 42".to_string()]));
     assert_eq!(finish.as_deref(), Some("stop"));
-    let usage = usage.expect("usage was asked for");
-    assert!(usage["prompt_tokens"].as_u64().unwrap() > 0);
+    assert_both_turns(&usage.expect("usage was asked for"));
 }
 
 #[tokio::test]

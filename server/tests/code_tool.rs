@@ -532,6 +532,25 @@ async fn an_agents_files_reach_the_code_of_every_chat_with_it() {
         .contains(&"data.csv".to_string())
     );
 
+    // Through the API too: the call's code runs in a session of its own,
+    // which gets the agent's files.
+    let (provider, model) = s
+        .engine
+        .api_provider(&viewer, &format!("agent:{}", agent.id))
+        .await
+        .unwrap();
+    let answer = provider
+        .complete(chorus_gateway::ChatRequest {
+            model,
+            messages: vec![chorus_gateway::ChatMessage::user(
+                "Sum y again.\n```py\nimport pandas as pd\nprint(pd.read_csv('/mnt/data/data.csv')['y'].sum())\n```",
+            )],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(answer.text.contains("stdout:\n6\n"), "{}", answer.text);
+
     // An agent without Code has no files.
     let plain = s
         .engine

@@ -371,7 +371,10 @@ async fn a_user_adds_their_own_server_and_only_they_can_use_it() {
             },
         )
         .await;
-    assert!(matches!(agent, Err(chorus_engine::EngineError::Invalid(_))));
+    assert!(matches!(
+        agent,
+        Err(chorus_engine::EngineError::Invalid(m)) if m == "\"mine\" is your own MCP server; agents are shared, so they can use only the MCP servers this server offers."
+    ));
 
     // A host that is this machine, not allowed by the config: refused when used.
     engine

@@ -500,14 +500,8 @@ fn Sharing(agent: AgentView) -> impl IntoView {
         async move { share_agent(id.get_value(), email, role).await }
     });
     let error = RwSignal::new(None::<String>);
-    Effect::new(move |_| match share.value().get() {
-        Some(Ok(())) => {
-            error.set(None);
-            changed.update(|v| *v += 1);
-        }
-        Some(Err(e)) => error.set(Some(e.to_string())),
-        None => {}
-    });
+    let done = crate::ui::reload_or_report(changed, error);
+    Effect::new(move |_| done(share.value().get()));
     let email = RwSignal::new(String::new());
     let role = RwSignal::new("viewer".to_string());
     view! {

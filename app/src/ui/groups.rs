@@ -12,17 +12,12 @@ pub fn Groups() -> impl IntoView {
     let changed = RwSignal::new(0u32);
     let groups = Resource::new(move || changed.get(), |_| list_groups());
     let error = RwSignal::new(None::<String>);
-    let report = crate::ui::reload_or_report(changed, error);
-    let done = move |r: Result<(), crate::api::ApiError>| report(Some(r));
+    let done = crate::ui::reload_or_report(changed, error);
     let create = Action::new(move |name: &String| {
         let name = name.clone();
         async move { create_group(name).await.map(|_| ()) }
     });
-    Effect::new(move |_| {
-        if let Some(r) = create.value().get() {
-            done(r)
-        }
-    });
+    Effect::new(move |_| done(create.value().get()));
     let name = RwSignal::new(String::new());
     view! {
         <Transition fallback=|| ()>
@@ -63,14 +58,7 @@ fn GroupItem(
         async move { set_group_member(id.get_value(), email, on).await }
     });
     let remove = Action::new(move |_: &()| async move { delete_group(id.get_value()).await });
-    let after = move |r: Option<Result<(), crate::api::ApiError>>| match r {
-        Some(Ok(())) => {
-            error.set(None);
-            changed.update(|v| *v += 1);
-        }
-        Some(Err(e)) => error.set(Some(e.to_string())),
-        None => {}
-    };
+    let after = crate::ui::reload_or_report(changed, error);
     Effect::new(move |_| after(member.value().get()));
     Effect::new(move |_| after(remove.value().get()));
     let email = RwSignal::new(String::new());

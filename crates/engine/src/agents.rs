@@ -248,10 +248,24 @@ impl Engine {
             check_avatar(avatar)?;
         }
         self.model_choice(user, &spec.endpoint, &spec.model).await?;
-        self.tools()
-            // An agent is shared: only the server's tools, never a user's own servers.
+        // An agent is shared: only the server's tools, never a user's own servers.
+        if let Err(e) = self
+            .tools()
             .check(&spec.tools, &chorus_tools::ToolContext::default())
-            .map_err(EngineError::Invalid)?;
+        {
+            let own = self.user_mcp_configs(user).await;
+            let mine = spec
+                .tools
+                .iter()
+                .filter_map(|t| t.strip_prefix(chorus_tools::MCP_PREFIX))
+                .find(|name| own.contains_key(*name));
+            return Err(EngineError::Invalid(match mine {
+                Some(name) => format!(
+                    "{name:?} is your own MCP server; agents are shared, so they can use only the MCP servers this server offers."
+                ),
+                None => e,
+            }));
+        }
         Ok(spec)
     }
 }

@@ -6,6 +6,7 @@
 //! one answer.
 
 use crate::Engine;
+use crate::chat::Setup;
 use crate::run_loop::{self, Outcome, Sink, Workspace};
 use chorus_gateway::{ChatRequest, GatewayError, Provider, StreamEvent};
 use chorus_types::agent::AgentRole;
@@ -116,22 +117,18 @@ impl Engine {
             .agent_row(user, agent, AgentRole::Viewer)
             .await
             .map_err(|_| unknown())?;
-        let spec = row.spec();
         let base = self
-            .provider_for(user, &spec.endpoint)
+            .provider_for(user, &row.endpoint)
             .await
             .map_err(ApiModelError::Unusable)?;
-        let instructions = spec.instructions.trim();
+        let setup = self.agent_setup(&row);
         let provider = AgentProvider {
             engine: self.clone(),
             user: user.clone(),
             base,
-            instructions: (!instructions.is_empty()).then(|| instructions.to_string()),
-            tools: spec.tools,
-            temperature: spec.temperature,
-            max_tokens: spec.max_tokens,
+            setup,
         };
-        Ok((Arc::new(provider), spec.model))
+        Ok((Arc::new(provider), row.model))
     }
 }
 
@@ -141,10 +138,7 @@ struct AgentProvider {
     engine: Engine,
     user: UserId,
     base: Arc<dyn Provider>,
-    instructions: Option<String>,
-    tools: Vec<String>,
-    temperature: Option<f32>,
-    max_tokens: Option<u32>,
+    setup: Setup,
 }
 
 impl Provider for AgentProvider {
@@ -153,31 +147,33 @@ impl Provider for AgentProvider {
         mut request: ChatRequest,
     ) -> BoxStream<'static, Result<StreamEvent, GatewayError>> {
         // The agent's instructions come first; the caller's system prompt adds to them.
-        request.system = match (self.instructions.clone(), request.system.take()) {
+        request.system = match (self.setup.system.clone(), request.system.take()) {
             (Some(a), Some(b)) => Some(format!("{a}\n\n{b}")),
             (a, b) => a.or(b),
         };
-        request.temperature = request.temperature.or(self.temperature);
-        request.max_tokens = request.max_tokens.or(self.max_tokens);
+        request.temperature = request.temperature.or(self.setup.sampling.temperature);
+        request.max_tokens = request.max_tokens.or(self.setup.sampling.max_tokens);
         let (tx, rx) = mpsc::channel(64);
         let engine = self.engine.clone();
         let user = self.user.clone();
         let base = self.base.clone();
-        let tools = self.tools.clone();
+        let tools = self.setup.tools.clone();
+        let workspace = Workspace {
+            conversation: None,
+            agent: self.setup.agent.clone(),
+        };
         tokio::spawn(async move {
-            let ctx = engine.tool_context(&user, &tools).await;
-            let (defs, problems) = engine.tools().definitions(&tools, &ctx).await;
-            if !problems.is_empty() {
-                tracing::warn!(problems = %problems.join(" "), "an agent's tools are partly unavailable");
+            let offer = run_loop::offer(&engine, &user, &tools).await;
+            if !offer.problems.is_empty() {
+                tracing::warn!(problems = %offer.problems.join(" "), "an agent's tools are partly unavailable");
             }
-            request.tools = defs.into_iter().map(run_loop::tool_spec).collect();
+            request.tools = offer.specs;
             let mut out = Outcome::default();
             let mut sink = ChannelSink { tx: tx.clone() };
             run_loop::run(
                 &engine,
-                &user,
-                &ctx,
-                &Workspace::Fresh,
+                &offer.ctx,
+                &workspace,
                 &*base,
                 &mut request,
                 &mut out,

@@ -1,7 +1,7 @@
 use crate::job::{self, JobSpec, Resume};
 use crate::{Engine, EngineError, title};
 use chorus_gateway::ChatMessage;
-use chorus_store::{ConversationRow, NewMessage};
+use chorus_store::{AgentRow, ConversationRow, NewMessage};
 use chorus_streams::{JobMeta, Notice, Watched};
 use chorus_types::agent::AgentRole;
 use chorus_types::{
@@ -444,10 +444,20 @@ impl Engine {
                     "The agent of this conversation is no longer shared with you.".into(),
                 )
             })?;
+        Ok(self.agent_setup(&agent))
+    }
+
+    /// What an agent gives the model, in a chat or through the API: its
+    /// instructions (and the files its code can read), tools and parameters.
+    pub(crate) fn agent_setup(&self, agent: &AgentRow) -> Setup {
         let spec = agent.spec();
         let mut system = spec.instructions.trim().to_string();
         // The model learns what files its code can read.
-        let files = self.agent_file_list(&agent.id)?;
+        // Unreadable, they are left unnamed; copying them says why when code runs.
+        let files = self.agent_file_list(&agent.id).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, agent = %agent.id, "listing an agent's files failed");
+            Vec::new()
+        });
         if !files.is_empty() && spec.tools.iter().any(|t| t == chorus_tools::EXECUTE_CODE) {
             let names: Vec<String> = files
                 .iter()
@@ -459,15 +469,15 @@ impl Engine {
             ));
         }
         let system = system.trim().to_string();
-        Ok(Setup {
+        Setup {
             system: (!system.is_empty()).then_some(system),
             tools: spec.tools,
-            agent: Some(agent.id),
+            agent: Some(agent.id.clone()),
             sampling: Sampling {
                 temperature: spec.temperature,
                 max_tokens: spec.max_tokens,
             },
-        })
+        }
     }
 
     /// Refuses when `endpoint` runs on the user's own key and they stored none:

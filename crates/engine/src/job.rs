@@ -93,9 +93,7 @@ async fn run(
     };
     // A tool that cannot be offered (its MCP server is down) is left out; the
     // answer goes on and says so at the end.
-    let tool_ctx = engine.tool_context(&spec.user, &spec.tools).await;
-    let (defs, tool_problems) = engine.tools().definitions(&spec.tools, &tool_ctx).await;
-    let tool_specs: Vec<_> = defs.into_iter().map(run_loop::tool_spec).collect();
+    let offer = run_loop::offer(engine, &spec.user, &spec.tools).await;
     let title_task = spec.title_model.clone().map(|model| {
         let first = spec.context.last().map(|m| m.text()).unwrap_or_default();
         tokio::spawn(title::generate(provider.clone(), model, first))
@@ -104,7 +102,7 @@ async fn run(
         model: spec.model.clone(),
         messages: spec.context.clone(),
         system: spec.system.clone(),
-        tools: tool_specs,
+        tools: offer.specs,
         temperature: spec.sampling.temperature,
         max_tokens: spec.sampling.max_tokens,
         ..Default::default()
@@ -115,11 +113,13 @@ async fn run(
         spec,
         last_save: Instant::now(),
     };
-    let workspace = Workspace::Conversation(spec.conversation.clone(), spec.agent.clone());
+    let workspace = Workspace {
+        conversation: Some(spec.conversation.clone()),
+        agent: spec.agent.clone(),
+    };
     run_loop::run(
         engine,
-        &spec.user,
-        &tool_ctx,
+        &offer.ctx,
         &workspace,
         &*provider,
         &mut request,
@@ -141,8 +141,8 @@ async fn run(
             writer.append(JobEvent::Usage { usage });
         }
     }
-    if !tool_problems.is_empty() {
-        let note = tool_problems.join(" ");
+    if !offer.problems.is_empty() {
+        let note = offer.problems.join(" ");
         out.error = Some(match out.error.take() {
             Some(e) => format!("{e} {note}"),
             None => note,

@@ -4,8 +4,8 @@
 //! → results → next turn, until an answer, a failure, a stop, or the round
 //! limit. What happens is told to a [`Sink`]; the loop keeps the [`Outcome`].
 
-use crate::Engine;
 use crate::code::file_view;
+use crate::{Engine, EngineError};
 use chorus_gateway::{
     ChatMessage, ChatRequest, FinishReason, GatewayError, Part, Provider, Speaker, StreamEvent,
     ToolCall, ToolCalls, ToolResult, ToolSpec,
@@ -67,14 +67,36 @@ pub(crate) trait Sink: Send {
     fn cancelled(&self) -> impl Future<Output = ()> + Send + '_;
 }
 
-/// Where code the model runs keeps its files.
-#[derive(Clone)]
-pub(crate) enum Workspace {
-    /// The conversation's sandbox session (its `/mnt/data`, shared with the
-    /// Run button and the Files panel), and the agent whose files it gets.
-    Conversation(ConversationId, Option<String>),
-    /// A session of its own (an API call has no conversation).
-    Fresh,
+/// Where code the model runs keeps its files: the conversation's sandbox
+/// session (its `/mnt/data`, shared with the Run button and the Files
+/// panel) or, without one (an API call), a session of its own; either gets
+/// the agent's files. Found on the first call that needs it and kept for
+/// the rest of the answer.
+#[derive(Clone, Default)]
+pub(crate) struct Workspace {
+    pub conversation: Option<ConversationId>,
+    pub agent: Option<String>,
+}
+
+/// What the model is offered.
+pub(crate) struct Offer {
+    /// Who the tools run for (their own MCP servers and values).
+    pub ctx: ToolContext,
+    pub specs: Vec<ToolSpec>,
+    /// Why a tool could not be offered (its MCP server is down): the answer
+    /// goes on without it.
+    pub problems: Vec<String>,
+}
+
+/// The definitions of `tools` for `user`'s answer.
+pub(crate) async fn offer(engine: &Engine, user: &UserId, tools: &[String]) -> Offer {
+    let ctx = engine.tool_context(user, tools).await;
+    let (defs, problems) = engine.tools().definitions(tools, &ctx).await;
+    Offer {
+        ctx,
+        specs: defs.into_iter().map(tool_spec).collect(),
+        problems,
+    }
 }
 
 /// How one model turn ended.
@@ -85,7 +107,7 @@ enum Turn {
     Calls { text: String, calls: Vec<ToolCall> },
 }
 
-pub(crate) fn tool_spec(def: ToolDef) -> ToolSpec {
+fn tool_spec(def: ToolDef) -> ToolSpec {
     ToolSpec {
         name: def.name,
         description: def.description,
@@ -95,10 +117,8 @@ pub(crate) fn tool_spec(def: ToolDef) -> ToolSpec {
 
 /// Runs the answer to its end. `request` holds the tools offered and, after
 /// the loop, every turn the model was sent; `ctx` is who the tools run for.
-#[allow(clippy::too_many_arguments)]
 pub(crate) async fn run<S: Sink>(
     engine: &Engine,
-    user: &UserId,
     ctx: &ToolContext,
     workspace: &Workspace,
     provider: &dyn Provider,
@@ -106,6 +126,8 @@ pub(crate) async fn run<S: Sink>(
     out: &mut Outcome,
     sink: &mut S,
 ) {
+    let user = UserId(ctx.user.clone());
+    let mut session = None;
     let mut rounds = 0;
     loop {
         let (text, calls) = match turn(sink, out, provider, request).await {
@@ -114,6 +136,8 @@ pub(crate) async fn run<S: Sink>(
         };
         if rounds == MAX_TOOL_ROUNDS {
             out.state = MessageState::Complete;
+            // Cut by a limit (not "call these tools", which the caller cannot).
+            out.finish = Some(FinishReason::Length);
             out.error = Some(format!(
                 "The model was still calling tools after {MAX_TOOL_ROUNDS} rounds, so the answer was ended there."
             ));
@@ -137,9 +161,9 @@ pub(crate) async fn run<S: Sink>(
         let outputs = tokio::select! {
             biased;
             _ = sink.cancelled() => None,
-            outputs = run_calls(engine, user, ctx, workspace, &calls) => Some(outputs),
+            outputs = run_calls(engine, &user, ctx, workspace, &mut session, &calls) => Some(outputs),
         };
-        let Some((session, outputs)) = outputs else {
+        let Some(outputs) = outputs else {
             mark_unfinished(&mut out.tools);
             out.state = MessageState::Stopped;
             return;
@@ -149,7 +173,7 @@ pub(crate) async fn run<S: Sink>(
             step.files = output
                 .files
                 .iter()
-                .map(|f| file_view(&session, f))
+                .map(|f| file_view(session.as_deref().unwrap_or_default(), f))
                 .collect();
             step.output = Some(output.content.clone());
             step.is_error = output.is_error;
@@ -270,26 +294,23 @@ async fn turn<S: Sink>(
     Turn::Calls { text, calls }
 }
 
-/// Runs one turn's calls in parallel; returns the sandbox session they ran
-/// in (empty when none needed one) and their outputs, in call order.
+/// Runs one turn's calls in parallel, in the workspace's session when one
+/// needs it (`session` keeps it for the answer's later rounds); returns
+/// their outputs in call order.
 async fn run_calls(
     engine: &Engine,
     user: &UserId,
     ctx: &ToolContext,
     workspace: &Workspace,
+    session: &mut Option<String>,
     calls: &[ToolCall],
-) -> (String, Vec<ToolOutput>) {
-    let session = if calls.iter().any(|c| Tools::needs_session(&c.name)) {
+) -> Vec<ToolOutput> {
+    if session.is_none() && calls.iter().any(|c| Tools::needs_session(&c.name)) {
         match session_for(engine, user, workspace).await {
-            Ok(session) => Some(session),
-            Err(reason) => {
-                let failed = calls.iter().map(|_| ToolOutput::error(&reason)).collect();
-                return (String::new(), failed);
-            }
+            Ok(s) => *session = Some(s),
+            Err(reason) => return calls.iter().map(|_| ToolOutput::error(&reason)).collect(),
         }
-    } else {
-        None
-    };
+    }
     let tools = engine.tools();
     let ctx = ToolContext {
         session: session.clone(),
@@ -298,33 +319,28 @@ async fn run_calls(
     let runs = calls
         .iter()
         .map(|call| tools.call(&ctx, &call.name, &call.arguments));
-    let outputs = futures::future::join_all(runs).await;
-    (session.unwrap_or_default(), outputs)
+    futures::future::join_all(runs).await
 }
 
+/// The workspace's sandbox session, with the agent's files in it.
 async fn session_for(
     engine: &Engine,
     user: &UserId,
     workspace: &Workspace,
 ) -> Result<String, String> {
-    let started = match workspace {
-        Workspace::Conversation(conversation, agent) => {
-            match engine.conversation_session(user, conversation).await {
-                Ok((_, session)) => match agent {
-                    Some(agent) => engine
-                        .copy_agent_files(agent, user, &session)
-                        .await
-                        .map(|()| session),
-                    None => Ok(session),
-                },
-                Err(e) => Err(e),
-            }
+    let started = async {
+        let session = match &workspace.conversation {
+            Some(conversation) => engine.conversation_session(user, conversation).await?.1,
+            None => engine.sandbox()?.sessions().create(&user.0)?,
+        };
+        if let Some(agent) = &workspace.agent {
+            engine.copy_agent_files(agent, user, &session).await?;
         }
-        Workspace::Fresh => engine
-            .sandbox()
-            .and_then(|sandbox| Ok(sandbox.sessions().create(&user.0)?)),
+        Ok::<_, EngineError>(session)
     };
-    started.map_err(|e| format!("The tool could not be started: {e}."))
+    started
+        .await
+        .map_err(|e| format!("The tool could not be started: {e}."))
 }
 
 /// Calls still running when the answer was stopped: say so on each.

@@ -250,20 +250,21 @@ impl Store {
     }
 
     pub async fn set_agent_public(&self, id: &str, public: bool) -> Result<()> {
-        let mut res = self
-            .query("UPDATE type::record('agent', $id) SET public = $public RETURN VALUE record::id(id)")
-            .bind(("id", id.to_string()))
-            .bind(("public", public))
-            .run()
-            .await?;
-        expect_touched(&mut res, 0)
+        self.set_agent_flag(id, "public", public).await
     }
 
     pub async fn set_agent_promoted(&self, id: &str, promoted: bool) -> Result<()> {
+        self.set_agent_flag(id, "promoted", promoted).await
+    }
+
+    /// Sets one of the agent's switches (`field` is one of ours, never input).
+    async fn set_agent_flag(&self, id: &str, field: &'static str, on: bool) -> Result<()> {
         let mut res = self
-            .query("UPDATE type::record('agent', $id) SET promoted = $promoted RETURN VALUE record::id(id)")
+            .query(format!(
+                "UPDATE type::record('agent', $id) SET {field} = $on RETURN VALUE record::id(id)"
+            ))
             .bind(("id", id.to_string()))
-            .bind(("promoted", promoted))
+            .bind(("on", on))
             .run()
             .await?;
         expect_touched(&mut res, 0)

@@ -1,6 +1,7 @@
 //! MCP servers from `mcpServers` (rmcp): each connected on first use, its
-//! tools listed (rmcp caches the list and drops the cache when the server
-//! sends `notifications/tools/list_changed`), calls bounded by the server's
+//! tools listed (rmcp's response cache keeps the list for `TOOL_LIST_TTL`
+//! and drops it when the server sends `notifications/tools/list_changed`),
+//! calls bounded by the server's
 //! timeout. A server that fails to start or dies is reconnected on a later
 //! use, after a pause that doubles with each failure in a row; until then its
 //! tools are unavailable with the reason. One server's trouble never reaches
@@ -12,7 +13,7 @@ use rmcp::model::{CallToolRequestParams, Tool};
 use rmcp::service::{RunningService, ServiceError};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
-use rmcp::{RoleClient, ServiceExt};
+use rmcp::{ClientCacheConfig, RoleClient, ServiceExt};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -22,6 +23,10 @@ use std::time::{Duration, Instant};
 pub const DELIMITER: &str = "_mcp_";
 /// Longest pause before reconnecting a failing server.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// How long a server's tool list is reused without asking again (servers
+/// rarely say; one that announces changes is asked again at once). Without
+/// it every call listed the tools first, to find the one the model meant.
+const TOOL_LIST_TTL: Duration = Duration::from_secs(60);
 
 type Client = RunningService<RoleClient, ()>;
 
@@ -253,6 +258,19 @@ fn for_user(name: &str, config: &McpServer, ctx: &ToolContext) -> Result<McpServ
     Ok(config)
 }
 
+/// Starts the MCP session over `transport`, its tool list cached.
+async fn start<T, E, A>(transport: T) -> Result<Client, String>
+where
+    T: rmcp::transport::IntoTransport<RoleClient, E, A>,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let client = ().serve(transport).await.map_err(|e| e.to_string())?;
+    client
+        .set_response_cache_config(ClientCacheConfig::default().with_default_ttl(TOOL_LIST_TTL))
+        .await;
+    Ok(client)
+}
+
 /// The configured headers (values with `${ENV}` and `{{NAME}}` filled in).
 fn headers(c: &McpServer) -> Result<http::HeaderMap, String> {
     let mut headers = http::HeaderMap::new();
@@ -446,7 +464,7 @@ impl Server {
                 if let Some(stderr) = stderr {
                     self.keep_stderr(stderr);
                 }
-                ().serve(transport).await.map_err(|e| e.to_string())
+                start(transport).await
             }
             Some(McpTransport::StreamableHttp) => {
                 let headers: HashMap<_, _> = headers(c)?
@@ -458,13 +476,13 @@ impl Server {
                 )
                 .custom_headers(headers);
                 let transport = StreamableHttpClientTransport::with_client(http, config);
-                ().serve(transport).await.map_err(|e| e.to_string())
+                start(transport).await
             }
             Some(McpTransport::Sse) => {
                 let transport =
                     crate::sse::connect(http, c.url.as_deref().unwrap_or_default(), headers(c)?)
                         .await?;
-                ().serve(transport).await.map_err(|e| e.to_string())
+                start(transport).await
             }
             None => Err("neither a command nor a url is configured".into()),
         }

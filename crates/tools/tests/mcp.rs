@@ -75,6 +75,23 @@ impl Drop for Child {
     }
 }
 
+/// server-everything over HTTP (`streamableHttp` or `sse`) on a free port of
+/// 127.0.0.1; stopped when the returned child is dropped.
+fn everything_over_http(mode: &str) -> (Child, u16) {
+    let port = free_port();
+    let loopback = repo().join("crates/tools/tests/servers/loopback.cjs");
+    let child = std::process::Command::new("node")
+        .arg("--require")
+        .arg(loopback)
+        .args([everything_js().as_str(), mode])
+        .env("PORT", port.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    (Child(child), port)
+}
+
 async fn wait_for_port(port: u16) {
     for _ in 0..200 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port))
@@ -134,22 +151,7 @@ async fn stdio_server_everything_lists_and_runs_its_tools() {
 
 #[tokio::test]
 async fn streamable_http_servers_answer_over_http() {
-    let port = free_port();
-    let loopback = repo().join("crates/tools/tests/servers/loopback.cjs");
-    let _everything = Child(
-        std::process::Command::new("node")
-            .args([
-                "--require",
-                &loopback.to_string_lossy(),
-                &everything_js(),
-                "streamableHttp",
-            ])
-            .env("PORT", port.to_string())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let (_everything, port) = everything_over_http("streamableHttp");
     let py_port = free_port();
     let _toolbox = Child(
         std::process::Command::new(python())
@@ -185,22 +187,7 @@ async fn streamable_http_servers_answer_over_http() {
 
 #[tokio::test]
 async fn an_older_http_sse_server_answers_over_its_event_stream() {
-    let port = free_port();
-    let loopback = repo().join("crates/tools/tests/servers/loopback.cjs");
-    let _everything = Child(
-        std::process::Command::new("node")
-            .args([
-                "--require",
-                &loopback.to_string_lossy(),
-                &everything_js(),
-                "sse",
-            ])
-            .env("PORT", port.to_string())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let (_everything, port) = everything_over_http("sse");
     wait_for_port(port).await;
     let mcp = one(
         "legacy",
